@@ -1,0 +1,58 @@
+"""Blend candidate scores into one ranked, filtered top-K list (pure, no I/O).
+
+Co-visitation candidates of the user's recent items are summed with a recency weight
+(the newest item counts most), normalised to [0, 1], and blended with normalised
+trending scores. Excluded items (out of stock, bought, already seen) never appear.
+
+>>> covis = {"x": [("b", 4.0), ("c", 2.0)], "y": [("c", 4.0)]}
+>>> trending = [("t", 10.0), ("b", 1.0)]
+>>> blend_rank(["x", "y"], covis, trending, exclude={"x", "y"}, k=3, trending_weight=0.1)
+[('c', 1.0), ('b', 0.843333), ('t', 0.1)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+
+RECENCY_DECAY = 0.7
+
+
+def blend_rank(
+    recent: Sequence[str],
+    covis: Mapping[str, Sequence[tuple[str, float]]],
+    trending: Sequence[tuple[str, float]],
+    *,
+    exclude: Collection[str],
+    k: int,
+    trending_weight: float,
+    recency_decay: float = RECENCY_DECAY,
+) -> list[tuple[str, float]]:
+    """Top-``k`` (item, score) by co-visitation of ``recent`` blended with ``trending``."""
+    scores: dict[str, float] = {}
+    w = 1.0
+    for item in recent:
+        neigh = covis.get(item)
+        if neigh:
+            top = neigh[0][1] or 1.0
+            for cand, s in neigh:
+                scores[cand] = scores.get(cand, 0.0) + w * s / top
+        w *= recency_decay
+    if scores:
+        m = max(scores.values())
+        scores = {c: s / m for c, s in scores.items()}
+    if trending and trending_weight > 0:
+        tmax = trending[0][1] or 1.0
+        for cand, s in trending:
+            scores[cand] = scores.get(cand, 0.0) + trending_weight * s / tmax
+    ranked = sorted(((c, s) for c, s in scores.items() if c not in exclude),
+                    key=lambda cs: (-cs[1], cs[0]))
+    return [(c, round(s, 6)) for c, s in ranked[:k]]
+
+
+def trending_list(trending: Sequence[tuple[str, float]], exclude: Collection[str],
+                  k: int) -> list[tuple[str, float]]:
+    """Trending items for a cold user, normalised to [0, 1], minus ``exclude``."""
+    if not trending:
+        return []
+    tmax = trending[0][1] or 1.0
+    return [(c, round(s / tmax, 6)) for c, s in trending if c not in exclude][:k]

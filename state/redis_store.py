@@ -1,0 +1,232 @@
+"""Shared state in Redis: popularity, co-visitation, catalog, served lists, metrics.
+
+One :class:`RedisStore` owns one connection pool; every batch of the worker costs a
+fixed number of round trips (pipelines and one Lua script), not one per event.
+
+Keys (all under ``redis_prefix``)::
+
+    dedup:{event_id}   event ids already applied (SET NX EX ttl): replays count once
+    pop, pop:t0        trending sorted set (forward-decayed weights) and its base time
+    cv:{item}          co-visited items of item, sorted set, trimmed to ``covisit_cap``
+    catalog, items     item -> JSON {stock, price, category, title}; set of known ids
+    oos                set of out-of-stock items (filtered when ranking and when serving)
+    rec:{user}         the user's latest recommendation (JSON)
+    metrics, lat       counters; latency histogram buckets (event produced -> rec written)
+    workers            per worker: JSON {events_per_s, lag, ts}
+
+The ingest script touches keys it computes from the prefix, so it needs a single Redis
+(or one hash slot); Redis Cluster needs a hash tag in the prefix, e.g. ``{sr}:``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from streamrec.models.events import CatalogChange
+
+LATENCY_BUCKETS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+
+_INGEST_LUA = """
+local p = ARGV[1]
+local ttl = tonumber(ARGV[2]); local hl = tonumber(ARGV[3]); local cap = tonumber(ARGV[4])
+local n = tonumber(ARGV[5])
+local popk = p .. 'pop'; local t0k = p .. 'pop:t0'
+local t0 = tonumber(redis.call('GET', t0k))
+local i = 6
+local fresh = {}
+for e = 1, n do
+  local eid = ARGV[i]; local item = ARGV[i + 1]; local ts = tonumber(ARGV[i + 2])
+  local np = tonumber(ARGV[i + 3])
+  i = i + 4
+  if redis.call('SET', p .. 'dedup:' .. eid, '1', 'NX', 'EX', ttl) then
+    fresh[e] = 1
+    if not t0 then t0 = ts; redis.call('SET', t0k, string.format('%.6f', ts)) end
+    if (ts - t0) / hl > 60 then
+      local f = 2 ^ ((t0 - ts) / hl)
+      local all = redis.call('ZRANGE', popk, 0, -1, 'WITHSCORES')
+      for j = 1, #all, 2 do redis.call('ZADD', popk, tonumber(all[j + 1]) * f, all[j]) end
+      t0 = ts; redis.call('SET', t0k, string.format('%.6f', ts))
+    end
+    redis.call('ZINCRBY', popk, string.format('%.17g', 2 ^ ((ts - t0) / hl)), item)
+    for j = 0, np - 1 do
+      local key = p .. 'cv:' .. ARGV[i + 3 * j]
+      redis.call('ZINCRBY', key, ARGV[i + 3 * j + 2], ARGV[i + 3 * j + 1])
+      if redis.call('ZCARD', key) > 2 * cap then
+        redis.call('ZREMRANGEBYRANK', key, 0, -(cap + 1))
+      end
+    end
+  else
+    fresh[e] = 0
+  end
+  i = i + 3 * np
+end
+return fresh
+"""
+
+
+class RedisStore:
+    """Async access to streamrec's shared state. Use as ``async with RedisStore(...)``."""
+
+    def __init__(self, url: str, prefix: str = "", *, dedup_ttl_s: int = 86400,
+                 half_life_s: float = 7 * 86400.0, covisit_cap: int = 200) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.dedup_ttl_s = dedup_ttl_s
+        self.half_life_s = half_life_s
+        self.covisit_cap = covisit_cap
+        self._r = aioredis.Redis.from_url(url, decode_responses=True)
+        self._ingest = self._r.register_script(_INGEST_LUA)
+
+    async def __aenter__(self) -> RedisStore:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._r.aclose()
+
+    @property
+    def client(self) -> aioredis.Redis:
+        return self._r
+
+    def key(self, name: str) -> str:
+        return self.prefix + name
+
+    async def ping(self) -> bool:
+        return bool(await self._r.ping())
+
+    # -- ingest ------------------------------------------------------------------------
+    async def ingest(self, events: Sequence[tuple[str, str, float, Sequence[tuple[str, str, float]]]]
+                     ) -> list[bool]:
+        """Apply (event_id, item_id, ts, covisit pairs) atomically; True where new.
+
+        Duplicates (same event_id within the dedup TTL) change nothing, so at-least-once
+        delivery never counts an event twice.
+        """
+        if not events:
+            return []
+        args: list[Any] = [self.prefix, self.dedup_ttl_s, self.half_life_s, self.covisit_cap,
+                           len(events)]
+        for event_id, item_id, ts, pairs in events:
+            args += (event_id, item_id, repr(float(ts)), len(pairs))
+            for a, b, w in pairs:
+                args += (a, b, repr(w))
+        flags = await self._ingest(args=args)
+        return [bool(f) for f in flags]
+
+    # -- catalog -----------------------------------------------------------------------
+    async def apply_catalog(self, changes: Iterable[CatalogChange]) -> None:
+        """Merge catalog changes; stock 0 puts the item in ``oos`` at once, >0 takes it out."""
+        changes = list(changes)
+        if not changes:
+            return
+        ids = [c.item_id for c in changes]
+        current = await self._r.hmget(self.key("catalog"), ids)
+        merged: dict[str, dict[str, Any]] = {}
+        for c, cur in zip(changes, current, strict=True):
+            d = merged.get(c.item_id) or (orjson.loads(cur) if cur else {})
+            for name in ("stock", "price", "category", "title"):
+                v = getattr(c, name)
+                if v is not None:
+                    if name == "price" and d.get("price") is not None and d["price"] != v:
+                        d["prev_price"] = d["price"]
+                    d[name] = v
+            merged[c.item_id] = d
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.hset(self.key("catalog"), mapping={i: orjson.dumps(d) for i, d in merged.items()})
+            pipe.sadd(self.key("items"), *merged)
+            out = [i for i, d in merged.items() if d.get("stock") == 0]
+            back = [i for i, d in merged.items() if d.get("stock") != 0]
+            if out:
+                pipe.sadd(self.key("oos"), *out)
+            if back:
+                pipe.srem(self.key("oos"), *back)
+            await pipe.execute()
+
+    async def known_items(self, ids: Sequence[str]) -> set[str]:
+        if not ids:
+            return set()
+        flags = await self._r.smismember(self.key("items"), list(ids))
+        return {i for i, f in zip(ids, flags, strict=True) if f}
+
+    async def item(self, item_id: str) -> dict[str, Any] | None:
+        raw = await self._r.hget(self.key("catalog"), item_id)
+        return orjson.loads(raw) if raw else None
+
+    async def out_of_stock(self) -> set[str]:
+        return set(await self._r.smembers(self.key("oos")))
+
+    # -- candidates and lists -----------------------------------------------------------
+    async def fetch_candidates(self, items: Iterable[str], per_item: int, n_trending: int
+                               ) -> tuple[dict[str, list[tuple[str, float]]],
+                                          list[tuple[str, float]], set[str]]:
+        """Co-visitation rows of ``items``, the trending list and the out-of-stock set."""
+        items = list(dict.fromkeys(items))
+        async with self._r.pipeline(transaction=False) as pipe:
+            for i in items:
+                pipe.zrevrange(self.key("cv:" + i), 0, per_item - 1, withscores=True)
+            pipe.zrevrange(self.key("pop"), 0, n_trending - 1, withscores=True)
+            pipe.smembers(self.key("oos"))
+            res = await pipe.execute()
+        covis = {i: r for i, r in zip(items, res, strict=False) if r}
+        return covis, res[-2], set(res[-1])
+
+    async def write_recs(self, recs: dict[str, bytes]) -> None:
+        if not recs:
+            return
+        await self._r.mset({self.key("rec:" + u): v for u, v in recs.items()})
+
+    async def read_rec(self, user_id: str, n_trending: int
+                       ) -> tuple[dict[str, Any] | None, list[tuple[str, float]]]:
+        """The user's stored list (or None) and the trending list, in one round trip."""
+        async with self._r.pipeline(transaction=False) as pipe:
+            pipe.get(self.key("rec:" + user_id))
+            pipe.zrevrange(self.key("pop"), 0, n_trending - 1, withscores=True)
+            raw, trending = await pipe.execute()
+        return (orjson.loads(raw) if raw else None), trending
+
+    async def in_stock_mask(self, ids: Sequence[str]) -> list[bool]:
+        if not ids:
+            return []
+        flags = await self._r.smismember(self.key("oos"), list(ids))
+        return [not f for f in flags]
+
+    # -- metrics -----------------------------------------------------------------------
+    async def record_batch(self, *, events: int, dlq: int, recs: int, catalog: int,
+                           latencies_ms: Sequence[float], worker: str,
+                           worker_info: dict[str, Any]) -> None:
+        buckets: dict[str, int] = {}
+        for ms in latencies_ms:
+            for le in LATENCY_BUCKETS_MS:
+                if ms <= le:
+                    buckets[str(le)] = buckets.get(str(le), 0) + 1
+                    break
+            else:
+                buckets["+Inf"] = buckets.get("+Inf", 0) + 1
+        async with self._r.pipeline(transaction=False) as pipe:
+            m = self.key("metrics")
+            for name, n in (("events_total", events), ("dlq_total", dlq), ("recs_total", recs),
+                            ("catalog_total", catalog)):
+                if n:
+                    pipe.hincrby(m, name, n)
+            if latencies_ms:
+                pipe.hincrbyfloat(m, "latency_sum_ms", float(sum(latencies_ms)))
+                pipe.hincrby(m, "latency_count", len(latencies_ms))
+            for le, n in buckets.items():
+                pipe.hincrby(self.key("lat"), le, n)
+            pipe.hset(self.key("workers"), worker, orjson.dumps(worker_info))
+            await pipe.execute()
+
+    async def read_metrics(self) -> tuple[dict[str, float], dict[str, int], dict[str, Any]]:
+        async with self._r.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self.key("metrics"))
+            pipe.hgetall(self.key("lat"))
+            pipe.hgetall(self.key("workers"))
+            m, lat, workers = await pipe.execute()
+        return ({k: float(v) for k, v in m.items()}, {k: int(v) for k, v in lat.items()},
+                {k: orjson.loads(v) for k, v in workers.items()})

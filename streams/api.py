@@ -1,0 +1,140 @@
+"""HTTP API: recommendations from Redis, health and Prometheus metrics (aiohttp).
+
+``GET /recommendations/{user_id}?k=`` returns the user's stored list, or trending for a
+cold user, minus items that are out of stock right now (so a sell-out leaves every
+served list at once, including lists written before it).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import orjson
+from aiohttp import web
+
+from streamrec.models.ranking import trending_list
+from streamrec.state.redis_store import LATENCY_BUCKETS_MS, RedisStore
+
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+STORE: web.AppKey[RedisStore] = web.AppKey("store", RedisStore)
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
+
+
+def _json(data: object, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
+def _error(status: int, message: str) -> web.Response:
+    return _json({"error": message, "status": status}, status)
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler):  # type: ignore[no-untyped-def]
+    try:
+        return await handler(request)
+    except web.HTTPException as e:
+        if e.status < 400:
+            raise
+        return _error(e.status, e.reason)
+    except Exception:
+        log.exception("error serving %s", request.path)
+        return _error(500, "internal error")
+
+
+async def recommendations(request: web.Request) -> web.Response:
+    settings, store = request.app[SETTINGS], request.app[STORE]
+    user_id = request.match_info["user_id"]
+    raw_k = request.query.get("k", str(settings.k))
+    try:
+        k = int(raw_k)
+    except ValueError:
+        return _error(400, f"k must be an integer 1..500, got {raw_k!r}")
+    if not 1 <= k <= 500:
+        return _error(400, f"k must be an integer 1..500, got {k}")
+    if not user_id or len(user_id) > 256:
+        return _error(400, "user_id must have 1..256 characters")
+    rec, trending = await store.read_rec(user_id, 2 * k)
+    if rec is None:
+        items = [{"item_id": i, "score": s} for i, s in trending_list(trending, (), 2 * k)]
+        rec = {"user_id": user_id, "items": items, "impression_id": None,
+               "policy": "trending", "model_version": "trending-v1", "generated_at": time.time()}
+        cold = True
+    else:
+        cold = False
+    ids = [it["item_id"] for it in rec["items"]]
+    mask = await store.in_stock_mask(ids)
+    rec["items"] = [it for it, ok in zip(rec["items"], mask, strict=True) if ok][:k]
+    rec["cold_start"] = cold
+    return _json(rec)
+
+
+async def health(request: web.Request) -> web.Response:
+    try:
+        await request.app[STORE].ping()
+    except Exception as e:  # noqa: BLE001 - report any Redis failure
+        return _json({"status": "unavailable", "redis": str(e)}, 503)
+    return _json({"status": "ok", "redis": "ok"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    m, lat, workers = await request.app[STORE].read_metrics()
+    now = time.time()
+    live = {w: i for w, i in workers.items() if now - i.get("ts", 0) < 30}
+    lines = []
+
+    def metric(name: str, kind: str, help_: str, samples: list[tuple[str, float]]) -> None:
+        lines.append(f"# HELP {name} {help_}")
+        lines.append(f"# TYPE {name} {kind}")
+        lines.extend(f"{name}{labels} {value:g}" for labels, value in samples)
+
+    metric("streamrec_events_total", "counter", "valid events applied (deduplicated)",
+           [("", m.get("events_total", 0))])
+    metric("streamrec_dlq_total", "counter", "messages sent to the dead-letter topic",
+           [("", m.get("dlq_total", 0))])
+    metric("streamrec_recommendations_total", "counter", "recommendation lists written",
+           [("", m.get("recs_total", 0))])
+    metric("streamrec_catalog_updates_total", "counter", "catalog updates applied",
+           [("", m.get("catalog_total", 0))])
+    metric("streamrec_events_per_second", "gauge", "events/s over the last second, by worker",
+           [(f'{{worker="{w}"}}', i.get("events_per_s", 0)) for w, i in live.items()])
+    metric("streamrec_consumer_lag", "gauge", "messages behind the end of the event topics",
+           [(f'{{worker="{w}"}}', i.get("lag", 0)) for w, i in live.items()])
+    cum, samples = 0, []
+    for le in [*map(str, LATENCY_BUCKETS_MS), "+Inf"]:
+        cum += lat.get(le, 0)
+        samples.append((f'_bucket{{le="{le}"}}', cum))
+    samples += [("_sum", m.get("latency_sum_ms", 0)), ("_count", m.get("latency_count", 0))]
+    metric("streamrec_event_to_rec_latency_ms", "histogram",
+           "ms from event produced to the user's list written to Redis", [])
+    lines.extend(f"streamrec_event_to_rec_latency_ms{s} {v:g}" for s, v in samples)
+    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+
+
+def make_app(settings: Settings, store: RedisStore | None = None) -> web.Application:
+    app = web.Application(middlewares=[json_errors])
+    app[SETTINGS] = settings
+    own = store is None
+    app[STORE] = store or RedisStore(settings.redis_url, settings.redis_prefix)
+
+    async def close(app: web.Application) -> None:
+        if own:
+            await app[STORE].aclose()
+
+    app.on_cleanup.append(close)
+    app.router.add_get("/recommendations/{user_id}", recommendations)
+    app.router.add_get("/health", health)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+async def start_api(settings: Settings) -> tuple[web.AppRunner, str]:
+    """Start the API on ``settings.api_host:api_port`` (0 = free); returns (runner, url)."""
+    runner = web.AppRunner(make_app(settings), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.api_host, settings.api_port)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://{settings.api_host}:{port}"

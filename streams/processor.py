@@ -1,0 +1,209 @@
+"""What the worker does with one batch of messages (kept apart from Faust's agents).
+
+Per batch: validate -> reject bad input to the DLQ -> update per-user state (one
+table write per user) -> apply shared counters in Redis (one Lua call, deduplicated
+by event id) -> recompute each touched user's top-K once (bursts coalesce) -> write
+``rec:{user}`` (one MSET) and publish to ``recommendations``.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+
+from streamrec.models.covisit import pairs_for
+from streamrec.models.events import CatalogChange, Interaction
+from streamrec.models.ranking import blend_rank
+from streamrec.models.userstate import UserState
+from streamrec.state.redis_store import RedisStore
+
+from .records import EVENT_TOPICS
+from .settings import Settings
+from .validate import Rejection, parse_catalog, parse_interaction
+
+log = logging.getLogger(__name__)
+
+POLICY = "covisit+trending"
+MODEL_VERSION = "blend-v1"
+SEEN_CAP = 2000
+
+
+@dataclass(slots=True)
+class Message:
+    """The parts of a Kafka message the processor needs (Faust-free)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: float  # producer timestamp, unix seconds
+
+
+class UserStore(Protocol):
+    """Per-user state by user id (the worker's Faust table; a dict in tests)."""
+
+    def get(self, user_id: str) -> dict[str, Any] | None: ...
+    def __setitem__(self, user_id: str, value: dict[str, Any]) -> None: ...
+
+
+Send = Callable[[str, bytes | None, bytes], Awaitable[Any]]  # (topic, key, value)
+
+
+def dead_letter(msg: Message, reason: str) -> bytes:
+    """The DLQ payload for a rejected message: reason, origin and the original bytes."""
+    text = None
+    if msg.value is not None:
+        try:
+            text = msg.value.decode("utf-8")[:4096]
+        except UnicodeDecodeError:
+            text = None
+    return orjson.dumps({
+        "reason": reason, "topic": msg.topic, "partition": msg.partition, "offset": msg.offset,
+        "key_b64": base64.b64encode(msg.key).decode() if msg.key is not None else None,
+        "value_b64": base64.b64encode(msg.value).decode() if msg.value is not None else None,
+        "value_text": text, "rejected_at": time.time(),
+    })
+
+
+class Processor:
+    """Processes batches of event and catalog messages for one worker."""
+
+    def __init__(self, settings: Settings, store: RedisStore,
+                 users: UserStore, send: Send, worker_id: str = "w") -> None:
+        self.settings = settings
+        self.store = store
+        self.users = users
+        self.send = send
+        self.worker_id = worker_id
+        self._topics = {settings.topic(t): kind for t, kind in EVENT_TOPICS.items()}
+        self._dlq = settings.topic("events.dlq")
+        self._recs = settings.topic("recommendations")
+        self._known: set[str] = set()
+        self._window_start = time.monotonic()
+        self._window_events = 0
+        self.rate = 0.0
+        self.lag = 0
+
+    # -- events ------------------------------------------------------------------------
+    async def process_events(self, msgs: Sequence[Message]) -> int:
+        """Handle a batch of event messages; returns the number of valid events."""
+        s = self.settings
+        valid: list[tuple[Message, Interaction]] = []
+        rejected = 0
+        for m in msgs:
+            kind = self._topics.get(m.topic)
+            ev = (parse_interaction(m.value, kind, s.max_event_bytes) if kind else
+                  Rejection(f"unknown event topic {m.topic!r}"))
+            if isinstance(ev, Rejection):
+                await self.reject(m, ev.reason)
+                rejected += 1
+            else:
+                valid.append((m, ev))
+        unknown = {ev.item_id for _, ev in valid} - self._known
+        if unknown:
+            self._known |= await self.store.known_items(sorted(unknown))
+            unknown -= self._known
+        if unknown:
+            keep = []
+            for m, ev in valid:
+                if ev.item_id in unknown:
+                    await self.reject(m, f"unknown item {ev.item_id!r} (not in the catalog)")
+                    rejected += 1
+                else:
+                    keep.append((m, ev))
+            valid = keep
+
+        # per-user state, in message order; one table write per touched user
+        states: dict[str, UserState] = {}
+        newest: dict[str, float] = {}
+        ingest: list[tuple[str, str, float, list[tuple[str, str, float]]]] = []
+        for m, ev in valid:
+            st = states.get(ev.user_id)
+            if st is None:
+                st = states[ev.user_id] = UserState.from_json(self.users.get(ev.user_id))
+            ingest.append((ev.event_id, ev.item_id, ev.ts,
+                           pairs_for(ev.item_id, st.recent, s.covisit_window)))
+            st.observe(ev.item_id, ev.kind, recent_cap=s.recent_items, seen_cap=SEEN_CAP,
+                       ts=ev.ts)
+            newest[ev.user_id] = max(newest.get(ev.user_id, 0.0), m.timestamp)
+        fresh = await self.store.ingest(ingest)
+        for uid, st in states.items():
+            self.users[uid] = st.to_json()
+
+        written = await self.recommend(states, newest)
+        now = time.time()
+        latencies = [(now - newest[u]) * 1000.0 for u in written if newest[u] > 0]
+        self._tick(len(msgs))
+        await self.store.record_batch(
+            events=sum(fresh), dlq=rejected, recs=len(written), catalog=0,
+            latencies_ms=latencies, worker=self.worker_id,
+            worker_info={"events_per_s": round(self.rate, 1), "lag": self.lag, "ts": now})
+        return len(valid)
+
+    async def recommend(self, states: dict[str, UserState], newest: dict[str, float]
+                        ) -> list[str]:
+        """Recompute and publish the top-K of each user in ``states``."""
+        if not states:
+            return []
+        s = self.settings
+        heads = {u: st.recent[: s.covisit_window] for u, st in states.items()}
+        covis, trending, oos = await self.store.fetch_candidates(
+            (i for h in heads.values() for i in h), s.candidates_per_item, 4 * s.k)
+        payloads: dict[str, bytes] = {}
+        now = time.time()
+        for uid, st in states.items():
+            exclude = oos | set(st.bought)
+            if s.exclude_seen:
+                exclude |= set(st.seen)
+            # keep 2K so that serve-time stock filtering still leaves K
+            ranked = blend_rank(heads[uid], covis, trending, exclude=exclude, k=2 * s.k,
+                                trending_weight=s.trending_weight)
+            rec = {"user_id": uid, "items": [{"item_id": i, "score": sc} for i, sc in ranked],
+                   "impression_id": uuid.uuid4().hex, "policy": POLICY,
+                   "model_version": MODEL_VERSION, "generated_at": now,
+                   "event_ts": newest.get(uid, 0.0)}
+            payloads[uid] = orjson.dumps(rec)
+        await self.store.write_recs(payloads)
+        for uid, p in payloads.items():
+            await self.send(self._recs, uid.encode(), p)
+        return list(payloads)
+
+    # -- catalog -----------------------------------------------------------------------
+    async def process_catalog(self, msgs: Sequence[Message]) -> int:
+        changes: list[CatalogChange] = []
+        rejected = 0
+        for m in msgs:
+            c = parse_catalog(m.value, self.settings.max_event_bytes)
+            if isinstance(c, Rejection):
+                await self.reject(m, c.reason)
+                rejected += 1
+            else:
+                changes.append(c)
+        await self.store.apply_catalog(changes)
+        self._known.update(c.item_id for c in changes)
+        await self.store.record_batch(
+            events=0, dlq=rejected, recs=0, catalog=len(changes), latencies_ms=(),
+            worker=self.worker_id,
+            worker_info={"events_per_s": round(self.rate, 1), "lag": self.lag,
+                         "ts": time.time()})
+        return len(changes)
+
+    async def reject(self, msg: Message, reason: str) -> None:
+        log.warning("rejected %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, reason)
+        await self.send(self._dlq, msg.key, dead_letter(msg, reason))
+
+    def _tick(self, n: int) -> None:
+        self._window_events += n
+        dt = time.monotonic() - self._window_start
+        if dt >= 1.0:
+            self.rate = self._window_events / dt
+            self._window_events = 0
+            self._window_start = time.monotonic()

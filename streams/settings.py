@@ -1,0 +1,182 @@
+"""One typed settings object, read from ``STREAMREC_*`` env vars and CLI flags.
+
+Every field names its env var (``STREAMREC_`` + the field name in upper case) and is
+validated when the object is built, so a bad value fails at start with a message that
+names the setting and what is allowed.
+
+>>> s = Settings.from_env({"STREAMREC_K": "10"})
+>>> s.k, s.topic("events.view")
+(10, 'events.view')
+>>> try:
+...     Settings.from_env({"STREAMREC_K": "zero"})
+... except SettingsError as e:
+...     print(e)
+STREAMREC_K='zero': must be an integer (top-K items per recommendation list, 1..500)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .exceptions import SettingsError
+
+ENV_PREFIX = "STREAMREC_"
+
+
+def _spec(default: Any, help: str, lo: float | None = None, hi: float | None = None,
+          choices: tuple[str, ...] | None = None) -> Any:
+    return field(default=default,
+                 metadata={"help": help, "lo": lo, "hi": hi, "choices": choices})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime configuration. Field ``x`` is read from env var ``STREAMREC_X``."""
+
+    broker: str = _spec("", "Kafka bootstrap servers host:port[,host:port]; empty = embedded "
+                        "Tansu broker (demo only)")
+    redis_url: str = _spec("", "Redis URL redis://host:port/db; empty = embedded redis-server "
+                           "(demo only)")
+    topic_prefix: str = _spec("", "prefix added to every topic name (isolates test runs)")
+    redis_prefix: str = _spec("", "prefix added to every Redis key")
+    app_id: str = _spec("streamrec", "Faust app id = Kafka consumer group of the workers")
+    partitions: int = _spec(4, "partitions of each topic created by streamrec", 1, 1024)
+    k: int = _spec(20, "top-K items per recommendation list", 1, 500)
+    recent_items: int = _spec(20, "recent items kept per user", 1, 1000)
+    covisit_window: int = _spec(5, "previous items of a user each new item is paired with",
+                                1, 100)
+    covisit_cap: int = _spec(200, "co-visited items kept per item in Redis", 10, 100000)
+    candidates_per_item: int = _spec(50, "co-visitation candidates fetched per recent item",
+                                     1, 1000)
+    half_life_s: float = _spec(7 * 86400.0, "half-life in seconds of the trending score",
+                               1.0, 1e10)
+    trending_weight: float = _spec(0.1, "weight of trending in the blend score", 0.0, 100.0)
+    exclude_seen: bool = _spec(True, "never recommend items the user already interacted with")
+    batch_size: int = _spec(1000, "max events the worker processes per batch", 1, 100000)
+    batch_wait_ms: int = _spec(20, "max wait in ms to fill a batch", 1, 10000)
+    max_event_bytes: int = _spec(16384, "larger event payloads go to the DLQ", 64, 10_000_000)
+    dedup_ttl_s: int = _spec(86400, "how long event ids are remembered for deduplication",
+                             1, 10_000_000)
+    api_host: str = _spec("127.0.0.1", "interface the HTTP API binds")
+    api_port: int = _spec(8080, "port of the HTTP API (0 = a free port)", 0, 65535)
+    data_dir: str = _spec("", "folder of movielens-small; empty = ../shared/data/movielens-small "
+                          "searched upward from the working directory")
+    replay_rate: float = _spec(2000.0, "events/s the replay produces (0 = as fast as possible)",
+                               0.0, 1e7)
+    replay_users: int = _spec(100, "replay only the first N users of the dataset (0 = all)",
+                              0, 10_000_000)
+    seed: int = _spec(7, "seed of every random choice (simulated prices, stock, ids)", 0, 2**32 - 1)
+    log_level: str = _spec("warning", "log level", choices=("debug", "info", "warning", "error"))
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            _check(f, getattr(self, f.name))
+        if self.broker:
+            for hostport in self.broker.split(","):
+                host, _, port = hostport.rpartition(":")
+                if not host or not port.isdigit():
+                    raise SettingsError(
+                        f"{ENV_PREFIX}BROKER={self.broker!r}: expected host:port[,host:port], "
+                        "e.g. 127.0.0.1:9092 (no kafka:// scheme)")
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError(
+                f"{ENV_PREFIX}REDIS_URL={self.redis_url!r}: expected redis://host:port/db, "
+                "rediss://... or unix://...")
+
+    # -- construction ------------------------------------------------------------------
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build from env vars (default ``os.environ``); non-None ``overrides`` win."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            name = ENV_PREFIX + f.name.upper()
+            if overrides.get(f.name) is not None:
+                values[f.name] = overrides[f.name]
+            elif name in env:
+                values[f.name] = _parse(f, env[name])
+        return cls(**values)
+
+    def to_env(self) -> dict[str, str]:
+        """The env vars that rebuild this object in a child process."""
+        out = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            out[ENV_PREFIX + f.name.upper()] = str(int(v) if isinstance(v, bool) else v)
+        return out
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    # -- derived names -----------------------------------------------------------------
+    def topic(self, name: str) -> str:
+        return self.topic_prefix + name
+
+    def resolved_data_dir(self) -> Path:
+        """The movielens-small folder; raises DataMissing with what to do if absent."""
+        from .exceptions import DataMissing
+
+        if self.data_dir:
+            p = Path(self.data_dir)
+            if (p / "ratings.csv").exists():
+                return p
+            raise DataMissing(p)
+        here = Path.cwd().resolve()
+        for base in (here, *here.parents):
+            p = base / "shared" / "data" / "movielens-small"
+            if (p / "ratings.csv").exists():
+                return p
+        raise DataMissing(None)
+
+    @classmethod
+    def describe(cls) -> list[tuple[str, str, str]]:
+        """(env var, default, help) rows, for the README and ``--help``."""
+        return [(ENV_PREFIX + f.name.upper(), repr(f.default), f.metadata["help"])
+                for f in dataclasses.fields(cls)]
+
+
+def _allowed(f: dataclasses.Field) -> str:
+    m = f.metadata
+    if m["choices"]:
+        return "one of " + ", ".join(m["choices"])
+    if m["lo"] is not None:
+        hi = m["hi"]
+        return f"{m['help']}, {m['lo']:g}..{hi:g}" if hi is not None else f">= {m['lo']:g}"
+    return m["help"]
+
+
+def _parse(f: dataclasses.Field, raw: str) -> Any:
+    name = ENV_PREFIX + f.name.upper()
+    try:
+        if f.type in ("int", int):
+            return int(raw)
+        if f.type in ("float", float):
+            return float(raw)
+        if f.type in ("bool", bool):
+            low = raw.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+    except ValueError:
+        kind = {"int": "an integer", "float": "a number", "bool": "a boolean (1/0, true/false)"}
+        raise SettingsError(
+            f"{name}={raw!r}: must be {kind[str(f.type)]} ({_allowed(f)})") from None
+    return raw
+
+
+def _check(f: dataclasses.Field, value: Any) -> None:
+    m, name = f.metadata, ENV_PREFIX + f.name.upper()
+    expected = {"int": int, "float": (int, float), "bool": bool, "str": str}[str(f.type)]
+    if not isinstance(value, expected) or (str(f.type) == "int" and isinstance(value, bool)):
+        raise SettingsError(f"{name}={value!r}: must be of type {f.type} ({_allowed(f)})")
+    if m["choices"] and value not in m["choices"]:
+        raise SettingsError(f"{name}={value!r}: must be {_allowed(f)}")
+    if m["lo"] is not None and not (m["lo"] <= value <= m["hi"]):
+        raise SettingsError(f"{name}={value!r}: out of range ({_allowed(f)})")

@@ -1,0 +1,33 @@
+"""Create streamrec's topics on a broker (idempotent)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from .records import ALL_TOPICS
+from .settings import Settings
+
+
+async def ensure_topics(settings: Settings, names: tuple[str, ...] = ALL_TOPICS) -> list[str]:
+    """Create the topics that do not exist yet; returns the full topic names."""
+    full = [settings.topic(n) for n in names]
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.broker)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        new = [NewTopic(t, settings.partitions, 1) for t in full if t not in existing]
+        if new:
+            try:
+                await admin.create_topics(new)
+            except TopicAlreadyExistsError:
+                pass
+        for _ in range(100):  # wait until metadata shows them
+            if set(full) <= set(await admin.list_topics()):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await admin.close()
+    return full

@@ -1,0 +1,121 @@
+"""Decode and validate raw event bytes. Pure functions: no I/O, no Faust.
+
+A payload that fails any rule becomes a :class:`Rejection` carrying the reason; the
+worker sends it to ``events.dlq`` with the original bytes and its topic/partition/offset.
+
+>>> parse_interaction(b'{"event_id":"e1","user_id":7,"item_id":"42","ts":1.5}', "view")
+Interaction(event_id='e1', kind='view', user_id='7', item_id='42', ts=1.5, session_id=None, rec_id=None, price=None, quantity=1)
+>>> parse_interaction(b'{"event_id":"e1","user_id":7,"item_id":"42","ts":1.5,"price":-2}', "view")
+Rejection(reason='negative price: -2')
+>>> parse_interaction(b'{not json', "view").reason[:14]
+'malformed JSON'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from streamrec.models.events import EVENT_KINDS, CatalogChange, Interaction
+
+MAX_ID_LEN = 256
+
+
+@dataclass(slots=True, frozen=True)
+class Rejection:
+    reason: str
+
+
+def _load(raw: bytes | None, max_bytes: int) -> dict[str, Any] | Rejection:
+    if raw is None:
+        return Rejection("empty payload")
+    if len(raw) > max_bytes:
+        return Rejection(f"oversized payload: {len(raw)} bytes > {max_bytes}")
+    try:
+        d = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        return Rejection(f"malformed JSON: {e}")
+    if not isinstance(d, dict):
+        return Rejection(f"expected a JSON object, got {type(d).__name__}")
+    return d
+
+
+def _id(d: dict[str, Any], name: str, required: bool = True) -> str | None | Rejection:
+    v = d.get(name)
+    if v is None:
+        return Rejection(f"missing field '{name}'") if required else None
+    if isinstance(v, bool) or not isinstance(v, str | int):
+        return Rejection(f"field '{name}' must be a string or integer, got {type(v).__name__}")
+    s = str(v)
+    if not s or len(s) > MAX_ID_LEN:
+        return Rejection(f"field '{name}' must have 1..{MAX_ID_LEN} characters")
+    return s
+
+
+def _num(d: dict[str, Any], name: str, required: bool) -> float | None | Rejection:
+    v = d.get(name)
+    if v is None:
+        return Rejection(f"missing field '{name}'") if required else None
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return Rejection(f"field '{name}' must be a number, got {type(v).__name__}")
+    if v != v or v in (float("inf"), float("-inf")):
+        return Rejection(f"field '{name}' must be finite")
+    return float(v)
+
+
+def parse_interaction(raw: bytes | None, kind: str, max_bytes: int = 16384
+                      ) -> Interaction | Rejection:
+    """Validate one event read from the ``events.<kind>`` topic."""
+    d = _load(raw, max_bytes)
+    if isinstance(d, Rejection):
+        return d
+    declared = d.get("type", kind)
+    if declared not in EVENT_KINDS:
+        return Rejection(f"unknown event type {declared!r}; allowed: {', '.join(EVENT_KINDS)}")
+    if declared != kind:
+        return Rejection(f"event type {declared!r} sent to the {kind!r} topic")
+    event_id, user_id, item_id = _id(d, "event_id"), _id(d, "user_id"), _id(d, "item_id")
+    session_id, rec_id = _id(d, "session_id", False), _id(d, "rec_id", False)
+    ts, price = _num(d, "ts", True), _num(d, "price", False)
+    for v in (event_id, user_id, item_id, session_id, rec_id, ts, price):
+        if isinstance(v, Rejection):
+            return v
+    if price is not None and price < 0:
+        return Rejection(f"negative price: {d['price']}")
+    if ts < 0:  # type: ignore[operator]
+        return Rejection(f"negative timestamp: {d['ts']}")
+    quantity = d.get("quantity", 1)
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+        return Rejection(f"field 'quantity' must be an integer >= 1, got {quantity!r}")
+    return Interaction(event_id, kind, user_id, item_id, ts, session_id, rec_id,  # type: ignore
+                       price, quantity)  # type: ignore[arg-type]
+
+
+def parse_catalog(raw: bytes | None, max_bytes: int = 16384) -> CatalogChange | Rejection:
+    """Validate one ``catalog.updates`` message.
+
+    >>> parse_catalog(b'{"item_id":"9","stock":0,"price":3.5}')
+    CatalogChange(item_id='9', stock=0, price=3.5, category=None, title=None)
+    >>> parse_catalog(b'{"item_id":"9","stock":-1}')
+    Rejection(reason="field 'stock' must be an integer >= 0, got -1")
+    """
+    d = _load(raw, max_bytes)
+    if isinstance(d, Rejection):
+        return d
+    item_id = _id(d, "item_id")
+    if isinstance(item_id, Rejection):
+        return item_id
+    stock = d.get("stock")
+    if stock is not None and (isinstance(stock, bool) or not isinstance(stock, int) or stock < 0):
+        return Rejection(f"field 'stock' must be an integer >= 0, got {stock!r}")
+    price = _num(d, "price", False)
+    if isinstance(price, Rejection):
+        return price
+    if price is not None and price < 0:
+        return Rejection(f"negative price: {d['price']}")
+    for name in ("category", "title"):
+        if d.get(name) is not None and not isinstance(d[name], str):
+            return Rejection(f"field '{name}' must be a string, got {type(d[name]).__name__}")
+    return CatalogChange(item_id, stock, price, d.get("category"), d.get("title"))  # type: ignore
