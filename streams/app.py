@@ -41,6 +41,11 @@ app = faust.App(
     broker_commit_interval=1.0,
     producer_linger_ms=2,
     table_standby_replicas=0,
+    # Tansu holds a JoinGroup for the whole rebalance timeout; short timeouts keep
+    # start-up and fail-over in seconds (a departed member is noticed within the session).
+    broker_rebalance_timeout=3.0,
+    broker_session_timeout=6.0,
+    broker_heartbeat_interval=1.0,
 )
 
 _raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
@@ -60,6 +65,13 @@ users = app.Table(
 )
 
 
+_topics = {recs_topic.get_topic_name(): recs_topic, dlq_topic.get_topic_name(): dlq_topic}
+
+
+async def _send(topic: str, key: bytes | None, value: bytes) -> None:
+    await _topics[topic].send(key=key, value=value)
+
+
 class _UserTable:
     """str-keyed view of the bytes-keyed ``users`` table."""
 
@@ -71,31 +83,24 @@ class _UserTable:
 
 
 class RedisService(mode.Service):
-    """Owns the worker's Redis client and the batch processor."""
+    """Owns the worker's Redis client (connections open lazily) and the batch processor."""
 
-    processor: Processor
-
-    async def on_start(self) -> None:
+    def __post_init__(self) -> None:
         self.store = RedisStore(settings.redis_url, settings.redis_prefix,
                                 dedup_ttl_s=settings.dedup_ttl_s,
                                 half_life_s=settings.half_life_s,
                                 covisit_cap=settings.covisit_cap)
-        await self.store.ping()
         worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self.processor = Processor(settings, self.store, _UserTable(), _send, worker_id)
+
+    async def on_start(self) -> None:
+        await self.store.ping()
 
     async def on_stop(self) -> None:
         await self.store.aclose()
 
 
 redis_service = app.service(RedisService())
-
-_topics = {recs_topic.get_topic_name(): recs_topic, dlq_topic.get_topic_name(): dlq_topic}
-
-
-async def _send(topic: str, key: bytes | None, value: bytes) -> None:
-    await _topics[topic].send(key=key, value=value)
-
 
 def _messages(events: list[faust.EventT]) -> list[Message]:
     return [Message(e.message.topic, e.message.partition, e.message.offset, e.message.key,

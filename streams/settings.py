@@ -79,7 +79,7 @@ class Settings:
         if self.broker:
             for hostport in self.broker.split(","):
                 host, _, port = hostport.rpartition(":")
-                if not host or not port.isdigit():
+                if not host or "/" in host or not port.isdigit():
                     raise SettingsError(
                         f"{ENV_PREFIX}BROKER={self.broker!r}: expected host:port[,host:port], "
                         "e.g. 127.0.0.1:9092 (no kafka:// scheme)")

@@ -1,0 +1,81 @@
+"""Shared fixtures: a real Tansu broker and a real redis-server per test session,
+fresh topic / key / group names per test, and a worker subprocess factory."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from streamrec.streams.demo import start_worker, stop_worker
+from streamrec.streams.embedded import RedisServer, TansuBroker
+from streamrec.streams.exceptions import EmbeddedStartError
+from streamrec.streams.settings import Settings
+from streamrec.streams.topics import ensure_topics
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    try:
+        with RedisServer() as r:
+            yield r
+    except EmbeddedStartError as e:
+        pytest.skip(f"cannot start redis-server: {e}")
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[TansuBroker]:
+    try:
+        with TansuBroker() as b:
+            yield b
+    except EmbeddedStartError as e:
+        pytest.skip(f"cannot start the Tansu broker: {e}")
+
+
+@pytest.fixture
+def names() -> str:
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def redis_settings(redis_server: RedisServer, names: str) -> Settings:
+    """Settings with a fresh Redis key prefix (no broker)."""
+    return Settings.from_env({}, redis_url=redis_server.url, redis_prefix=f"{names}:",
+                             topic_prefix=f"{names}.", app_id=names, partitions=2, k=10)
+
+
+@pytest.fixture
+def settings(broker: TansuBroker, redis_settings: Settings) -> Settings:
+    """Settings with fresh topics (created) and a fresh consumer group."""
+    s = redis_settings.replace(broker=broker.bootstrap)
+    asyncio.run(ensure_topics(s))
+    return s
+
+
+@pytest.fixture
+def worker_factory(settings: Settings) -> Iterator[Callable[..., object]]:
+    procs = []
+
+    def start(s: Settings | None = None):
+        p = start_worker(s or settings)
+        procs.append(p)
+        return p
+
+    yield start
+    for p in procs:
+        stop_worker(p)
+
+
+async def eventually(check: Callable, timeout: float = 30.0, interval: float = 0.1):
+    """Await ``check()`` until it returns a truthy value; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")

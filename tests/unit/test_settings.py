@@ -1,0 +1,42 @@
+import pytest
+
+from streamrec.streams.exceptions import SettingsError
+from streamrec.streams.settings import Settings
+
+
+def test_defaults_without_env():
+    s = Settings.from_env({})
+    assert (s.k, s.partitions, s.broker, s.redis_url, s.topic_prefix) == (20, 4, "", "", "")
+
+
+def test_env_is_read_and_overrides_win():
+    env = {"STREAMREC_K": "7", "STREAMREC_BROKER": "h:1", "STREAMREC_EXCLUDE_SEEN": "false"}
+    s = Settings.from_env(env, broker="other:2")
+    assert s.k == 7 and s.broker == "other:2" and s.exclude_seen is False
+
+
+def test_round_trip_through_env():
+    s = Settings.from_env({}, k=11, topic_prefix="x.", half_life_s=3.5, exclude_seen=False)
+    assert Settings.from_env(s.to_env()) == s
+
+
+@pytest.mark.parametrize("env, fragment", [
+    ({"STREAMREC_K": "0"}, "STREAMREC_K=0: out of range"),
+    ({"STREAMREC_K": "ten"}, "STREAMREC_K='ten': must be an integer"),
+    ({"STREAMREC_PARTITIONS": "-1"}, "STREAMREC_PARTITIONS"),
+    ({"STREAMREC_HALF_LIFE_S": "soon"}, "STREAMREC_HALF_LIFE_S='soon': must be a number"),
+    ({"STREAMREC_LOG_LEVEL": "loud"}, "must be one of debug, info, warning, error"),
+    ({"STREAMREC_BROKER": "kafka://h:9092"}, "expected host:port"),
+    ({"STREAMREC_REDIS_URL": "localhost:6379"}, "expected redis://host:port/db"),
+    ({"STREAMREC_EXCLUDE_SEEN": "maybe"}, "must be a boolean"),
+])
+def test_bad_values_name_the_setting(env, fragment):
+    with pytest.raises(SettingsError) as e:
+        Settings.from_env(env)
+    assert fragment in str(e.value)
+
+
+def test_describe_covers_every_field():
+    rows = Settings.describe()
+    assert {r[0] for r in rows} >= {"STREAMREC_BROKER", "STREAMREC_REDIS_URL", "STREAMREC_K"}
+    assert all(r[2] for r in rows)

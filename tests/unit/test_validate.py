@@ -1,0 +1,63 @@
+import orjson
+import pytest
+
+from streamrec.models.events import Interaction
+from streamrec.streams.validate import Rejection, parse_catalog, parse_interaction
+
+GOOD = {"event_id": "e1", "user_id": "u1", "item_id": "i1", "ts": 10.0}
+
+
+def raw(**changes):
+    d = {**GOOD, **changes}
+    return orjson.dumps({k: v for k, v in d.items() if v is not ...})
+
+
+def test_valid_event_with_optionals():
+    ev = parse_interaction(raw(price=3.5, quantity=2, rec_id="imp", session_id="s"), "purchase")
+    assert ev == Interaction("e1", "purchase", "u1", "i1", 10.0, "s", "imp", 3.5, 2)
+
+
+def test_integer_ids_become_strings():
+    ev = parse_interaction(raw(user_id=5, item_id=9), "view")
+    assert (ev.user_id, ev.item_id) == ("5", "9")
+
+
+@pytest.mark.parametrize("payload, kind, reason", [
+    (b"{not json", "view", "malformed JSON"),
+    (b"[1, 2]", "view", "expected a JSON object"),
+    (None, "view", "empty payload"),
+    (raw(event_id=...), "view", "missing field 'event_id'"),
+    (raw(user_id=...), "view", "missing field 'user_id'"),
+    (raw(ts=...), "click", "missing field 'ts'"),
+    (raw(ts="yesterday"), "view", "field 'ts' must be a number"),
+    (raw(item_id=[1]), "view", "field 'item_id' must be a string or integer"),
+    (raw(user_id=True), "view", "field 'user_id' must be a string or integer"),
+    (raw(price=-1), "purchase", "negative price"),
+    (raw(quantity=0), "purchase", "field 'quantity' must be an integer >= 1"),
+    (raw(type="wishlist"), "view", "unknown event type 'wishlist'"),
+    (raw(type="click"), "view", "event type 'click' sent to the 'view' topic"),
+    (raw(ts=-5), "view", "negative timestamp"),
+])
+def test_rejections_say_why(payload, kind, reason):
+    r = parse_interaction(payload, kind)
+    assert isinstance(r, Rejection)
+    assert reason in r.reason
+
+
+def test_oversized_payload_is_rejected_before_decoding():
+    big = raw(session_id="x" * 200)
+    r = parse_interaction(big, "view", max_bytes=100)
+    assert isinstance(r, Rejection) and r.reason.startswith("oversized payload")
+    assert not isinstance(parse_interaction(big, "view", max_bytes=10_000), Rejection)
+
+
+@pytest.mark.parametrize("payload, reason", [
+    (b'{"stock": 3}', "missing field 'item_id'"),
+    (b'{"item_id": "1", "stock": -1}', "field 'stock' must be an integer >= 0"),
+    (b'{"item_id": "1", "stock": 1.5}', "field 'stock' must be an integer >= 0"),
+    (b'{"item_id": "1", "price": -3}', "negative price"),
+    (b'{"item_id": "1", "title": 5}', "field 'title' must be a string"),
+])
+def test_catalog_rejections(payload, reason):
+    r = parse_catalog(payload)
+    assert isinstance(r, Rejection) and reason in r.reason
