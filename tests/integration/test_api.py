@@ -1,0 +1,82 @@
+"""The HTTP API over a real redis-server."""
+
+from __future__ import annotations
+
+import aiohttp
+import orjson
+import pytest
+
+from streamrec.models.events import CatalogChange
+from streamrec.state.redis_store import RedisStore
+from streamrec.streams.api import start_api
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def api(redis_settings):
+    s = redis_settings.replace(api_port=0)
+    runner, url = await start_api(s)
+    async with RedisStore(s.redis_url, s.redis_prefix) as store, aiohttp.ClientSession() as http:
+        yield url, store, http
+    await runner.cleanup()
+
+
+async def get(http, url):
+    async with http.get(url) as r:
+        return r.status, await r.json(content_type=None)
+
+
+async def test_stored_list_minus_sold_out_items(api):
+    url, store, http = api
+    await store.apply_catalog([CatalogChange(i, stock=5) for i in "abcd"])
+    rec = {"user_id": "u", "items": [{"item_id": i, "score": 1.0} for i in "abcd"],
+           "impression_id": "imp", "policy": "p", "model_version": "v", "generated_at": 1.0}
+    await store.write_recs({"u": orjson.dumps(rec)})
+    status, body = await get(http, f"{url}/recommendations/u?k=3")
+    assert status == 200 and [i["item_id"] for i in body["items"]] == ["a", "b", "c"]
+    assert body["impression_id"] == "imp" and body["cold_start"] is False
+    await store.apply_catalog([CatalogChange("b", stock=0)])       # sold out
+    _, body = await get(http, f"{url}/recommendations/u?k=3")
+    assert [i["item_id"] for i in body["items"]] == ["a", "c", "d"]
+    await store.apply_catalog([CatalogChange("b", stock=2)])       # restocked
+    _, body = await get(http, f"{url}/recommendations/u?k=3")
+    assert [i["item_id"] for i in body["items"]] == ["a", "b", "c"]
+
+
+async def test_cold_user_gets_trending(api):
+    url, store, http = api
+    await store.ingest([("e1", "x", 10.0, []), ("e2", "y", 10.0, []), ("e3", "y", 11.0, [])])
+    status, body = await get(http, f"{url}/recommendations/nobody?k=5")
+    assert status == 200 and body["cold_start"] is True and body["policy"] == "trending"
+    assert [i["item_id"] for i in body["items"]] == ["y", "x"]
+
+
+@pytest.mark.parametrize("query", ["k=0", "k=501", "k=abc", "k=-3"])
+async def test_bad_k_is_a_json_400(api, query):
+    url, _, http = api
+    status, body = await get(http, f"{url}/recommendations/u?{query}")
+    assert status == 400 and "k must be an integer" in body["error"]
+
+
+async def test_unknown_route_is_json_404_and_health_ok(api):
+    url, _, http = api
+    status, body = await get(http, f"{url}/nope")
+    assert status == 404 and body["status"] == 404
+    status, body = await get(http, f"{url}/health")
+    assert status == 200 and body["status"] == "ok"
+
+
+async def test_metrics_are_prometheus_text(api):
+    url, store, http = api
+    await store.record_batch(events=5, dlq=2, recs=3, catalog=0, latencies_ms=[3.0, 40.0],
+                             worker="w1", worker_info={"events_per_s": 123.0, "lag": 7,
+                                                       "ts": 9e12})
+    async with http.get(f"{url}/metrics") as r:
+        text = await r.text()
+    assert "streamrec_events_total 5" in text and "streamrec_dlq_total 2" in text
+    assert 'streamrec_events_per_second{worker="w1"} 123' in text
+    assert 'streamrec_consumer_lag{worker="w1"} 7' in text
+    assert 'streamrec_event_to_rec_latency_ms_bucket{le="5"} 1' in text
+    assert 'streamrec_event_to_rec_latency_ms_bucket{le="50"} 2' in text
+    assert "streamrec_event_to_rec_latency_ms_count 2" in text
