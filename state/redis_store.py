@@ -25,9 +25,10 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
-
 from streamrec.models.events import CatalogChange
 
+# (event_id, item_id, ts, co-visitation pairs (from, to, weight))
+IngestItem = tuple[str, str, float, Sequence[tuple[str, str, float]]]
 LATENCY_BUCKETS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 
 _INGEST_LUA = """
@@ -101,8 +102,7 @@ class RedisStore:
         return bool(await self._r.ping())
 
     # -- ingest ------------------------------------------------------------------------
-    async def ingest(self, events: Sequence[tuple[str, str, float, Sequence[tuple[str, str, float]]]]
-                     ) -> list[bool]:
+    async def ingest(self, events: Sequence[IngestItem]) -> list[bool]:
         """Apply (event_id, item_id, ts, covisit pairs) atomically; True where new.
 
         Duplicates (same event_id within the dedup TTL) change nothing, so at-least-once

@@ -13,9 +13,9 @@ import tempfile
 
 import faust
 import mode
-
 from streamrec.state.redis_store import RedisStore
 
+from .kafka_tuning import set_fetch_max_wait
 from .processor import Message, Processor
 from .records import EVENT_TOPICS, TOPIC_CATALOG, TOPIC_DLQ, TOPIC_RECS
 from .settings import Settings
@@ -27,6 +27,7 @@ if not settings.broker or not settings.redis_url:
     raise SystemExit("streamrec worker needs STREAMREC_BROKER and STREAMREC_REDIS_URL "
                      "(or --broker/--redis-url); `streamrec demo` starts embedded ones")
 
+set_fetch_max_wait(settings.fetch_max_wait_ms)
 app = faust.App(
     settings.app_id,
     broker=[f"kafka://{hp}" for hp in settings.broker.split(",")],

@@ -15,13 +15,12 @@ import sys
 import time
 
 import aiohttp
-
 from streamrec.state.redis_store import RedisStore
 
 from .api import start_api
 from .dataset import events_from_ratings, read_catalog, read_ratings
-from .exceptions import StreamrecError
 from .embedded import RedisServer, TansuBroker, _die_with_parent
+from .exceptions import StreamrecError
 from .replay import Producer, replay_catalog, replay_events
 from .settings import Settings
 from .topics import ensure_topics
@@ -111,7 +110,8 @@ async def _replay_and_show(settings: Settings, data_dir, url: str, worker: subpr
         shown = 0
         while not stop.is_set() and time.monotonic() < deadline:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), min(2.0, max(0.01, deadline - time.monotonic())))
+                left = max(0.01, deadline - time.monotonic())
+                await asyncio.wait_for(stop.wait(), min(2.0, left))
             if worker.poll() is not None:
                 say(f"worker exited with {worker.returncode}")
                 break

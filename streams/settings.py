@@ -59,6 +59,8 @@ class Settings:
     exclude_seen: bool = _spec(True, "never recommend items the user already interacted with")
     batch_size: int = _spec(1000, "max events the worker processes per batch", 1, 100000)
     batch_wait_ms: int = _spec(20, "max wait in ms to fill a batch", 1, 10000)
+    fetch_max_wait_ms: int = _spec(10, "longest a broker may hold a fetch; low = low latency",
+                                   1, 10000)
     max_event_bytes: int = _spec(16384, "larger event payloads go to the DLQ", 64, 10_000_000)
     dedup_ttl_s: int = _spec(86400, "how long event ids are remembered for deduplication",
                              1, 10_000_000)

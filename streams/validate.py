@@ -3,8 +3,9 @@
 A payload that fails any rule becomes a :class:`Rejection` carrying the reason; the
 worker sends it to ``events.dlq`` with the original bytes and its topic/partition/offset.
 
->>> parse_interaction(b'{"event_id":"e1","user_id":7,"item_id":"42","ts":1.5}', "view")
-Interaction(event_id='e1', kind='view', user_id='7', item_id='42', ts=1.5, session_id=None, rec_id=None, price=None, quantity=1)
+>>> ev = parse_interaction(b'{"event_id":"e1","user_id":7,"item_id":"42","ts":1.5}', "view")
+>>> ev.kind, ev.user_id, ev.item_id, ev.ts
+('view', '7', '42', 1.5)
 >>> parse_interaction(b'{"event_id":"e1","user_id":7,"item_id":"42","ts":1.5,"price":-2}', "view")
 Rejection(reason='negative price: -2')
 >>> parse_interaction(b'{not json', "view").reason[:14]
@@ -17,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-
 from streamrec.models.events import EVENT_KINDS, CatalogChange, Interaction
 
 MAX_ID_LEN = 256

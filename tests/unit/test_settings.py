@@ -1,5 +1,4 @@
 import pytest
-
 from streamrec.streams.exceptions import SettingsError
 from streamrec.streams.settings import Settings
 

@@ -1,0 +1,44 @@
+"""A no-op Faust agent on the same event topics, for the pipeline benchmark's baseline.
+
+It consumes raw values in batches exactly like the streamrec worker does and only
+counts them (one Redis INCRBY per batch, so the benchmark can see progress).
+Run: ``python -m streamrec.bench.noop_app worker`` with STREAMREC_* env set.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import faust
+import redis.asyncio as aioredis
+from streamrec.streams.kafka_tuning import set_fetch_max_wait
+from streamrec.streams.records import EVENT_TOPICS
+from streamrec.streams.settings import Settings
+
+settings = Settings.from_env()
+set_fetch_max_wait(settings.fetch_max_wait_ms)  # same consumer tuning as the worker
+app = faust.App(f"{settings.app_id}-noop", broker=f"kafka://{settings.broker}",
+                store="memory://", web_enabled=False, consumer_auto_offset_reset="earliest",
+                datadir=tempfile.mkdtemp(prefix="streamrec-noop-"),
+                broker_rebalance_timeout=3.0, broker_session_timeout=6.0,
+                broker_heartbeat_interval=1.0, topic_partitions=settings.partitions)
+topic = app.topic(*(settings.topic(t) for t in EVENT_TOPICS), key_type=bytes, value_type=bytes,
+                  key_serializer="raw", value_serializer="raw")
+COUNT_KEY = settings.redis_prefix + "noop:count"
+
+
+@app.agent(topic)
+async def noop(stream: faust.StreamT) -> None:
+    r = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        async for batch in stream.take_events(settings.batch_size,
+                                              within=settings.batch_wait_ms / 1000):
+            await r.incrby(COUNT_KEY, len(batch))
+    finally:
+        await r.aclose()
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    app.main()

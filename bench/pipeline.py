@@ -1,0 +1,200 @@
+"""Pipeline benchmark: streamrec worker vs a no-op Faust agent, and end-to-end latency.
+
+One run, embedded Tansu broker + redis-server, movielens-small events (default mapping):
+
+1. throughput: the same N events are pre-loaded into the topics; a no-op Faust agent
+   (``bench/noop_app.py``) and the full worker each consume them from the start in
+   their own consumer group; events/s = N / (time of last - time of first processed).
+2. latency: with the worker running, events are produced at an offered rate; an
+   observer subscribed to Redis keyspace notifications records when ``rec:{user}`` is
+   rewritten and reads the list's ``event_ts``; latency = rewrite time - send time of
+   each event the list includes. p50/p99 over all events.
+
+Run: ``python -m streamrec.bench.pipeline [--users 200] [--rate 1000 --seconds 20]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections import defaultdict, deque
+
+import orjson
+import redis.asyncio as aioredis
+from streamrec.state.redis_store import RedisStore
+from streamrec.streams.dataset import events_from_ratings, read_catalog, read_ratings
+from streamrec.streams.demo import start_worker, stop_worker
+from streamrec.streams.embedded import RedisServer, TansuBroker, _die_with_parent
+from streamrec.streams.models_bridge import catalog_changes
+from streamrec.streams.replay import Producer, replay_events
+from streamrec.streams.settings import Settings
+from streamrec.streams.topics import ensure_topics
+
+
+def _settings(broker: TansuBroker, redis: RedisServer, **kw) -> Settings:
+    n = "b" + uuid.uuid4().hex[:8]
+    return Settings.from_env({}, broker=broker.bootstrap, redis_url=redis.url,
+                             topic_prefix=f"{n}.", redis_prefix=f"{n}:", app_id=n, **kw)
+
+
+async def _wait_count(read, n: int, timeout: float) -> tuple[float, float]:
+    """Poll ``read()`` until it reaches n; returns (time first > 0, time reached n)."""
+    t_first = None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        c = await read()
+        now = time.monotonic()
+        if c > 0 and t_first is None:
+            t_first = now
+        if c >= n:
+            return t_first or now, now
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"only {await read()} of {n} events processed in {timeout}s")
+
+
+async def throughput(broker, redis, events, catalog, partitions: int) -> dict[str, float]:
+    s = _settings(broker, redis, partitions=partitions)
+    await ensure_topics(s)
+    async with Producer(s) as p:
+        await replay_events(p, events, 0)
+    n = len(events)
+    out = {}
+    r = aioredis.Redis.from_url(s.redis_url)
+    # baseline: no-op Faust agent
+    env = {**os.environ, **s.to_env()}
+    noop = subprocess.Popen([sys.executable, "-m", "streamrec.bench.noop_app", "worker",
+                             "--loglevel", "warn"], env=env, preexec_fn=_die_with_parent,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        async def noop_count() -> int:
+            return int(await r.get(s.redis_prefix + "noop:count") or 0)
+        t0, t1 = await _wait_count(noop_count, n, 600)
+        out["no-op Faust agent"] = n / max(t1 - t0, 1e-9)
+    finally:
+        stop_worker(noop)
+    # the full worker (catalog loaded into Redis first so no event is an unknown item)
+    async with RedisStore(s.redis_url, s.redis_prefix) as store:
+        await store.apply_catalog(catalog)
+        w = start_worker(s)
+        try:
+            async def worker_count() -> int:
+                m, _, _ = await store.read_metrics()
+                return int(m.get("events_total", 0))
+            t0, t1 = await _wait_count(worker_count, n, 600)
+            out["streamrec worker"] = n / max(t1 - t0, 1e-9)
+        finally:
+            stop_worker(w)
+    await r.aclose()
+    return out
+
+
+async def latency(broker, redis, events, catalog, rate: float, seconds: float,
+                  partitions: int) -> dict[str, float]:
+    s = _settings(broker, redis, partitions=partitions)
+    await ensure_topics(s)
+    r = aioredis.Redis.from_url(s.redis_url, decode_responses=True)
+    await r.config_set("notify-keyspace-events", "K$")
+    pubsub = r.pubsub()
+    await pubsub.psubscribe(f"__keyspace@0__:{s.redis_prefix}rec:*")
+    sent: dict[str, deque[float]] = defaultdict(deque)
+    lat: list[float] = []
+    done = asyncio.Event()
+
+    async def observe() -> None:
+        reader = aioredis.Redis.from_url(s.redis_url)
+        while not done.is_set():
+            msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)
+            if not msg:
+                continue
+            now = time.time()
+            key = msg["channel"].split(":", 1)[1]
+            user = key[len(s.redis_prefix) + 4:]
+            raw = await reader.get(key)
+            if not raw:
+                continue
+            ev_ts = orjson.loads(raw)["event_ts"]
+            q = sent[user]
+            while q and q[0] <= ev_ts + 0.002:  # events this list already includes
+                lat.append((now - q.popleft()) * 1000.0)
+        await reader.aclose()
+
+    async with RedisStore(s.redis_url, s.redis_prefix) as store:
+        await store.apply_catalog(catalog)
+        w = start_worker(s)
+        obs = asyncio.create_task(observe())
+        try:
+            async with Producer(s) as p:  # warm up: wait until the worker serves
+                await p.send_and_wait("events.view", "warm", {**events[0][1], "user_id": "warm",
+                                                              "event_id": "warm"})
+                while not await r.exists(s.redis_prefix + "rec:warm"):
+                    await asyncio.sleep(0.05)
+                n_target = int(rate * seconds)
+                t0 = time.monotonic()
+                for i, (kind, ev) in enumerate(events[:n_target]):
+                    sent[ev["user_id"]].append(time.time())
+                    await p.send(f"events.{kind}", ev["user_id"], ev)
+                    if i % 20 == 0:
+                        ahead = i / rate - (time.monotonic() - t0)
+                        if ahead > 0:
+                            await asyncio.sleep(ahead)
+                await p.flush()
+                offered = n_target / (time.monotonic() - t0)
+            deadline = time.monotonic() + 30
+            while sum(map(len, sent.values())) and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+        finally:
+            done.set()
+            await obs
+            stop_worker(w)
+    await pubsub.aclose()
+    await r.aclose()
+    lat.sort()
+
+    def pct(p: float) -> float:
+        return lat[min(len(lat) - 1, int(p * len(lat)))] if lat else float("nan")
+    return {"offered": offered, "n": len(lat), "p50": pct(0.50), "p95": pct(0.95),
+            "p99": pct(0.99), "max": lat[-1] if lat else float("nan")}
+
+
+async def main(args: argparse.Namespace) -> None:
+    data = Settings.from_env(data_dir=args.data_dir).resolved_data_dir()
+    events = list(events_from_ratings(read_ratings(data, args.users)))
+    catalog = catalog_changes(read_catalog(data))
+    with TansuBroker() as broker, RedisServer() as redis:
+        tp = await throughput(broker, redis, events, catalog, args.partitions)
+        lat = [await latency(broker, redis, events, catalog, rate, args.seconds, args.partitions)
+               for rate in args.rate]
+    print(f"\nthroughput: {len(events)} movielens-small events ({args.users or 'all'} users), "
+          f"{args.partitions} partitions, one worker process, {os.cpu_count()} cores")
+    print(f"| {'consumer':<20} | {'events/s':>9} | {'vs no-op':>8} |")
+    print(f"|{'-' * 22}|{'-' * 11}|{'-' * 10}|")
+    base = tp["no-op Faust agent"]
+    for name, v in tp.items():
+        print(f"| {name:<20} | {v:>9,.0f} | {v / base:>7.0%} |")
+    print("\nlatency: event produced -> rec:{user} rewritten in Redis (ms)")
+    print(f"| {'offered ev/s':>12} | {'events':>7} | {'p50':>6} | {'p95':>6} | {'p99':>6} | "
+          f"{'max':>7} |")
+    print(f"|{'-' * 14}|{'-' * 9}|{'-' * 8}|{'-' * 8}|{'-' * 8}|{'-' * 9}|")
+    for x in lat:
+        print(f"| {x['offered']:>12,.0f} | {x['n']:>7} | {x['p50']:>6.1f} | {x['p95']:>6.1f} | "
+              f"{x['p99']:>6.1f} | {x['max']:>7.1f} |")
+
+
+def cli(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--users", type=int, default=0, help="first N users (0 = all)")
+    p.add_argument("--rate", type=float, nargs="+", default=[500.0, 2000.0],
+                   help="offered loads for the latency phase (events/s)")
+    p.add_argument("--seconds", type=float, default=15.0, help="seconds per offered load")
+    p.add_argument("--partitions", type=int, default=4)
+    p.add_argument("--data-dir", default=None)
+    asyncio.run(main(p.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    cli()
