@@ -12,6 +12,7 @@ import tempfile
 
 import faust
 import redis.asyncio as aioredis
+
 from streamrec.streams.kafka_tuning import set_fetch_max_wait
 from streamrec.streams.records import EVENT_TOPICS
 from streamrec.streams.settings import Settings

@@ -26,6 +26,7 @@ from collections import defaultdict, deque
 
 import orjson
 import redis.asyncio as aioredis
+
 from streamrec.state.redis_store import RedisStore
 from streamrec.streams.dataset import events_from_ratings, read_catalog, read_ratings
 from streamrec.streams.demo import start_worker, stop_worker

@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+
 from streamrec.models.events import CatalogChange
 
 # (event_id, item_id, ts, co-visitation pairs (from, to, weight))

@@ -12,6 +12,7 @@ import time
 
 import orjson
 from aiohttp import web
+
 from streamrec.models.ranking import trending_list
 from streamrec.state.redis_store import LATENCY_BUCKETS_MS, RedisStore
 

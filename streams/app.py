@@ -13,6 +13,7 @@ import tempfile
 
 import faust
 import mode
+
 from streamrec.state.redis_store import RedisStore
 
 from .kafka_tuning import set_fetch_max_wait

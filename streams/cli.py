@@ -18,7 +18,8 @@ from .settings import Settings
 def _common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("settings (each also read from its STREAMREC_* env var)")
     g.add_argument("--broker", help="Kafka bootstrap host:port (STREAMREC_BROKER)")
-    g.add_argument("--redis-url", help="redis://host:port/db (STREAMREC_REDIS_URL)")
+    g.add_argument("--redis", "--redis-url", dest="redis_url",
+                   help="redis://host:port/db (STREAMREC_REDIS_URL)")
     g.add_argument("--topic-prefix", help="prefix of every topic (STREAMREC_TOPIC_PREFIX)")
     g.add_argument("--redis-prefix", help="prefix of every Redis key (STREAMREC_REDIS_PREFIX)")
     g.add_argument("--app-id", help="consumer group / Faust app id (STREAMREC_APP_ID)")

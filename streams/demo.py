@@ -15,6 +15,7 @@ import sys
 import time
 
 import aiohttp
+
 from streamrec.state.redis_store import RedisStore
 
 from .api import start_api

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
+
 from streamrec.models.covisit import pairs_for
 from streamrec.models.events import CatalogChange, Interaction
 from streamrec.models.ranking import blend_rank

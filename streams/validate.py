@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+
 from streamrec.models.events import EVENT_KINDS, CatalogChange, Interaction
 
 MAX_ID_LEN = 256

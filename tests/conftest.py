@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+
 from streamrec.streams.demo import start_worker, stop_worker
 from streamrec.streams.embedded import RedisServer, TansuBroker
 from streamrec.streams.exceptions import EmbeddedStartError

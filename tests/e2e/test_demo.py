@@ -16,6 +16,7 @@ import aiohttp
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
 from streamrec.streams.embedded import free_port
 from streamrec.streams.exceptions import DataMissing
 from streamrec.streams.settings import Settings

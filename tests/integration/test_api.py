@@ -5,6 +5,7 @@ from __future__ import annotations
 import aiohttp
 import orjson
 import pytest
+
 from streamrec.models.events import CatalogChange
 from streamrec.state.redis_store import RedisStore
 from streamrec.streams.api import start_api

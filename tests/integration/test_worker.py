@@ -8,9 +8,9 @@ import base64
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
+
 from streamrec.state.redis_store import RedisStore
 from streamrec.streams.replay import Producer
-
 from tests.conftest import eventually
 
 pytestmark = pytest.mark.integration

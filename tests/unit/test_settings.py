@@ -1,4 +1,5 @@
 import pytest
+
 from streamrec.streams.exceptions import SettingsError
 from streamrec.streams.settings import Settings
 

@@ -1,5 +1,6 @@
 import orjson
 import pytest
+
 from streamrec.models.events import Interaction
 from streamrec.streams.validate import Rejection, parse_catalog, parse_interaction
 

@@ -1,0 +1,152 @@
+"""Shared base of every bandit policy: a live arm registry and vectorised statistics.
+
+Arms are any hashable ids (item ids, experiment variants). They can be added and
+retired while the policy runs; a retired arm is never chosen again until re-added, and
+keeps its statistics. Counts and reward sums live in NumPy arrays indexed by arm slot,
+so a pull over thousands of candidate arms is a few array operations, and a slate (the
+top ``k`` of ``n`` arms by the policy's value) costs one ``argpartition``.
+
+The base owns the public ``pull``/``update``; a policy implements only ``_values``, the
+per-arm value it ranks by (a sampled mean, an upper bound, ...), like River's
+``river/bandit/base.py``. Constructor arguments are stored as given; learned state is in
+``_private`` attributes; each policy owns a seeded ``numpy.random.Generator``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Hashable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+ArmID = Hashable
+
+
+class Policy:
+    """Base class: subclasses set ``_values(idx, context)`` and may extend ``_grow``."""
+
+    def __init__(self, burn_in: int = 0, seed: int | None = None) -> None:
+        if burn_in < 0:
+            raise ValueError(f"burn_in must be >= 0, got {burn_in}")
+        self.burn_in = burn_in
+        self.seed = seed
+        self._rng = np.random.default_rng(seed)
+        self._slot: dict[ArmID, int] = {}
+        self._ids: list[ArmID] = []
+        self._n = np.zeros(0)        # pulls that got a reward
+        self._s = np.zeros(0)        # sum of rewards
+        self._active = np.zeros(0, dtype=bool)
+        self._t = 0                  # total updates
+
+    # -- parameters (River style) ------------------------------------------------------
+    def _get_params(self) -> dict[str, Any]:
+        import inspect
+        return {p: getattr(self, p) for p in inspect.signature(type(self)).parameters}
+
+    def clone(self) -> Policy:
+        """A fresh, untrained policy with the same parameters."""
+        return type(self)(**copy.deepcopy(self._get_params()))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self._get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    # -- arms --------------------------------------------------------------------------
+    @property
+    def arms(self) -> list[ArmID]:
+        """Active arms, in the order they were added."""
+        return [a for a, on in zip(self._ids, self._active, strict=True) if on]
+
+    def add_arms(self, arms: Iterable[ArmID]) -> None:
+        """Add new arms (or re-activate retired ones)."""
+        new = []
+        for a in arms:
+            i = self._slot.get(a)
+            if i is None:
+                self._slot[a] = len(self._ids)
+                self._ids.append(a)
+                new.append(a)
+            else:
+                self._active[i] = True
+        if new:
+            self._grow(len(new))
+
+    def retire(self, arms: Iterable[ArmID]) -> None:
+        """Stop choosing these arms (their statistics are kept)."""
+        for a in arms:
+            i = self._slot.get(a)
+            if i is not None:
+                self._active[i] = False
+
+    def _grow(self, n: int) -> None:
+        self._n = np.concatenate([self._n, np.zeros(n)])
+        self._s = np.concatenate([self._s, np.zeros(n)])
+        self._active = np.concatenate([self._active, np.ones(n, dtype=bool)])
+
+    def _indices(self, arms: Sequence[ArmID] | None) -> np.ndarray:
+        if arms is None:
+            return np.flatnonzero(self._active)
+        self.add_arms(a for a in arms if a not in self._slot)
+        idx = np.fromiter((self._slot[a] for a in arms), dtype=np.int64, count=len(arms))
+        return idx[self._active[idx]]
+
+    # -- learning ----------------------------------------------------------------------
+    def pull(self, arms: Sequence[ArmID] | None = None, k: int = 1,
+             context: np.ndarray | None = None) -> list[ArmID]:
+        """Choose ``k`` distinct arms (a slate), best first.
+
+        ``arms`` restricts the choice to these ids (unknown ones are added); by default
+        all active arms compete. Arms still in burn-in are chosen first.
+        """
+        idx = self._indices(arms)
+        if idx.size == 0:
+            return []
+        k = min(k, idx.size)
+        values = np.asarray(self._values(idx, context), dtype=float)
+        if self.burn_in:
+            values = np.where(self._n[idx] < self.burn_in, np.inf, values)
+        # random tie-break (unplayed arms have value inf), then the top k by value
+        jitter = self._rng.random(idx.size)
+        inf = np.isinf(values)
+        v = np.where(inf, 1e300 * (1.0 + jitter), values + 1e-9 * jitter)
+        if k == 1:
+            top = np.array([int(np.argmax(v))])
+        elif k < idx.size:
+            top = np.argpartition(-v, k - 1)[:k]
+            top = top[np.argsort(-v[top], kind="stable")]
+        else:
+            top = np.argsort(-v, kind="stable")
+        return [self._ids[i] for i in idx[top]]
+
+    def update(self, arm: ArmID, reward: float, context: np.ndarray | None = None) -> None:
+        """Learn one reward for ``arm`` (added if unknown)."""
+        self.update_many([arm], [reward], None if context is None else [context])
+
+    def update_many(self, arms: Sequence[ArmID], rewards: Sequence[float],
+                    contexts: Sequence[np.ndarray] | None = None) -> None:
+        """Learn a batch of rewards at once (vectorised)."""
+        self.add_arms(a for a in arms if a not in self._slot)
+        idx = np.fromiter((self._slot[a] for a in arms), dtype=np.int64, count=len(arms))
+        r = np.asarray(rewards, dtype=float)
+        np.add.at(self._n, idx, 1.0)
+        np.add.at(self._s, idx, r)
+        self._t += len(arms)
+        self._learn(idx, r, contexts)
+
+    def _learn(self, idx: np.ndarray, rewards: np.ndarray,
+               contexts: Sequence[np.ndarray] | None) -> None:
+        """Extra learning for policies with more state (LinUCB)."""
+
+    def _values(self, idx: np.ndarray, context: np.ndarray | None) -> np.ndarray:
+        raise NotImplementedError
+
+    # -- read-only statistics ----------------------------------------------------------
+    def stats(self, arm: ArmID) -> tuple[int, float]:
+        """(updates, reward sum) of ``arm``; (0, 0.0) for an unknown arm (nothing created)."""
+        i = self._slot.get(arm)
+        return (0, 0.0) if i is None else (int(self._n[i]), float(self._s[i]))
+
+    def means(self, idx: np.ndarray) -> np.ndarray:
+        return np.divide(self._s[idx], self._n[idx], out=np.zeros(idx.size),
+                         where=self._n[idx] > 0)
