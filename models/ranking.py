@@ -56,3 +56,28 @@ def trending_list(trending: Sequence[tuple[str, float]], exclude: Collection[str
         return []
     tmax = trending[0][1] or 1.0
     return [(c, round(s / tmax, 6)) for c, s in trending if c not in exclude][:k]
+
+
+def rank_variant(variant: str, recent: Sequence[str],
+                 covis: Mapping[str, Sequence[tuple[str, float]]],
+                 trending: Sequence[tuple[str, float]], *, exclude: Collection[str], k: int,
+                 trending_weight: float) -> list[tuple[str, float]]:
+    """Rank with one named variant: ``blend``, ``covisit`` (filled up with trending when
+    it has fewer than ``k``) or ``trending``.
+
+    >>> rank_variant("covisit", ["a"], {"a": [("x", 1.0)]}, [("t", 5.0)], exclude=(), k=2,
+    ...              trending_weight=0.1)
+    [('x', 1.0), ('t', 0.0)]
+    """
+    if variant == "trending":
+        return trending_list(trending, exclude, k)
+    if variant == "covisit":
+        ranked = blend_rank(recent, covis, (), exclude=exclude, k=k, trending_weight=0.0)
+        if len(ranked) < k:
+            have = {c for c, _ in ranked} | set(exclude)
+            ranked += [(c, 0.0) for c, _ in trending if c not in have][: k - len(ranked)]
+        return ranked
+    if variant == "blend":
+        return blend_rank(recent, covis, trending, exclude=exclude, k=k,
+                          trending_weight=trending_weight)
+    raise ValueError(f"unknown ranking variant {variant!r}")

@@ -13,6 +13,10 @@ Keys (all under ``redis_prefix``)::
     rec:{user}         the user's latest recommendation (JSON)
     metrics, lat       counters; latency histogram buckets (event produced -> rec written)
     workers            per worker: JSON {events_per_s, lag, ts}
+    exps, exp:{name}   experiment names; each experiment's definition (JSON)
+    expstats:{name}    per variant: impressions, successes, clicks, purchases, reward
+    imp:{id}           an impression (experiment, variant, user), expiring after the
+                       attribution window; impok:{id} marks its first success
 
 The ingest script touches keys it computes from the prefix, so it needs a single Redis
 (or one hash slot); Redis Cluster needs a hash tag in the prefix, e.g. ``{sr}:``.
@@ -27,6 +31,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from streamrec.models.events import CatalogChange
+from streamrec.models.experiments import Experiment, VariantStats
 
 # (event_id, item_id, ts, co-visitation pairs (from, to, weight))
 IngestItem = tuple[str, str, float, Sequence[tuple[str, str, float]]]
@@ -69,6 +74,33 @@ end
 return fresh
 """
 
+_REWARD_LUA = """
+local p = ARGV[1]
+local n = tonumber(ARGV[2])
+local applied = 0
+for e = 0, n - 1 do
+  local imp_id = ARGV[3 + 3 * e]; local kind = ARGV[4 + 3 * e]; local value = ARGV[5 + 3 * e]
+  local raw = redis.call('GET', p .. 'imp:' .. imp_id)
+  if raw then
+    local imp = cjson.decode(raw)
+    local key = p .. 'expstats:' .. imp['experiment']
+    local v = imp['variant']
+    if kind == 'click' then value = imp['rc'] elseif imp['rp'] ~= 'value' then value = 1 end
+    if kind == 'purchase' then
+      redis.call('HINCRBY', key, v .. ':purchases', 1)
+    else
+      redis.call('HINCRBY', key, v .. ':clicks', 1)
+    end
+    redis.call('HINCRBYFLOAT', key, v .. ':reward', value)
+    if redis.call('SET', p .. 'impok:' .. imp_id, '1', 'NX', 'EX', imp['window']) then
+      redis.call('HINCRBY', key, v .. ':successes', 1)
+    end
+    applied = applied + 1
+  end
+end
+return applied
+"""
+
 
 class RedisStore:
     """Async access to streamrec's shared state. Use as ``async with RedisStore(...)``."""
@@ -82,6 +114,7 @@ class RedisStore:
         self.covisit_cap = covisit_cap
         self._r = aioredis.Redis.from_url(url, decode_responses=True)
         self._ingest = self._r.register_script(_INGEST_LUA)
+        self._reward = self._r.register_script(_REWARD_LUA)
 
     async def __aenter__(self) -> RedisStore:
         return self
@@ -196,6 +229,66 @@ class RedisStore:
             return []
         flags = await self._r.smismember(self.key("oos"), list(ids))
         return [not f for f in flags]
+
+    # -- experiments -------------------------------------------------------------------
+    async def create_experiment(self, exp: Experiment) -> bool:
+        """Store a new experiment; False if the name is taken."""
+        ok = await self._r.set(self.key("exp:" + exp.name), orjson.dumps(exp.to_dict()), nx=True)
+        if ok:
+            await self._r.sadd(self.key("exps"), exp.name)
+        return bool(ok)
+
+    async def save_experiment(self, exp: Experiment) -> None:
+        await self._r.set(self.key("exp:" + exp.name), orjson.dumps(exp.to_dict()))
+
+    async def get_experiment(self, name: str) -> Experiment | None:
+        raw = await self._r.get(self.key("exp:" + name))
+        return Experiment(**orjson.loads(raw)) if raw else None
+
+    async def list_experiments(self) -> list[Experiment]:
+        names = sorted(await self._r.smembers(self.key("exps")))
+        if not names:
+            return []
+        raws = await self._r.mget([self.key("exp:" + n) for n in names])
+        return [Experiment(**orjson.loads(r)) for r in raws if r]
+
+    async def experiment_stats(self, name: str) -> dict[str, VariantStats]:
+        raw = await self._r.hgetall(self.key("expstats:" + name))
+        out: dict[str, VariantStats] = {}
+        for field_, value in raw.items():
+            variant, _, stat = field_.rpartition(":")
+            vs = out.setdefault(variant, VariantStats())
+            setattr(vs, stat, float(value) if stat == "reward" else int(value))
+        return out
+
+    async def reset_experiment(self, name: str) -> None:
+        await self._r.delete(self.key("expstats:" + name))
+
+    async def log_impressions(self, exp: Experiment, imps: Sequence[tuple[str, str, str]]
+                              ) -> None:
+        """(impression_id, variant, user_id) for each list served under ``exp``."""
+        if not imps:
+            return
+        window = int(exp.attribution_window_s)
+        async with self._r.pipeline(transaction=False) as pipe:
+            for imp_id, variant, user in imps:
+                pipe.set(self.key("imp:" + imp_id), orjson.dumps(
+                    {"experiment": exp.name, "variant": variant, "user": user, "window": window,
+                     "rc": exp.reward_click, "rp": exp.reward_purchase}), ex=window)
+                pipe.hincrby(self.key("expstats:" + exp.name), variant + ":impressions", 1)
+            await pipe.execute()
+
+    async def apply_rewards(self, rewards: Sequence[tuple[str, str, float]]) -> int:
+        """(impression_id, kind, purchase value) of new click/purchase events. A click earns
+        the experiment's ``reward_click``; a purchase its value (price * quantity) or 1. An
+        impression that expired (outside the attribution window) or is unknown earns nothing;
+        ``successes`` counts each impression once."""
+        if not rewards:
+            return 0
+        args: list[Any] = [self.prefix, len(rewards)]
+        for imp_id, kind, value in rewards:
+            args += (imp_id, kind, repr(float(value)))
+        return int(await self._reward(args=args))
 
     # -- metrics -----------------------------------------------------------------------
     async def record_batch(self, *, events: int, dlq: int, recs: int, catalog: int,

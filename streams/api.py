@@ -13,6 +13,7 @@ import time
 import orjson
 from aiohttp import web
 
+from streamrec.models.experiments import Experiment, ExperimentError, report
 from streamrec.models.ranking import trending_list
 from streamrec.state.redis_store import LATENCY_BUCKETS_MS, RedisStore
 
@@ -110,7 +111,72 @@ async def metrics(request: web.Request) -> web.Response:
     metric("streamrec_event_to_rec_latency_ms", "histogram",
            "ms from event produced to the user's list written to Redis", [])
     lines.extend(f"streamrec_event_to_rec_latency_ms{s} {v:g}" for s, v in samples)
+    store = request.app[STORE]
+    rows = [(e, await _report(store, e)) for e in await store.list_experiments()]
+    for stat, kind, help_ in (("impressions", "counter", "lists served under the experiment"),
+                              ("successes", "counter", "impressions with a click or purchase"),
+                              ("clicks", "counter", "attributed clicks"),
+                              ("purchases", "counter", "attributed purchases"),
+                              ("ctr", "gauge", "successes / impressions"),
+                              ("p_best", "gauge", "posterior probability of being best"),
+                              ("regret", "gauge", "estimated successes lost vs the best")):
+        metric(f"streamrec_experiment_{stat}", kind, help_,
+               [(f'{{experiment="{e.name}",variant="{v}"}}', r[stat])
+                for e, rep in rows for v, r in rep["variants_report"].items()])
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+
+
+async def _report(store: RedisStore, exp: Experiment) -> dict:
+    return {**exp.to_dict(), "variants_report": report(exp, await store.experiment_stats(exp.name))}
+
+
+async def create_experiment(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    try:
+        body = orjson.loads(await request.read())
+    except orjson.JSONDecodeError as e:
+        return _error(400, f"body must be JSON: {e}")
+    try:
+        if isinstance(body, dict):
+            body = {k: v for k, v in body.items() if k not in ("status", "created_at")}
+        exp = Experiment.from_dict(body)
+    except (ExperimentError, TypeError) as e:
+        return _error(400, str(e))
+    if not await store.create_experiment(exp):
+        return _error(409, f"experiment {exp.name!r} already exists")
+    return _json(await _report(store, exp), 201)
+
+
+async def list_experiments(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    return _json({"experiments": [await _report(store, e)
+                                  for e in await store.list_experiments()]})
+
+
+async def _get(request: web.Request) -> Experiment:
+    name = request.match_info["name"]
+    exp = await request.app[STORE].get_experiment(name)
+    if exp is None:
+        raise web.HTTPNotFound(reason=f"unknown experiment {name!r}")
+    return exp
+
+
+async def get_experiment(request: web.Request) -> web.Response:
+    return _json(await _report(request.app[STORE], await _get(request)))
+
+
+async def experiment_action(request: web.Request) -> web.Response:
+    store, action = request.app[STORE], request.match_info["action"]
+    exp = await _get(request)
+    if action == "reset":
+        await store.reset_experiment(exp.name)
+    else:
+        target = {"pause": "paused", "resume": "running", "stop": "stopped"}[action]
+        if exp.status == "stopped" and target != "stopped":
+            return _error(409, f"experiment {exp.name!r} is stopped and cannot be restarted")
+        exp.status = target
+        await store.save_experiment(exp)
+    return _json(await _report(store, exp))
 
 
 def make_app(settings: Settings, store: RedisStore | None = None) -> web.Application:
@@ -125,6 +191,11 @@ def make_app(settings: Settings, store: RedisStore | None = None) -> web.Applica
 
     app.on_cleanup.append(close)
     app.router.add_get("/recommendations/{user_id}", recommendations)
+    app.router.add_post("/experiments", create_experiment)
+    app.router.add_get("/experiments", list_experiments)
+    app.router.add_get("/experiments/{name}", get_experiment)
+    app.router.add_post("/experiments/{name}/{action:pause|resume|stop|reset}",
+                        experiment_action)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
     return app

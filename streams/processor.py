@@ -16,11 +16,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
 import orjson
 
 from streamrec.models.covisit import pairs_for
 from streamrec.models.events import CatalogChange, Interaction
-from streamrec.models.ranking import blend_rank
+from streamrec.models.experiments import Experiment, VariantStats, choose_variant
+from streamrec.models.ranking import rank_variant
 from streamrec.models.userstate import UserState
 from streamrec.state.redis_store import RedisStore
 
@@ -91,6 +93,10 @@ class Processor:
         self._window_events = 0
         self.rate = 0.0
         self.lag = 0
+        self._rng = np.random.default_rng(settings.seed)
+        self._exp: Experiment | None = None
+        self._exp_stats: dict[str, VariantStats] = {}
+        self._exp_read_at = float("-inf")
 
     # -- events ------------------------------------------------------------------------
     async def process_events(self, msgs: Sequence[Message]) -> int:
@@ -135,6 +141,10 @@ class Processor:
                        ts=ev.ts)
             newest[ev.user_id] = max(newest.get(ev.user_id, 0.0), m.timestamp)
         fresh = await self.store.ingest(ingest)
+        rewards = [(ev.rec_id, ev.kind, (ev.price or 0.0) * ev.quantity if ev.price else 1.0)
+                   for (_, ev), new in zip(valid, fresh, strict=True)
+                   if new and ev.rec_id and ev.kind in ("click", "purchase")]
+        await self.store.apply_rewards(rewards)
         for uid, st in states.items():
             self.users[uid] = st.to_json()
 
@@ -157,24 +167,43 @@ class Processor:
         heads = {u: st.recent[: s.covisit_window] for u, st in states.items()}
         covis, trending, oos = await self.store.fetch_candidates(
             (i for h in heads.values() for i in h), s.candidates_per_item, 4 * s.k)
+        exp = await self._experiment()
         payloads: dict[str, bytes] = {}
+        imps: list[tuple[str, str, str]] = []
         now = time.time()
         for uid, st in states.items():
             exclude = oos | set(st.bought)
             if s.exclude_seen:
                 exclude |= set(st.seen)
+            variant = choose_variant(uid, exp, self._exp_stats, self._rng) if exp else None
             # keep 2K so that serve-time stock filtering still leaves K
-            ranked = blend_rank(heads[uid], covis, trending, exclude=exclude, k=2 * s.k,
-                                trending_weight=s.trending_weight)
+            ranked = rank_variant(variant or "blend", heads[uid], covis, trending,
+                                  exclude=exclude, k=2 * s.k, trending_weight=s.trending_weight)
+            imp_id = uuid.uuid4().hex
             rec = {"user_id": uid, "items": [{"item_id": i, "score": sc} for i, sc in ranked],
-                   "impression_id": uuid.uuid4().hex, "policy": POLICY,
+                   "impression_id": imp_id, "policy": variant or POLICY,
                    "model_version": MODEL_VERSION, "generated_at": now,
-                   "event_ts": newest.get(uid, 0.0)}
+                   "event_ts": newest.get(uid, 0.0),
+                   "experiment": exp.name if exp else None, "variant": variant}
             payloads[uid] = orjson.dumps(rec)
+            if exp is not None and exp.status == "running":
+                imps.append((imp_id, variant, uid))
         await self.store.write_recs(payloads)
+        if exp is not None:
+            await self.store.log_impressions(exp, imps)
         for uid, p in payloads.items():
             await self.send(self._recs, uid.encode(), p)
         return list(payloads)
+
+    async def _experiment(self) -> Experiment | None:
+        """The newest running or paused experiment, re-read at most once a second."""
+        if time.monotonic() - self._exp_read_at >= 1.0:
+            self._exp_read_at = time.monotonic()
+            live = [e for e in await self.store.list_experiments() if e.status != "stopped"]
+            self._exp = max(live, key=lambda e: e.created_at) if live else None
+            self._exp_stats = (await self.store.experiment_stats(self._exp.name)
+                               if self._exp else {})
+        return self._exp
 
     # -- catalog -----------------------------------------------------------------------
     async def process_catalog(self, msgs: Sequence[Message]) -> int:

@@ -1,0 +1,162 @@
+"""Experiments over a real Redis: the API, rewards through the batch processor, and two
+processors (two workers) sharing totals."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+import orjson
+import pytest
+
+from streamrec.models.events import CatalogChange
+from streamrec.state.redis_store import RedisStore
+from streamrec.streams.api import start_api
+from streamrec.streams.processor import Message, Processor
+
+pytestmark = pytest.mark.integration
+
+
+def msg(topic, user, payload, offset=0):
+    return Message(topic, 0, offset, user.encode(), orjson.dumps(payload), time.time())
+
+
+def view(s, eid, user, item, ts):
+    return msg(s.topic("events.view"), user, {"event_id": eid, "user_id": user, "item_id": item,
+                                              "ts": ts})
+
+
+def click(s, eid, user, item, ts, rec_id, kind="click", price=None):
+    d = {"event_id": eid, "user_id": user, "item_id": item, "ts": ts, "rec_id": rec_id}
+    if price is not None:
+        d["price"] = price
+    return msg(s.topic(f"events.{kind}"), user, d)
+
+
+class Sink:
+    def __init__(self):
+        self.sent = []
+
+    async def __call__(self, topic, key, value):
+        self.sent.append((topic, key, value))
+
+
+@pytest.fixture
+async def store(redis_settings):
+    async with RedisStore(redis_settings.redis_url, redis_settings.redis_prefix) as st:
+        await st.apply_catalog([CatalogChange(str(i), stock=10) for i in range(50)])
+        yield st
+
+
+async def test_api_experiment_lifecycle_and_errors(redis_settings, store):
+    runner, url = await start_api(redis_settings.replace(api_port=0))
+    try:
+        async with aiohttp.ClientSession() as http:
+            async def call(method, path, body=None):
+                async with http.request(method, url + path, data=body) as r:
+                    return r.status, await r.json()
+
+            good = orjson.dumps({"name": "rank", "variants": ["blend", "trending"],
+                                 "weights": [0.5, 0.5]})
+            status, body = await call("POST", "/experiments", good)
+            assert status == 201 and body["status"] == "running"
+            assert set(body["variants_report"]) == {"blend", "trending"}
+            assert (await call("POST", "/experiments", good))[0] == 409
+            for bad, fragment in [
+                    (b'{"name": "x", "variants": []}', "non-empty"),
+                    (b'{"name": "x", "variants": ["blend", "covisit"], "weights": [0.9, 0.3]}',
+                     "sum to 1"),
+                    (b"{oops", "body must be JSON")]:
+                status, body = await call("POST", "/experiments", bad)
+                assert status == 400 and fragment in body["error"]
+            assert (await call("GET", "/experiments/nope"))[0] == 404
+            assert (await call("POST", "/experiments/nope/pause"))[0] == 404
+            status, body = await call("POST", "/experiments/rank/pause")
+            assert status == 200 and body["status"] == "paused"
+            assert (await call("POST", "/experiments/rank/resume"))[1]["status"] == "running"
+            assert (await call("POST", "/experiments/rank/stop"))[1]["status"] == "stopped"
+            assert (await call("POST", "/experiments/rank/resume"))[0] == 409
+            status, body = await call("GET", "/experiments")
+            assert [e["name"] for e in body["experiments"]] == ["rank"]
+            async with http.get(url + "/metrics") as r:
+                text = await r.text()
+            assert 'streamrec_experiment_impressions{experiment="rank",variant="blend"} 0' in text
+    finally:
+        await runner.cleanup()
+
+
+async def test_clicks_on_impressions_reward_the_variant_once(redis_settings, store):
+    s = redis_settings
+    from streamrec.models.experiments import Experiment
+    await store.create_experiment(Experiment.from_dict(
+        {"name": "ab", "variants": ["covisit", "trending"], "weights": [0.5, 0.5]}))
+    sink = Sink()
+    proc = Processor(s, store, {}, sink)
+    await proc.process_events([view(s, f"v{u}", f"u{u}", str(u % 7), 10.0 + u)
+                               for u in range(40)])
+    recs = {}
+    for u in range(40):
+        rec = (await store.read_rec(f"u{u}", 5))[0]
+        assert rec["experiment"] == "ab" and rec["variant"] in ("covisit", "trending")
+        recs[f"u{u}"] = rec
+    stats = await store.experiment_stats("ab")
+    assert sum(v.impressions for v in stats.values()) == 40
+    # every "covisit" user clicks twice on the same list (the same click delivered twice
+    # too) and buys once; "trending" users do nothing
+    clicked = [u for u, r in recs.items() if r["variant"] == "covisit"]
+    events = []
+    for u in clicked:
+        imp = recs[u]["impression_id"]
+        item = recs[u]["items"][0]["item_id"]
+        events += [click(s, f"c1{u}", u, item, 100.0, imp), click(s, f"c1{u}", u, item, 100.0, imp),
+                   click(s, f"c2{u}", u, item, 101.0, imp),
+                   click(s, f"p{u}", u, item, 102.0, imp, kind="purchase", price=4.0)]
+    await proc.process_events(events)
+    stats = await store.experiment_stats("ab")
+    n = len(clicked)
+    assert stats["covisit"].clicks == 2 * n          # the duplicate did not count
+    assert stats["covisit"].purchases == n
+    assert stats["covisit"].successes == n           # one success per impression
+    assert stats["covisit"].reward == pytest.approx(2 * n + 4.0 * n)
+    assert stats["trending"].successes == 0
+
+
+async def test_rewards_outside_the_attribution_window_do_not_count(redis_settings, store):
+    s = redis_settings
+    from streamrec.models.experiments import Experiment
+    await store.create_experiment(Experiment.from_dict(
+        {"name": "w", "variants": ["blend"], "attribution_window_s": 1}))
+    proc = Processor(s, store, {}, Sink())
+    await proc.process_events([view(s, "v1", "u1", "1", 1.0)])
+    imp = (await store.read_rec("u1", 5))[0]["impression_id"]
+    await asyncio.sleep(2.1)
+    await proc.process_events([click(s, "late", "u1", "2", 5.0, imp)])
+    assert (await store.experiment_stats("w"))["blend"].clicks == 0
+
+
+async def test_two_processors_give_the_same_totals_as_one(redis_settings):
+    s = redis_settings
+    events = [view(s, f"e{i}", f"u{i % 9}", str(i % 13), float(i)) for i in range(300)]
+
+    async def totals(prefix, n_workers):
+        async with RedisStore(s.redis_url, prefix) as st:
+            await st.apply_catalog([CatalogChange(str(i), stock=10) for i in range(13)])
+            procs = [Processor(s.replace(redis_prefix=prefix), st, {}, Sink())
+                     for _ in range(n_workers)]
+            # users are partitioned between workers; a redelivered batch counts nothing
+            for w, p in enumerate(procs):
+                mine = [m for m in events if int(m.key.decode()[1:]) % n_workers == w]
+                await p.process_events(mine)
+                await p.process_events(mine[:50])
+            m, _, _ = await st.read_metrics()
+            pop = await st.client.zrange(st.key("pop"), 0, -1, withscores=True)
+            cv = await st.client.zrange(st.key("cv:3"), 0, -1, withscores=True)
+            return m["events_total"], sorted(pop), sorted(cv)
+
+    one = await totals(s.redis_prefix + "one:", 1)
+    two = await totals(s.redis_prefix + "two:", 2)
+    assert one[0] == two[0] == 300
+    for a, b in ((one[1], two[1]), (one[2], two[2])):  # same items, scores up to fp order
+        assert [i for i, _ in a] == [i for i, _ in b] and len(a) > 1
+        assert [x for _, x in a] == pytest.approx([x for _, x in b], rel=1e-12)
