@@ -27,6 +27,7 @@ from collections import defaultdict, deque
 import orjson
 import redis.asyncio as aioredis
 
+from streamrec.bench.common import warm_up
 from streamrec.state.redis_store import RedisStore
 from streamrec.streams.dataset import events_from_ratings, read_catalog, read_ratings
 from streamrec.streams.demo import start_worker, stop_worker
@@ -129,11 +130,8 @@ async def latency(broker, redis, events, catalog, rate: float, seconds: float,
         w = start_worker(s)
         obs = asyncio.create_task(observe())
         try:
-            async with Producer(s) as p:  # warm up: wait until the worker serves
-                await p.send_and_wait("events.view", "warm", {**events[0][1], "user_id": "warm",
-                                                              "event_id": "warm"})
-                while not await r.exists(s.redis_prefix + "rec:warm"):
-                    await asyncio.sleep(0.05)
+            async with Producer(s) as p:
+                await warm_up(store, p, events[0][1]["item_id"])
                 n_target = int(rate * seconds)
                 t0 = time.monotonic()
                 for i, (kind, ev) in enumerate(events[:n_target]):

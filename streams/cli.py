@@ -44,6 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("api", help="serve the HTTP API")
     sub.add_parser("replay", help="replay movielens-small into the topics")
     sub.add_parser("topics", help="create the topics")
+    o = sub.add_parser("ope", help="off-policy evaluation of a policy on a JSONL bandit log")
+    o.add_argument("log", help="JSON lines: context, action, reward, propensity[, actions]")
+    o.add_argument("--policy", default="thompson",
+                   help="thompson | ucb | epsilon | random | linucb | fixed:ARM")
+    o.add_argument("--seed", type=int, default=0)
+    o.add_argument("--boot", type=int, default=500, help="bootstrap resamples")
     dl = sub.add_parser("download", help="download movielens-small")
     dl.add_argument("--dest", default="data", help="folder to unpack into")
     for sp in sub.choices.values():
@@ -89,6 +95,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         from .topics import ensure_topics
         print("\n".join(asyncio.run(ensure_topics(_need_broker(settings)))))
         return 0
+    if args.cmd == "ope":
+        return _ope(args)
     if args.cmd == "download":
         return _download(Path(args.dest))
     raise AssertionError(args.cmd)
@@ -121,6 +129,42 @@ async def _replay(settings: Settings) -> int:
         n = await replay_events(p, events_from_ratings(read_ratings(data, settings.replay_users)),
                                 settings.replay_rate)
     print(f"replayed {n_items} catalog items and {n} events")
+    return 0
+
+
+def _ope(args: argparse.Namespace) -> int:
+    from streamrec.models import bandits
+    from streamrec.models.ope import FixedPolicy, evaluate, read_jsonl
+    try:
+        with open(args.log, "rb") as f:
+            log = read_jsonl(f)
+    except (OSError, ValueError) as e:
+        raise StreamrecError(f"cannot read {args.log}: {e}") from None
+    name = args.policy
+    if name.startswith("fixed:"):
+        arm: object = name.split(":", 1)[1]
+        if arm not in {r.action for r in log}:
+            arm = next((a for a in {r.action for r in log} if str(a) == arm), arm)
+        target = FixedPolicy(arm)
+    else:
+        dim = len(log[0].context) if log and log[0].context is not None else 1
+        makers = {"thompson": lambda: bandits.ThompsonSampling(seed=args.seed),
+                  "ucb": lambda: bandits.UCB1(seed=args.seed),
+                  "epsilon": lambda: bandits.EpsilonGreedy(0.1, seed=args.seed),
+                  "random": lambda: bandits.RandomPolicy(seed=args.seed),
+                  "linucb": lambda: bandits.LinUCB(dim=dim, seed=args.seed)}
+        if name not in makers:
+            raise StreamrecError(f"--policy {name!r}: use one of {', '.join(makers)} or fixed:ARM")
+        target = makers[name]()
+    try:
+        est = evaluate(log, target, seed=args.seed, n_boot=args.boot)
+    except ValueError as e:
+        raise StreamrecError(str(e)) from None
+    print(f"policy {name} on {len(log)} logged rounds (95% bootstrap intervals)")
+    print(f"| {'estimator':<9} | {'value':>8} | {'low':>8} | {'high':>8} | {'matched':>7} |")
+    print(f"|{'-' * 11}|{'-' * 10}|{'-' * 10}|{'-' * 10}|{'-' * 9}|")
+    for k, e in est.items():
+        print(f"| {k:<9} | {e.value:>8.4f} | {e.low:>8.4f} | {e.high:>8.4f} | {e.matched:>7} |")
     return 0
 
 

@@ -33,8 +33,10 @@ def say(line: str) -> None:
 
 def start_worker(settings: Settings) -> subprocess.Popen:
     env = {**os.environ, **settings.to_env()}
+    # stdout only carries Faust's spinner; logs and errors go to stderr
     return subprocess.Popen([sys.executable, "-m", "streamrec.streams.cli", "worker"], env=env,
-                            stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            preexec_fn=_die_with_parent)
 
 
 def stop_worker(proc: subprocess.Popen, timeout: float = 20.0) -> None:
