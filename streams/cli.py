@@ -44,6 +44,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("api", help="serve the HTTP API")
     sub.add_parser("replay", help="replay movielens-small into the topics")
     sub.add_parser("topics", help="create the topics")
+    t = sub.add_parser("train", help="train the sequential transformer recommender")
+    t.add_argument("--out", default="artifacts/seqrec", help="folder for the saved model")
+    t.add_argument("--epochs", type=int, default=30)
+    t.add_argument("--dim", type=int, default=64)
+    t.add_argument("--layers", type=int, default=2)
+    t.add_argument("--heads", type=int, default=2)
+    t.add_argument("--max-len", type=int, default=50)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--patience", type=int, default=3, help="epochs without improvement")
+    t.add_argument("--device", default=None, help="cuda or cpu (default: cuda if present)")
     o = sub.add_parser("ope", help="off-policy evaluation of a policy on a JSONL bandit log")
     o.add_argument("log", help="JSON lines: context, action, reward, propensity[, actions]")
     o.add_argument("--policy", default="thompson",
@@ -94,6 +105,13 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.cmd == "topics":
         from .topics import ensure_topics
         print("\n".join(asyncio.run(ensure_topics(_need_broker(settings)))))
+        return 0
+    if args.cmd == "train":
+        from .train import run_train
+        run_train(settings, Path(args.out), users=settings.replay_users if
+                  args.replay_users is not None else 0, epochs=args.epochs, dim=args.dim,
+                  layers=args.layers, heads=args.heads, max_len=args.max_len, lr=args.lr,
+                  batch_size=args.batch_size, patience=args.patience, device=args.device)
         return 0
     if args.cmd == "ope":
         return _ope(args)
