@@ -132,11 +132,20 @@ def save(model: SeqRec, item_ids: list[str], folder: Path, metrics: dict | None 
     (tmp / "config.json").write_text(json.dumps(asdict(model.config)))
     (tmp / "items.json").write_text(json.dumps(item_ids))
     (tmp / "metrics.json").write_text(json.dumps(metrics or {}))
+    import time
+    import uuid
+    (tmp / "version.txt").write_text(f"seqrec-{time.strftime('%Y%m%dT%H%M%S')}-"
+                                     f"{uuid.uuid4().hex[:6]}")
     if folder.exists():
         import shutil
         shutil.rmtree(folder)
     tmp.rename(folder)
     return folder
+
+
+def saved_version(folder: Path) -> str:
+    """The version string written by :func:`save` (changes with every save)."""
+    return (Path(folder) / "version.txt").read_text().strip()
 
 
 def load(folder: Path, device: str = "cpu") -> tuple[SeqRec, list[str]]:

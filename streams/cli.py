@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=64)
     t.add_argument("--patience", type=int, default=3, help="epochs without improvement")
     t.add_argument("--device", default=None, help="cuda or cpu (default: cuda if present)")
+    sc = sub.add_parser("scorer", help="micro-batched transformer scoring worker")
+    sc.add_argument("--model-dir", default="artifacts/seqrec", help="folder from `train`")
+    sc.add_argument("--max-batch", type=int, default=64)
+    sc.add_argument("--max-wait-ms", type=float, default=5.0)
+    sc.add_argument("--queue-size", type=int, default=1024)
+    sc.add_argument("--device", default=None, help="cuda or cpu (default: cuda if present)")
     o = sub.add_parser("ope", help="off-policy evaluation of a policy on a JSONL bandit log")
     o.add_argument("log", help="JSON lines: context, action, reward, propensity[, actions]")
     o.add_argument("--policy", default="thompson",
@@ -113,6 +119,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
                   layers=args.layers, heads=args.heads, max_len=args.max_len, lr=args.lr,
                   batch_size=args.batch_size, patience=args.patience, device=args.device)
         return 0
+    if args.cmd == "scorer":
+        return asyncio.run(_scorer(_need_broker(settings), args))
     if args.cmd == "ope":
         return _ope(args)
     if args.cmd == "download":
@@ -147,6 +155,25 @@ async def _replay(settings: Settings) -> int:
         n = await replay_events(p, events_from_ratings(read_ratings(data, settings.replay_users)),
                                 settings.replay_rate)
     print(f"replayed {n_items} catalog items and {n} events")
+    return 0
+
+
+async def _scorer(settings: Settings, args: argparse.Namespace) -> int:
+    import signal
+
+    from .scorer import Scorer
+    from .topics import ensure_topics
+    if not (Path(args.model_dir) / "model.safetensors").exists():
+        raise StreamrecError(f"--model-dir {args.model_dir}: no model.safetensors; run "
+                             "`streamrec train --out DIR` first")
+    await ensure_topics(settings, ("score.requests", "score.results", "events.dlq"))
+    scorer = Scorer(settings, Path(args.model_dir), max_batch=args.max_batch,
+                    max_wait_ms=args.max_wait_ms, queue_size=args.queue_size, device=args.device)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, scorer.stop)
+    print(f"scorer: {scorer.scorer.version} on {scorer.device}", flush=True)
+    await scorer.run()
     return 0
 
 

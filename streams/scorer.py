@@ -1,0 +1,196 @@
+"""``streamrec scorer``: score candidates with the sequential transformer, micro-batched.
+
+Consumes ``score.requests`` (JSON: ``request_id``, ``sequence`` [item ids, oldest first],
+``candidates`` [item ids]) and publishes one ``score.results`` message per request
+(``request_id``, ``scores`` aligned with ``candidates``, null for items the model does not
+know, ``model_version``). Requests are gathered by size and by a maximum wait, padded,
+scored in one forward pass (``cuda`` with mixed precision when present, else CPU) and
+answered individually. The request queue is bounded: when it is full the scorer stops
+fetching. Offsets are committed only after the results are sent (at-least-once).
+A newer model saved into ``--model-dir`` is loaded in the background and swapped in
+between batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+import torch
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from streamrec.models.batcher import MicroBatcher
+from streamrec.models.sequential import SeqRec, load, saved_version
+
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+TOPIC_REQUESTS = "score.requests"
+TOPIC_RESULTS = "score.results"
+
+
+class BadRequest(ValueError):
+    pass
+
+
+def parse_request(raw: bytes | None) -> dict[str, Any]:
+    """Validate one request (raises BadRequest with the reason)."""
+    try:
+        d = orjson.loads(raw or b"")
+    except orjson.JSONDecodeError as e:
+        raise BadRequest(f"malformed JSON: {e}") from None
+    if not isinstance(d, dict):
+        raise BadRequest("expected a JSON object")
+    if not isinstance(d.get("request_id"), str) or not d["request_id"]:
+        raise BadRequest("missing field 'request_id' (non-empty string)")
+    for name in ("sequence", "candidates"):
+        v = d.get(name)
+        if not isinstance(v, list) or not all(isinstance(x, str | int) for x in v):
+            raise BadRequest(f"field '{name}' must be a list of item ids")
+    if len(d["candidates"]) > 10000:
+        raise BadRequest("at most 10000 candidates per request")
+    return d
+
+
+class ModelScorer:
+    """A loaded model plus its item index: the batched scoring function."""
+
+    def __init__(self, model: SeqRec, item_ids: list[str], version: str, device: str) -> None:
+        self.model = model
+        self.index = {item: i + 1 for i, item in enumerate(item_ids)}
+        self.version = version
+        self.device = device
+
+    @classmethod
+    def from_dir(cls, folder: Path, device: str) -> ModelScorer:
+        model, items = load(folder, device)
+        return cls(model, items, model_version(folder), device)
+
+    def __call__(self, requests: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        seqs = [[self.index[str(i)] for i in r["sequence"] if str(i) in self.index]
+                for r in requests]
+        cands = [[self.index.get(str(i), 0) for i in r["candidates"]] for r in requests]
+        with torch.inference_mode(), (
+                torch.autocast("cuda", dtype=torch.bfloat16) if self.device == "cuda"
+                else contextlib.nullcontext()):
+            scores = self.model.score(seqs, cands).float().cpu()
+        out = []
+        for r, c, row in zip(requests, cands, scores, strict=True):
+            vals = row[: len(c)].tolist()
+            out.append({"request_id": r["request_id"], "model_version": self.version,
+                        "scores": [v if ci else None for v, ci in zip(vals, c, strict=True)]})
+        return out
+
+
+def model_version(folder: Path) -> str:
+    return saved_version(folder)
+
+
+class Scorer:
+    def __init__(self, settings: Settings, model_dir: Path, *, max_batch: int = 64,
+                 max_wait_ms: float = 5.0, queue_size: int = 1024, device: str | None = None,
+                 reload_every_s: float = 2.0) -> None:
+        self.settings = settings
+        self.model_dir = Path(model_dir)
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.reload_every_s = reload_every_s
+        self.scorer = ModelScorer.from_dir(self.model_dir, self.device)
+        self.batcher = MicroBatcher(self.scorer, max_batch=max_batch, max_wait_ms=max_wait_ms,
+                                    queue_size=queue_size, in_thread=True)
+        self.answered = 0
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        s = self.settings
+        consumer = AIOKafkaConsumer(
+            s.topic(TOPIC_REQUESTS), bootstrap_servers=s.broker, group_id=f"{s.app_id}-scorer",
+            enable_auto_commit=False, auto_offset_reset="earliest",
+            fetch_max_wait_ms=s.fetch_max_wait_ms, max_poll_records=self.batcher.max_batch * 4)
+        producer = AIOKafkaProducer(bootstrap_servers=s.broker, linger_ms=1)
+        await consumer.start()
+        await producer.start()
+        pending: deque[tuple[TopicPartition, int, asyncio.Future | dict]] = deque()
+        more = asyncio.Event()
+        tasks = [asyncio.create_task(self.batcher.run()),
+                 asyncio.create_task(self._answer(pending, more, producer, consumer)),
+                 asyncio.create_task(self._reload())]
+        try:
+            while not self._stop.is_set():
+                batch = await consumer.getmany(timeout_ms=100)
+                for tp, msgs in batch.items():
+                    for m in msgs:
+                        try:
+                            req = parse_request(m.value)
+                        except BadRequest as e:
+                            pending.append((tp, m.offset, {"error": str(e), "key": m.key}))
+                        else:  # waits while the queue is full: backpressure, no drops
+                            pending.append((tp, m.offset, await self.batcher.enqueue(req)))
+                        more.set()
+        finally:
+            await self.batcher.close()
+            await tasks[0]
+            while pending:  # answer what was fetched before stopping
+                more.set()
+                await asyncio.sleep(0.01)
+            for t in tasks[1:]:
+                t.cancel()
+            await asyncio.gather(*tasks[1:], return_exceptions=True)
+            await producer.stop()
+            await consumer.stop()
+
+    async def _answer(self, pending: deque, more: asyncio.Event, producer: AIOKafkaProducer,
+                      consumer: AIOKafkaConsumer) -> None:
+        results, dlq = self.settings.topic(TOPIC_RESULTS), self.settings.topic("events.dlq")
+        last_commit = time.monotonic()
+        to_commit: dict[TopicPartition, int] = {}
+        while True:
+            if not pending:
+                more.clear()
+                await more.wait()
+                continue
+            tp, offset, fut = pending[0]
+            if isinstance(fut, dict):
+                await producer.send(dlq, key=fut["key"], value=orjson.dumps(
+                    {"reason": fut["error"], "topic": tp.topic, "partition": tp.partition,
+                     "offset": offset, "rejected_at": time.time()}))
+            else:
+                try:
+                    res = await fut
+                except Exception as e:  # a failed batch: answer with the error
+                    res = {"request_id": None, "error": f"scoring failed: {e}"}
+                await producer.send(results, key=(res.get("request_id") or "").encode(),
+                                    value=orjson.dumps(res))
+                self.answered += 1
+            pending.popleft()
+            to_commit[tp] = offset + 1
+            if time.monotonic() - last_commit > 0.5 or not pending:
+                await producer.flush()
+                await consumer.commit(dict(to_commit))
+                to_commit.clear()
+                last_commit = time.monotonic()
+
+    async def _reload(self) -> None:
+        current = self.scorer.version
+        while True:
+            await asyncio.sleep(self.reload_every_s)
+            try:
+                version = model_version(self.model_dir)
+                if version != current:
+                    new = await asyncio.to_thread(ModelScorer.from_dir, self.model_dir,
+                                                  self.device)
+                    self.batcher.swap(new, new.version)
+                    self.scorer, current = new, new.version
+                    log.warning("scorer: now serving %s", new.version)
+            except (OSError, ValueError) as e:  # a save in progress: try again later
+                log.info("scorer: reload skipped: %s", e)

@@ -1,0 +1,126 @@
+"""The scoring worker over a real broker: answers, equality with the eager model,
+a model swap mid-stream that loses nothing, and bad requests to the DLQ."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import orjson
+import pytest
+import torch
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from streamrec.models.sequential import build, load, save
+from streamrec.streams.scorer import Scorer
+from streamrec.streams.topics import ensure_topics
+
+pytestmark = pytest.mark.integration
+ITEMS = [str(100 + i) for i in range(30)]
+
+
+def make_model(folder, seed):
+    model = build(len(ITEMS), dim=16, layers=1, heads=2, max_len=10, seed=seed).eval()
+    save(model, ITEMS, folder)
+
+
+def request(i):
+    return {"request_id": f"r{i}", "sequence": ITEMS[i % 7: i % 7 + 1 + i % 5],
+            "candidates": [ITEMS[(i + j) % 30] for j in range(1 + i % 9)] + ["unknown"]}
+
+
+async def collect(settings, n, timeout=60):
+    c = AIOKafkaConsumer(settings.topic("score.results"), bootstrap_servers=settings.broker,
+                         auto_offset_reset="earliest", group_id=None)
+    await c.start()
+    out = {}
+    try:
+        async with asyncio.timeout(timeout):
+            while len(out) < n:
+                for msgs in (await c.getmany(timeout_ms=200)).values():
+                    for m in msgs:
+                        d = orjson.loads(m.value)
+                        out.setdefault(d["request_id"], []).append(d)
+    finally:
+        await c.stop()
+    return out
+
+
+@pytest.fixture
+async def scorer(settings, tmp_path):
+    await ensure_topics(settings, ("score.requests", "score.results", "events.dlq"))
+    make_model(tmp_path, seed=1)
+    sc = Scorer(settings, tmp_path, max_batch=16, max_wait_ms=5, device="cpu",
+                reload_every_s=0.2)
+    task = asyncio.create_task(sc.run())
+    yield sc, tmp_path
+    sc.stop()
+    await asyncio.wait_for(task, 30)
+
+
+async def test_scores_match_the_eager_model(settings, scorer):
+    sc, folder = scorer
+    p = AIOKafkaProducer(bootstrap_servers=settings.broker)
+    await p.start()
+    for i in range(60):
+        await p.send(settings.topic("score.requests"), orjson.dumps(request(i)))
+    await p.stop()
+    got = await collect(settings, 60)
+    model, items = load(folder)
+    index = {it: n + 1 for n, it in enumerate(items)}
+    for i in range(60):
+        r = request(i)
+        (res,) = got[f"r{i}"]
+        want = model.score([[index[x] for x in r["sequence"]]],
+                           [[index[x] for x in r["candidates"][:-1]]])[0]
+        assert res["scores"][-1] is None   # unknown item
+        assert torch.allclose(torch.tensor(res["scores"][:-1]), want, atol=1e-5)
+    assert sc.batcher.stats.batches < 60   # requests were batched
+
+
+async def test_model_swap_mid_stream_loses_no_request(settings, scorer):
+    sc, folder = scorer
+    p = AIOKafkaProducer(bootstrap_servers=settings.broker)
+    await p.start()
+    first = sc.scorer.version
+    extra = 0
+    for i in range(300):
+        await p.send(settings.topic("score.requests"), orjson.dumps(request(i)))
+        if i == 100:
+            await p.flush()
+            make_model(folder, seed=2)     # a newly trained model lands mid-stream
+            deadline = time.monotonic() + 20
+            while sc.scorer.version == first and time.monotonic() < deadline:
+                extra += 1
+                await p.send(settings.topic("score.requests"), orjson.dumps(
+                    {**request(i), "request_id": f"during{extra}"}))
+                await asyncio.sleep(0.01)
+            second = sc.scorer.version
+    await p.stop()
+    got = await collect(settings, 300 + extra)
+    assert set(got) == {f"r{i}" for i in range(300)} | {f"during{j + 1}" for j in range(extra)}
+    assert all(len(v) == 1 for v in got.values())            # nothing answered twice
+    assert second != first
+    assert got["r0"][0]["model_version"] == first
+    assert got["r299"][0]["model_version"] == second
+
+
+async def test_bad_requests_go_to_the_dlq(settings, scorer):
+    p = AIOKafkaProducer(bootstrap_servers=settings.broker)
+    await p.start()
+    await p.send(settings.topic("score.requests"), b'{"request_id": "x", "sequence": 5}')
+    await p.send(settings.topic("score.requests"), orjson.dumps(request(1)))
+    await p.stop()
+    await collect(settings, 1)
+    c = AIOKafkaConsumer(settings.topic("events.dlq"), bootstrap_servers=settings.broker,
+                         auto_offset_reset="earliest", group_id=None)
+    await c.start()
+    try:
+        async with asyncio.timeout(20):
+            found = []
+            while not found:
+                for msgs in (await c.getmany(timeout_ms=200)).values():
+                    found += [orjson.loads(m.value) for m in msgs]
+    finally:
+        await c.stop()
+    assert "field 'sequence' must be a list" in found[0]["reason"]
