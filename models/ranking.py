@@ -81,3 +81,26 @@ def rank_variant(variant: str, recent: Sequence[str],
         return blend_rank(recent, covis, trending, exclude=exclude, k=k,
                           trending_weight=trending_weight)
     raise ValueError(f"unknown ranking variant {variant!r}")
+
+
+def rerank_with_model(ranked: Sequence[tuple[str, float]],
+                      model_scores: Sequence[float | None], weight: float
+                      ) -> list[tuple[str, float]]:
+    """Blend heuristic scores with model scores (each min-max normalised over the list);
+    items the model does not know get the lowest model score.
+
+    >>> rerank_with_model([("a", 1.0), ("b", 0.5), ("c", 0.0)], [0.1, 3.0, None], 0.5)
+    [('b', 0.75), ('a', 0.5), ('c', 0.0)]
+    """
+    if not ranked:
+        return []
+    known = [m for m in model_scores if m is not None]
+    lo, hi = (min(known), max(known)) if known else (0.0, 0.0)
+    hs = [h for _, h in ranked]
+    hlo, hhi = min(hs), max(hs)
+    out = []
+    for (item, h), m in zip(ranked, model_scores, strict=True):
+        mn = (m - lo) / (hi - lo) if m is not None and hi > lo else 0.0
+        hn = (h - hlo) / (hhi - hlo) if hhi > hlo else 0.0
+        out.append((item, round((1 - weight) * hn + weight * mn, 6)))
+    return sorted(out, key=lambda x: (-x[1], x[0]))

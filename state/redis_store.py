@@ -316,6 +316,10 @@ class RedisStore:
             pipe.hset(self.key("workers"), worker, orjson.dumps(worker_info))
             await pipe.execute()
 
+    async def read_scorer_metrics(self) -> dict[str, Any] | None:
+        raw = await self._r.get(self.key("scorer"))
+        return orjson.loads(raw) if raw else None
+
     async def read_metrics(self) -> tuple[dict[str, float], dict[str, int], dict[str, Any]]:
         async with self._r.pipeline(transaction=False) as pipe:
             pipe.hgetall(self.key("metrics"))

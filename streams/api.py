@@ -112,6 +112,28 @@ async def metrics(request: web.Request) -> web.Response:
            "ms from event produced to the user's list written to Redis", [])
     lines.extend(f"streamrec_event_to_rec_latency_ms{s} {v:g}" for s, v in samples)
     store = request.app[STORE]
+    sc = await store.read_scorer_metrics()
+    if sc:
+        lines.append("# HELP streamrec_scorer_batch_size scored requests per forward pass")
+        lines.append("# TYPE streamrec_scorer_batch_size histogram")
+        sizes = {int(k): v for k, v in sc["batch_sizes"].items()}
+        cum = 0
+        for le in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512):
+            cum = sum(v for k, v in sizes.items() if k <= le)
+            lines.append(f'streamrec_scorer_batch_size_bucket{{le="{le}"}} {cum}')
+        lines.append(f'streamrec_scorer_batch_size_bucket{{le="+Inf"}} {sc["batches"]}')
+        lines.append(f"streamrec_scorer_batch_size_sum {sc['requests']}")
+        lines.append(f"streamrec_scorer_batch_size_count {sc['batches']}")
+        for name, kind, help_, value in (
+                ("scorer_requests_total", "counter", "scored requests", sc["requests"]),
+                ("scorer_requests_per_second", "gauge", "requests/s, last second",
+                 sc["requests_per_s"]),
+                ("scorer_queue_wait_seconds_total", "counter", "summed queue wait",
+                 sc["queue_wait_s"]),
+                ("scorer_compute_seconds_total", "counter", "summed forward-pass time",
+                 sc["compute_s"]),
+                ("scorer_queued", "gauge", "requests waiting for a batch", sc["queued"])):
+            metric(f"streamrec_{name}", kind, help_, [("", value)])
     rows = [(e, await _report(store, e)) for e in await store.list_experiments()]
     for stat, kind, help_ in (("impressions", "counter", "lists served under the experiment"),
                               ("successes", "counter", "impressions with a click or purchase"),

@@ -19,6 +19,7 @@ from streamrec.state.redis_store import RedisStore
 from .kafka_tuning import set_fetch_max_wait
 from .processor import Message, Processor
 from .records import EVENT_TOPICS, TOPIC_CATALOG, TOPIC_DLQ, TOPIC_RECS
+from .scoring_client import ScoringClient
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -88,17 +89,23 @@ class RedisService(mode.Service):
     """Owns the worker's Redis client (connections open lazily) and the batch processor."""
 
     def __post_init__(self) -> None:
+        self.scoring = ScoringClient(settings) if settings.scorer else None
         self.store = RedisStore(settings.redis_url, settings.redis_prefix,
                                 dedup_ttl_s=settings.dedup_ttl_s,
                                 half_life_s=settings.half_life_s,
                                 covisit_cap=settings.covisit_cap)
         worker_id = f"{socket.gethostname()}:{os.getpid()}"
-        self.processor = Processor(settings, self.store, _UserTable(), _send, worker_id)
+        self.processor = Processor(settings, self.store, _UserTable(), _send, worker_id,
+                                   self.scoring)
 
     async def on_start(self) -> None:
         await self.store.ping()
+        if self.scoring is not None:
+            await self.scoring.start()
 
     async def on_stop(self) -> None:
+        if self.scoring is not None:
+            await self.scoring.stop()
         await self.store.aclose()
 
 

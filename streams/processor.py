@@ -22,11 +22,12 @@ import orjson
 from streamrec.models.covisit import pairs_for
 from streamrec.models.events import CatalogChange, Interaction
 from streamrec.models.experiments import Experiment, VariantStats, choose_variant
-from streamrec.models.ranking import rank_variant
+from streamrec.models.ranking import rank_variant, rerank_with_model
 from streamrec.models.userstate import UserState
 from streamrec.state.redis_store import RedisStore
 
 from .records import EVENT_TOPICS
+from .scoring_client import ScoringClient
 from .settings import Settings
 from .validate import Rejection, parse_catalog, parse_interaction
 
@@ -79,12 +80,14 @@ class Processor:
     """Processes batches of event and catalog messages for one worker."""
 
     def __init__(self, settings: Settings, store: RedisStore,
-                 users: UserStore, send: Send, worker_id: str = "w") -> None:
+                 users: UserStore, send: Send, worker_id: str = "w",
+                 scoring: ScoringClient | None = None) -> None:
         self.settings = settings
         self.store = store
         self.users = users
         self.send = send
         self.worker_id = worker_id
+        self.scoring = scoring
         self._topics = {settings.topic(t): kind for t, kind in EVENT_TOPICS.items()}
         self._dlq = settings.topic("events.dlq")
         self._recs = settings.topic("recommendations")
@@ -170,21 +173,35 @@ class Processor:
         exp = await self._experiment()
         payloads: dict[str, bytes] = {}
         imps: list[tuple[str, str, str]] = []
-        now = time.time()
+        variants: dict[str, str | None] = {}
+        lists: dict[str, list[tuple[str, float]]] = {}
         for uid, st in states.items():
             exclude = oos | set(st.bought)
             if s.exclude_seen:
                 exclude |= set(st.seen)
-            variant = choose_variant(uid, exp, self._exp_stats, self._rng) if exp else None
-            # keep 2K so that serve-time stock filtering still leaves K
-            ranked = rank_variant(variant or "blend", heads[uid], covis, trending,
-                                  exclude=exclude, k=2 * s.k, trending_weight=s.trending_weight)
+            variants[uid] = choose_variant(uid, exp, self._exp_stats, self._rng) if exp else None
+            # keep 2K (and enough for the scorer) so that serve-time stock filtering leaves K
+            lists[uid] = rank_variant(variants[uid] or "blend", heads[uid], covis, trending,
+                                      exclude=exclude, k=max(2 * s.k, s.score_candidates),
+                                      trending_weight=s.trending_weight)
+        scored, scoring_note = await self._transformer_scores(states, lists, variants)
+        now = time.time()
+        for uid in states:
+            variant, ranked = variants[uid], lists[uid]
+            version = MODEL_VERSION
+            result = scored.get(uid)
+            if result is not None:
+                n = len(result["scores"])
+                ranked = rerank_with_model(ranked[:n], result["scores"], s.transformer_weight)
+                version = f"{MODEL_VERSION}+{result['model_version']}"
+            ranked = ranked[: 2 * s.k]
             imp_id = uuid.uuid4().hex
             rec = {"user_id": uid, "items": [{"item_id": i, "score": sc} for i, sc in ranked],
                    "impression_id": imp_id, "policy": variant or POLICY,
-                   "model_version": MODEL_VERSION, "generated_at": now,
+                   "model_version": version, "generated_at": now,
                    "event_ts": newest.get(uid, 0.0),
-                   "experiment": exp.name if exp else None, "variant": variant}
+                   "experiment": exp.name if exp else None, "variant": variant,
+                   "scoring": ("transformer" if result is not None else scoring_note)}
             payloads[uid] = orjson.dumps(rec)
             if exp is not None and exp.status == "running":
                 imps.append((imp_id, variant, uid))
@@ -194,6 +211,21 @@ class Processor:
         for uid, p in payloads.items():
             await self.send(self._recs, uid.encode(), p)
         return list(payloads)
+
+    async def _transformer_scores(self, states: dict[str, UserState],
+                                  lists: dict[str, list[tuple[str, float]]],
+                                  variants: dict[str, str | None]
+                                  ) -> tuple[dict[str, dict[str, Any] | None], str]:
+        """Transformer scores for the users whose variant uses a model (blend); the note
+        says why a list was ranked without them."""
+        if self.scoring is None:
+            return {}, "heuristic"
+        s = self.settings
+        ask = {uid: (list(reversed(states[uid].recent)),
+                     [i for i, _ in lists[uid][: s.score_candidates]])
+               for uid in states if variants[uid] in (None, "blend") and lists[uid]}
+        got = await self.scoring.score(ask, s.score_deadline_ms / 1000.0)
+        return got, f"fallback: no transformer scores within {s.score_deadline_ms} ms"
 
     async def _experiment(self) -> Experiment | None:
         """The newest running or paused experiment, re-read at most once a second."""

@@ -16,7 +16,10 @@ TOPIC_CATALOG = "catalog.updates"
 TOPIC_RECS = "recommendations"
 TOPIC_DLQ = "events.dlq"
 EVENT_TOPICS = {TOPIC_VIEW: "view", TOPIC_CLICK: "click", TOPIC_PURCHASE: "purchase"}
-ALL_TOPICS = (TOPIC_VIEW, TOPIC_CLICK, TOPIC_PURCHASE, TOPIC_CATALOG, TOPIC_RECS, TOPIC_DLQ)
+TOPIC_SCORE_REQUESTS = "score.requests"
+TOPIC_SCORE_RESULTS = "score.results"
+ALL_TOPICS = (TOPIC_VIEW, TOPIC_CLICK, TOPIC_PURCHASE, TOPIC_CATALOG, TOPIC_RECS, TOPIC_DLQ,
+              TOPIC_SCORE_REQUESTS, TOPIC_SCORE_RESULTS)
 
 
 class _Event(faust.Record, serializer="json", include_metadata=False):

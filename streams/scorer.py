@@ -116,7 +116,8 @@ class Scorer:
         consumer = AIOKafkaConsumer(
             s.topic(TOPIC_REQUESTS), bootstrap_servers=s.broker, group_id=f"{s.app_id}-scorer",
             enable_auto_commit=False, auto_offset_reset="earliest",
-            fetch_max_wait_ms=s.fetch_max_wait_ms, max_poll_records=self.batcher.max_batch * 4)
+            fetch_max_wait_ms=s.fetch_max_wait_ms, max_poll_records=self.batcher.max_batch * 4,
+            rebalance_timeout_ms=3000, session_timeout_ms=6000, heartbeat_interval_ms=1000)
         producer = AIOKafkaProducer(bootstrap_servers=s.broker, linger_ms=1)
         await consumer.start()
         await producer.start()
@@ -124,7 +125,8 @@ class Scorer:
         more = asyncio.Event()
         tasks = [asyncio.create_task(self.batcher.run()),
                  asyncio.create_task(self._answer(pending, more, producer, consumer)),
-                 asyncio.create_task(self._reload())]
+                 asyncio.create_task(self._reload()),
+                 asyncio.create_task(self._publish_metrics())]
         try:
             while not self._stop.is_set():
                 batch = await consumer.getmany(timeout_ms=100)
@@ -179,6 +181,31 @@ class Scorer:
                 await consumer.commit(dict(to_commit))
                 to_commit.clear()
                 last_commit = time.monotonic()
+
+    async def _publish_metrics(self) -> None:
+        """Every second: batch sizes, queue wait, compute time and requests/s to Redis
+        (key ``scorer``), where the API's /metrics shows them. No Redis, no metrics."""
+        if not self.settings.redis_url:
+            return
+        import redis.asyncio as aioredis
+        r = aioredis.Redis.from_url(self.settings.redis_url)
+        key = self.settings.redis_prefix + "scorer"
+        last_n, last_t = 0, time.monotonic()
+        try:
+            while True:
+                await asyncio.sleep(1.0)
+                st, now = self.batcher.stats, time.monotonic()
+                rate = (st.requests - last_n) / (now - last_t)
+                last_n, last_t = st.requests, now
+                await r.set(key, orjson.dumps({
+                    "requests": st.requests, "batches": st.batches,
+                    "batch_sizes": {str(k): v for k, v in st.batch_sizes.items()},
+                    "queue_wait_s": st.queue_wait_s, "compute_s": st.compute_s,
+                    "requests_per_s": rate, "queued": self.batcher.queued,
+                    "model_version": self.scorer.version, "device": self.device,
+                    "ts": time.time()}))
+        finally:
+            await r.aclose()
 
     async def _reload(self) -> None:
         current = self.scorer.version

@@ -57,6 +57,12 @@ class Settings:
                                1.0, 1e10)
     trending_weight: float = _spec(0.1, "weight of trending in the blend score", 0.0, 100.0)
     exclude_seen: bool = _spec(True, "never recommend items the user already interacted with")
+    scorer: bool = _spec(False, "ask the transformer scoring worker (streamrec scorer)")
+    score_deadline_ms: int = _spec(100, "wait at most this long for transformer scores, then "
+                                   "rank without them (and say so)", 1, 60000)
+    score_candidates: int = _spec(50, "candidates per user sent to the scorer", 1, 10000)
+    transformer_weight: float = _spec(0.5, "weight of the transformer score when blending",
+                                      0.0, 1.0)
     batch_size: int = _spec(1000, "max events the worker processes per batch", 1, 100000)
     batch_wait_ms: int = _spec(20, "max wait in ms to fill a batch", 1, 10000)
     fetch_max_wait_ms: int = _spec(10, "longest a broker may hold a fetch; low = low latency",

@@ -76,6 +76,24 @@ async def test_scores_match_the_eager_model(settings, scorer):
         assert res["scores"][-1] is None   # unknown item
         assert torch.allclose(torch.tensor(res["scores"][:-1]), want, atol=1e-5)
     assert sc.batcher.stats.batches < 60   # requests were batched
+    # the scorer's metrics reach the API's /metrics
+    import aiohttp
+
+    from streamrec.streams.api import start_api
+    runner, url = await start_api(settings.replace(api_port=0))
+    try:
+        async with aiohttp.ClientSession() as http:
+            deadline = time.monotonic() + 10
+            text = ""
+            while "streamrec_scorer_requests_total 60" not in text:
+                assert time.monotonic() < deadline, text[-2000:]
+                await asyncio.sleep(0.3)
+                async with http.get(url + "/metrics") as r:
+                    text = await r.text()
+        assert 'streamrec_scorer_batch_size_bucket{le="+Inf"}' in text
+        assert "streamrec_scorer_compute_seconds_total" in text
+    finally:
+        await runner.cleanup()
 
 
 async def test_model_swap_mid_stream_loses_no_request(settings, scorer):

@@ -1,0 +1,103 @@
+"""The worker's side of transformer scoring: ask ``score.requests``, wait for
+``score.results`` up to a deadline, and report which requests were not answered in time
+(the caller then ranks those users without the model and says so).
+
+Every worker reads all of ``score.results`` (no consumer group, from the end) and keeps
+only the answers to its own request ids; at large scale give each worker its own reply
+topic instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from .settings import Settings
+
+
+class ScoringClient:
+    def __init__(self, settings: Settings, producer: AIOKafkaProducer | None = None) -> None:
+        self.settings = settings
+        self._own_producer = producer is None
+        self._producer = producer or AIOKafkaProducer(bootstrap_servers=settings.broker,
+                                                      linger_ms=0)
+        self._consumer: AIOKafkaConsumer | None = None
+        self._waiting: dict[str, asyncio.Future] = {}
+        self._task: asyncio.Task | None = None
+        self._prefix = uuid.uuid4().hex[:8] + ":"
+        self.answered = 0
+        self.timed_out = 0
+
+    async def start(self) -> None:
+        s = self.settings
+        if self._own_producer:
+            await self._producer.start()
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=s.broker, group_id=None,
+                                          fetch_max_wait_ms=s.fetch_max_wait_ms)
+        await self._consumer.start()
+        topic = s.topic("score.results")
+        parts = self._consumer.partitions_for_topic(topic)
+        if not parts:
+            await self._consumer._client.force_metadata_update()
+            parts = self._consumer.partitions_for_topic(topic) or {0}
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        self._consumer.assign(tps)
+        await self._consumer.seek_to_end(*tps)
+        for tp in tps:  # resolve the end offsets now, before any request is sent
+            await self._consumer.position(tp)
+        self._task = asyncio.create_task(self._listen())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._consumer:
+            await self._consumer.stop()
+        if self._own_producer:
+            await self._producer.stop()
+
+    async def _listen(self) -> None:
+        assert self._consumer is not None
+        async for msg in self._consumer:
+            try:
+                res = orjson.loads(msg.value)
+            except orjson.JSONDecodeError:
+                continue
+            fut = self._waiting.pop(res.get("request_id") or "", None)
+            if fut is not None and not fut.done():
+                fut.set_result(res)
+
+    async def score(self, requests: dict[str, tuple[list[str], list[str]]], deadline_s: float
+                    ) -> dict[str, dict[str, Any] | None]:
+        """Scores per key for {key: (sequence oldest first, candidates)}; None where the
+        scorer did not answer within ``deadline_s`` (or answered with an error)."""
+        if not requests:
+            return {}
+        loop = asyncio.get_running_loop()
+        ids = {}
+        topic = self.settings.topic("score.requests")
+        for key, (seq, cands) in requests.items():
+            rid = self._prefix + uuid.uuid4().hex
+            ids[key] = rid
+            self._waiting[rid] = loop.create_future()
+            await self._producer.send(topic, key=rid.encode(), value=orjson.dumps(
+                {"request_id": rid, "sequence": seq, "candidates": cands}))
+        futs = {key: self._waiting[rid] for key, rid in ids.items()}
+        await asyncio.wait(futs.values(), timeout=deadline_s)
+        out: dict[str, dict[str, Any] | None] = {}
+        for key, fut in futs.items():
+            if fut.done() and "scores" in fut.result():
+                out[key] = fut.result()
+                self.answered += 1
+            else:
+                out[key] = None
+                self.timed_out += 1
+                self._waiting.pop(ids[key], None)
+                fut.cancel()
+        return out

@@ -1,0 +1,77 @@
+"""The worker's ranking with transformer scores over a real broker, and its fallback."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import orjson
+import pytest
+
+from streamrec.models.events import CatalogChange
+from streamrec.models.sequential import build, save
+from streamrec.state.redis_store import RedisStore
+from streamrec.streams.processor import Message, Processor
+from streamrec.streams.scorer import Scorer
+from streamrec.streams.scoring_client import ScoringClient
+
+pytestmark = pytest.mark.integration
+ITEMS = [str(i) for i in range(1, 41)]
+
+
+class Sink:
+    async def __call__(self, topic, key, value):
+        pass
+
+
+def views(s, user, items, t0=0.0):
+    return [Message(s.topic("events.view"), 0, n, user.encode(), orjson.dumps(
+        {"event_id": f"{user}-{n}-{item}", "user_id": user, "item_id": item, "ts": t0 + n}),
+        time.time()) for n, item in enumerate(items)]
+
+
+async def run_pipeline(s, with_scorer, tmp_path):
+    async with RedisStore(s.redis_url, s.redis_prefix) as store:
+        await store.apply_catalog([CatalogChange(i, stock=5) for i in ITEMS])
+        scorer_task = None
+        if with_scorer:
+            save(build(len(ITEMS), dim=16, layers=1, heads=2, max_len=10, seed=0), ITEMS,
+                 tmp_path / "m")
+            scorer = Scorer(s, tmp_path / "m", max_batch=16, max_wait_ms=2, device="cpu")
+            scorer_task = asyncio.create_task(scorer.run())
+        client = ScoringClient(s)
+        await client.start()
+        try:
+            proc = Processor(s, store, {}, Sink(), scoring=client)
+            for u in range(6):   # co-visitation history
+                await proc.process_events(views(s, f"o{u}", ITEMS[u: u + 8], 100.0 * u))
+            if with_scorer:      # wait until the scorer has joined and answers
+                deadline = time.monotonic() + 60
+                while True:
+                    got = await client.score({"probe": (["1"], ["2"])}, 1.0)
+                    if got["probe"] or time.monotonic() > deadline:
+                        break
+            await proc.process_events(views(s, "me", ["3", "4"], 1000.0))
+            return (await store.read_rec("me", 20))[0], client
+        finally:
+            await client.stop()
+            if scorer_task:
+                scorer.stop()
+                await asyncio.wait_for(scorer_task, 30)
+
+
+async def test_lists_use_transformer_scores_when_the_scorer_answers(settings, tmp_path):
+    s = settings.replace(scorer=True, score_deadline_ms=5000)
+    rec, client = await run_pipeline(s, True, tmp_path)
+    assert rec["scoring"] == "transformer"
+    assert "+seqrec-" in rec["model_version"]
+    assert rec["items"] and not {"3", "4"} & {i["item_id"] for i in rec["items"]}
+
+
+async def test_ranking_falls_back_and_says_so_without_a_scorer(settings, tmp_path):
+    s = settings.replace(scorer=True, score_deadline_ms=200)
+    t0 = time.monotonic()
+    rec, client = await run_pipeline(s, False, tmp_path)
+    assert rec["scoring"] == "fallback: no transformer scores within 200 ms"
+    assert rec["model_version"] == "blend-v1" and rec["items"]
+    assert client.timed_out >= 1 and time.monotonic() - t0 < 30
