@@ -26,8 +26,11 @@ def blend_rank(
     k: int,
     trending_weight: float,
     recency_decay: float = RECENCY_DECAY,
+    content: Mapping[str, Sequence[tuple[str, float]]] | None = None,
+    content_weight: float = 0.0,
 ) -> list[tuple[str, float]]:
-    """Top-``k`` (item, score) by co-visitation of ``recent`` blended with ``trending``."""
+    """Top-``k`` (item, score) by co-visitation of ``recent`` blended with ``trending``
+    and, when given, content similarity (cosine in [0, 1]) to the recent items."""
     scores: dict[str, float] = {}
     w = 1.0
     for item in recent:
@@ -36,6 +39,9 @@ def blend_rank(
             top = neigh[0][1] or 1.0
             for cand, s in neigh:
                 scores[cand] = scores.get(cand, 0.0) + w * s / top
+        if content and content_weight > 0:
+            for cand, sim in content.get(item, ()):
+                scores[cand] = scores.get(cand, 0.0) + content_weight * w * sim
         w *= recency_decay
     if scores:
         m = max(scores.values())
@@ -61,7 +67,9 @@ def trending_list(trending: Sequence[tuple[str, float]], exclude: Collection[str
 def rank_variant(variant: str, recent: Sequence[str],
                  covis: Mapping[str, Sequence[tuple[str, float]]],
                  trending: Sequence[tuple[str, float]], *, exclude: Collection[str], k: int,
-                 trending_weight: float) -> list[tuple[str, float]]:
+                 trending_weight: float,
+                 content: Mapping[str, Sequence[tuple[str, float]]] | None = None,
+                 content_weight: float = 0.0) -> list[tuple[str, float]]:
     """Rank with one named variant: ``blend``, ``covisit`` (filled up with trending when
     it has fewer than ``k``) or ``trending``.
 
@@ -79,7 +87,8 @@ def rank_variant(variant: str, recent: Sequence[str],
         return ranked
     if variant == "blend":
         return blend_rank(recent, covis, trending, exclude=exclude, k=k,
-                          trending_weight=trending_weight)
+                          trending_weight=trending_weight, content=content,
+                          content_weight=content_weight)
     raise ValueError(f"unknown ranking variant {variant!r}")
 
 

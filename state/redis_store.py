@@ -25,6 +25,7 @@ The ingest script touches keys it computes from the prefix, so it needs a single
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -100,6 +101,14 @@ for e = 0, n - 1 do
 end
 return applied
 """
+
+
+@dataclass
+class Candidates:
+    covis: dict[str, list[tuple[str, float]]]
+    content: dict[str, list[tuple[str, float]]]
+    trending: list[tuple[str, float]]
+    out_of_stock: set[str]
 
 
 class RedisStore:
@@ -196,19 +205,25 @@ class RedisStore:
         return set(await self._r.smembers(self.key("oos")))
 
     # -- candidates and lists -----------------------------------------------------------
-    async def fetch_candidates(self, items: Iterable[str], per_item: int, n_trending: int
-                               ) -> tuple[dict[str, list[tuple[str, float]]],
-                                          list[tuple[str, float]], set[str]]:
-        """Co-visitation rows of ``items``, the trending list and the out-of-stock set."""
+    async def fetch_candidates(self, items: Iterable[str], per_item: int, n_trending: int,
+                               content: bool = True) -> Candidates:
+        """Co-visitation rows, content-similar rows (``cs:{item}``, written by the scorer's
+        text encoder) of ``items``, the trending list and the out-of-stock set."""
         items = list(dict.fromkeys(items))
         async with self._r.pipeline(transaction=False) as pipe:
             for i in items:
                 pipe.zrevrange(self.key("cv:" + i), 0, per_item - 1, withscores=True)
+            if content:
+                for i in items:
+                    pipe.zrevrange(self.key("cs:" + i), 0, per_item - 1, withscores=True)
             pipe.zrevrange(self.key("pop"), 0, n_trending - 1, withscores=True)
             pipe.smembers(self.key("oos"))
             res = await pipe.execute()
-        covis = {i: r for i, r in zip(items, res, strict=False) if r}
-        return covis, res[-2], set(res[-1])
+        n = len(items)
+        covis = {i: r for i, r in zip(items, res[:n], strict=True) if r}
+        sims = ({i: r for i, r in zip(items, res[n:2 * n], strict=True) if r} if content
+                else {})
+        return Candidates(covis, sims, res[-2], set(res[-1]))
 
     async def write_recs(self, recs: dict[str, bytes]) -> None:
         if not recs:

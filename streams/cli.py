@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--max-wait-ms", type=float, default=5.0)
     sc.add_argument("--queue-size", type=int, default=1024)
     sc.add_argument("--device", default=None, help="cuda or cpu (default: cuda if present)")
+    sc.add_argument("--embed-catalog", action="store_true",
+                    help="embed catalog titles (MiniLM) and publish content neighbours")
     o = sub.add_parser("ope", help="off-policy evaluation of a policy on a JSONL bandit log")
     o.add_argument("log", help="JSON lines: context, action, reward, propensity[, actions]")
     o.add_argument("--policy", default="thompson",
@@ -166,9 +168,14 @@ async def _scorer(settings: Settings, args: argparse.Namespace) -> int:
     if not (Path(args.model_dir) / "model.safetensors").exists():
         raise StreamrecError(f"--model-dir {args.model_dir}: no model.safetensors; run "
                              "`streamrec train --out DIR` first")
-    await ensure_topics(settings, ("score.requests", "score.results", "events.dlq"))
+    if args.embed_catalog and not settings.redis_url:
+        raise StreamrecError("--embed-catalog needs STREAMREC_REDIS_URL (content neighbours "
+                             "are written to Redis)")
+    await ensure_topics(settings, ("score.requests", "score.results", "events.dlq",
+                                   "catalog.updates"))
     scorer = Scorer(settings, Path(args.model_dir), max_batch=args.max_batch,
-                    max_wait_ms=args.max_wait_ms, queue_size=args.queue_size, device=args.device)
+                    max_wait_ms=args.max_wait_ms, queue_size=args.queue_size, device=args.device,
+                    embed_catalog=args.embed_catalog)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, scorer.stop)

@@ -168,8 +168,10 @@ class Processor:
             return []
         s = self.settings
         heads = {u: st.recent[: s.covisit_window] for u, st in states.items()}
-        covis, trending, oos = await self.store.fetch_candidates(
-            (i for h in heads.values() for i in h), s.candidates_per_item, 4 * s.k)
+        cands = await self.store.fetch_candidates(
+            (i for h in heads.values() for i in h), s.candidates_per_item, 4 * s.k,
+            content=s.content_weight > 0)
+        covis, trending, oos = cands.covis, cands.trending, cands.out_of_stock
         exp = await self._experiment()
         payloads: dict[str, bytes] = {}
         imps: list[tuple[str, str, str]] = []
@@ -183,7 +185,8 @@ class Processor:
             # keep 2K (and enough for the scorer) so that serve-time stock filtering leaves K
             lists[uid] = rank_variant(variants[uid] or "blend", heads[uid], covis, trending,
                                       exclude=exclude, k=max(2 * s.k, s.score_candidates),
-                                      trending_weight=s.trending_weight)
+                                      trending_weight=s.trending_weight,
+                                      content=cands.content, content_weight=s.content_weight)
         scored, scoring_note = await self._transformer_scores(states, lists, variants)
         now = time.time()
         for uid in states:

@@ -97,7 +97,8 @@ def model_version(folder: Path) -> str:
 class Scorer:
     def __init__(self, settings: Settings, model_dir: Path, *, max_batch: int = 64,
                  max_wait_ms: float = 5.0, queue_size: int = 1024, device: str | None = None,
-                 reload_every_s: float = 2.0) -> None:
+                 reload_every_s: float = 2.0, embed_catalog: bool = False,
+                 content_neighbours: int = 50) -> None:
         self.settings = settings
         self.model_dir = Path(model_dir)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -106,6 +107,9 @@ class Scorer:
         self.batcher = MicroBatcher(self.scorer, max_batch=max_batch, max_wait_ms=max_wait_ms,
                                     queue_size=queue_size, in_thread=True)
         self.answered = 0
+        self.embedded = 0
+        self.embed_catalog = embed_catalog
+        self.content_neighbours = content_neighbours
         self._stop = asyncio.Event()
 
     def stop(self) -> None:
@@ -127,6 +131,8 @@ class Scorer:
                  asyncio.create_task(self._answer(pending, more, producer, consumer)),
                  asyncio.create_task(self._reload()),
                  asyncio.create_task(self._publish_metrics())]
+        if self.embed_catalog:
+            tasks.append(asyncio.create_task(self._embed_catalog()))
         try:
             while not self._stop.is_set():
                 batch = await consumer.getmany(timeout_ms=100)
@@ -181,6 +187,54 @@ class Scorer:
                 await consumer.commit(dict(to_commit))
                 to_commit.clear()
                 last_commit = time.monotonic()
+
+    async def _embed_catalog(self) -> None:
+        """Embed titles and categories from ``catalog.updates`` in batches; write each
+        changed item's most similar items to Redis ``cs:{item}`` (content candidates)."""
+        import redis.asyncio as aioredis
+
+        from streamrec.models.content import ContentIndex
+        from streamrec.models.text_encoder import TextEncoder, item_text
+        from streamrec.streams.validate import Rejection, parse_catalog
+
+        s = self.settings
+        encoder = await asyncio.to_thread(TextEncoder, None, self.device)
+        index = ContentIndex(encoder.dim)
+        texts: dict[str, str] = {}
+        r = aioredis.Redis.from_url(s.redis_url)
+        consumer = AIOKafkaConsumer(
+            s.topic("catalog.updates"), bootstrap_servers=s.broker, group_id=None,
+            auto_offset_reset="earliest", fetch_max_wait_ms=s.fetch_max_wait_ms)
+        await consumer.start()
+        try:
+            while True:
+                batch = await consumer.getmany(timeout_ms=200, max_records=512)
+                changed: dict[str, str] = {}
+                for msgs in batch.values():
+                    for m in msgs:
+                        c = parse_catalog(m.value, s.max_event_bytes)
+                        if isinstance(c, Rejection) or c.title is None:
+                            continue  # the worker dead-letters bad updates
+                        text = item_text(c.title, c.category)
+                        if texts.get(c.item_id) != text:
+                            texts[c.item_id] = changed[c.item_id] = text
+                if not changed:
+                    continue
+                ids = list(changed)
+                vecs = await asyncio.to_thread(encoder.encode, [changed[i] for i in ids])
+                index.add(ids, vecs)
+                async with r.pipeline(transaction=False) as pipe:
+                    for i in ids:
+                        key = s.redis_prefix + "cs:" + i
+                        pipe.delete(key)
+                        sims = index.similar(i, self.content_neighbours)
+                        if sims:
+                            pipe.zadd(key, {j: max(sim, 0.0) for j, sim in sims})
+                    await pipe.execute()
+                self.embedded += len(ids)
+        finally:
+            await consumer.stop()
+            await r.aclose()
 
     async def _publish_metrics(self) -> None:
         """Every second: batch sizes, queue wait, compute time and requests/s to Redis

@@ -56,6 +56,8 @@ class Settings:
     half_life_s: float = _spec(7 * 86400.0, "half-life in seconds of the trending score",
                                1.0, 1e10)
     trending_weight: float = _spec(0.1, "weight of trending in the blend score", 0.0, 100.0)
+    content_weight: float = _spec(0.3, "weight of content similarity (text embeddings) in the "
+                                  "blend; 0 = off", 0.0, 100.0)
     exclude_seen: bool = _spec(True, "never recommend items the user already interacted with")
     scorer: bool = _spec(False, "ask the transformer scoring worker (streamrec scorer)")
     score_deadline_ms: int = _spec(100, "wait at most this long for transformer scores, then "

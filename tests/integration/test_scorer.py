@@ -142,3 +142,44 @@ async def test_bad_requests_go_to_the_dlq(settings, scorer):
     finally:
         await c.stop()
     assert "field 'sequence' must be a list" in found[0]["reason"]
+
+
+async def test_catalog_titles_become_content_candidates(settings, tmp_path):
+    from streamrec.models.events import CatalogChange
+    from streamrec.state.redis_store import RedisStore
+    from streamrec.streams.processor import Message, Processor
+
+    await ensure_topics(settings, ("score.requests", "score.results", "events.dlq",
+                                   "catalog.updates"))
+    make_model(tmp_path, seed=1)
+    sc = Scorer(settings, tmp_path, device="cpu", embed_catalog=True, content_neighbours=5)
+    task = asyncio.create_task(sc.run())
+    titles = {"1": "Toy Story (1995)", "2": "Toy Story 2 (1999)", "3": "Heat (1995)",
+              "4": "Schindler's List (1993)", "5": "Casino (1995)"}
+    try:
+        p = AIOKafkaProducer(bootstrap_servers=settings.broker)
+        await p.start()
+        for i, t in titles.items():
+            await p.send(settings.topic("catalog.updates"), key=i.encode(),
+                         value=orjson.dumps({"item_id": i, "title": t, "stock": 3}))
+        await p.stop()
+        async with RedisStore(settings.redis_url, settings.redis_prefix) as store:
+            await store.apply_catalog([CatalogChange(i, stock=3) for i in titles])
+            deadline = time.monotonic() + 60
+            while sc.embedded < len(titles):
+                assert time.monotonic() < deadline, "catalog was not embedded"
+                await asyncio.sleep(0.1)
+            top = await store.client.zrevrange(store.key("cs:1"), 0, 0)
+            assert top == ["2"]
+            # a user who viewed Toy Story gets its sequel although nobody co-viewed them
+            proc = Processor(settings.replace(trending_weight=0.0), store, {},
+                             lambda *a: asyncio.sleep(0))
+            await proc.process_events([Message(settings.topic("events.view"), 0, 0, b"u",
+                                               orjson.dumps({"event_id": "e", "user_id": "u",
+                                                             "item_id": "1", "ts": 1.0}),
+                                               time.time())])
+            rec = (await store.read_rec("u", 5))[0]
+            assert rec["items"][0]["item_id"] == "2"
+    finally:
+        sc.stop()
+        await asyncio.wait_for(task, 30)
