@@ -1,0 +1,190 @@
+"""River incremental models, learned one event at a time, scored without side effects.
+
+* :class:`ImplicitMF` wraps ``river.reco.BiasedMF`` for implicit feedback: an interaction
+  is a positive, ``negatives`` sampled catalogue items are negatives. Scoring reads the
+  latent tables with ``dict.get`` (River's ``predict_one`` would create vectors for
+  unseen ids).
+* :class:`OnlineCTR` wraps ``river.facto.FMClassifier`` on exposure features (user, item,
+  category, log price, price change, stock band, hour, the user's category affinity,
+  item popularity); labels come from :class:`ExposureJoiner` (a view is an exposure; a
+  click or purchase on it within ``window_s`` of event time makes it positive, otherwise
+  it becomes a negative when it expires). Metrics are prequential: each example is
+  scored before it is learned.
+
+>>> mf = ImplicitMF(n_factors=4, negatives=1, seed=1)
+>>> for _ in range(30):
+...     mf.learn_one("ann", "tent"); mf.learn_one("bob", "stove")
+>>> before = len(mf._model.u_latents)
+>>> scores = mf.score("nobody", ["tent"])   # an unseen user: no vector is created
+>>> len(mf._model.u_latents) == before
+True
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict, deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from river import facto, metrics, optim, reco
+
+
+class ImplicitMF:
+    def __init__(self, n_factors: int = 16, lr: float = 0.05, l2: float = 0.01,
+                 negatives: int = 2, seed: int = 0) -> None:
+        self.n_factors = n_factors
+        self.lr = lr
+        self.l2 = l2
+        self.negatives = negatives
+        self.seed = seed
+        self._model = reco.BiasedMF(
+            n_factors=n_factors, bias_optimizer=optim.SGD(lr), latent_optimizer=optim.SGD(lr),
+            loss=optim.losses.Squared(), l2_bias=l2, l2_latent=l2,
+            latent_initializer=optim.initializers.Normal(mu=0.0, sigma=0.1, seed=seed),
+            seed=seed)
+        self._rng = np.random.default_rng(seed)
+        self._items: list[str] = []
+        self._known: set[str] = set()
+        self.n_learned = 0
+
+    def learn_one(self, user: str, item: str) -> None:
+        if item not in self._known:
+            self._known.add(item)
+            self._items.append(item)
+        self._model.learn_one(user, item, 1.0)
+        for _ in range(self.negatives):
+            neg = self._items[int(self._rng.integers(len(self._items)))]
+            if neg != item:
+                self._model.learn_one(user, neg, 0.0)
+        self.n_learned += 1
+
+    def score(self, user: str, items: Sequence[str]) -> np.ndarray:
+        """Predicted preference of ``user`` for each item; read-only."""
+        m = self._model
+        g = m.global_mean.get()
+        ub = m.u_biases.get(user, 0.0)
+        uv = m.u_latents.get(user)
+        out = np.empty(len(items))
+        for n, item in enumerate(items):
+            s = g + ub + m.i_biases.get(item, 0.0)
+            iv = m.i_latents.get(item)
+            if uv is not None and iv is not None:
+                s += float(np.dot(uv, iv))
+            out[n] = s
+        return out
+
+
+STOCK_BANDS = ((0, "out"), (5, "low"), (20, "mid"))
+
+
+def stock_band(stock: int | None) -> str:
+    if stock is None:
+        return "unknown"
+    for hi, name in STOCK_BANDS:
+        if stock <= hi:
+            return name
+    return "high"
+
+
+def ctr_features(user: str, item: str, ts: float, item_info: dict[str, Any] | None,
+                 category_affinity: float, popularity: float) -> dict[str, float]:
+    """Exposure features (pure).
+
+    >>> f = ctr_features("u1", "i9", 3600 * 13, {"category": "Drama", "price": 9.0,
+    ...                  "prev_price": 12.0, "stock": 3}, 0.5, 10.0)
+    >>> f["cat=Drama"], f["hour=13"], f["stock=low"], round(f["price_drop"], 2)
+    (1.0, 1.0, 1.0, 0.25)
+    """
+    info = item_info or {}
+    price = info.get("price")
+    prev = info.get("prev_price")
+    f = {f"u={user}": 1.0, f"i={item}": 1.0, f"cat={info.get('category', '?')}": 1.0,
+         f"stock={stock_band(info.get('stock'))}": 1.0, f"hour={int(ts // 3600) % 24}": 1.0,
+         "log_price": math.log1p(price) if price is not None else 0.0,
+         "price_drop": (prev - price) / prev if price is not None and prev else 0.0,
+         "cat_affinity": category_affinity, "log_pop": math.log1p(popularity)}
+    return f
+
+
+class OnlineCTR:
+    """Factorisation-machine click model with prequential LogLoss and ROC AUC."""
+
+    def __init__(self, n_factors: int = 8, lr: float = 0.02, seed: int = 0) -> None:
+        self.n_factors = n_factors
+        self.lr = lr
+        self.seed = seed
+        self._model = facto.FMClassifier(
+            n_factors=n_factors, weight_optimizer=optim.SGD(lr),
+            latent_optimizer=optim.SGD(lr), l2_weight=1e-4, l2_latent=1e-4,
+            sample_normalization=False, seed=seed)
+        self.logloss = metrics.LogLoss()
+        self.auc = metrics.ROCAUC()
+        self.n_learned = 0
+
+    def _known(self, x: dict[str, float]) -> dict[str, float]:
+        w = self._model.weights
+        return {k: v for k, v in x.items() if k in w}
+
+    def predict_proba(self, x: dict[str, float]) -> float:
+        """P(click | exposure); features never seen in training are ignored (no writes)."""
+        if not self.n_learned:
+            return 0.5
+        return float(self._model.predict_proba_one(self._known(x)).get(True, 0.5))
+
+    def learn_one(self, x: dict[str, float], y: bool) -> None:
+        p = self.predict_proba(x)           # test, then train
+        self.logloss.update(y, p)
+        self.auc.update(y, p)
+        self._model.learn_one(x, y)
+        self.n_learned += 1
+
+
+@dataclass
+class ExposureJoiner:
+    """Joins exposures (views) with later clicks/purchases into labelled examples.
+
+    >>> j = ExposureJoiner(window_s=60)
+    >>> j.exposure("u", "a", 0.0, {"x": 1.0})
+    []
+    >>> j.outcome("u", "a", 5.0)               # clicked within the window
+    [({'x': 1.0}, True)]
+    >>> j.exposure("u", "b", 10.0, {"x": 2.0})
+    []
+    >>> j.exposure("u", "c", 100.0, {"x": 3.0})  # b expired unclicked: a negative
+    [({'x': 2.0}, False)]
+    """
+
+    window_s: float = 3600.0
+    max_pending: int = 200_000
+    _pending: OrderedDict = field(default_factory=OrderedDict)
+    _by_user: dict[str, deque] = field(default_factory=dict)
+
+    def _expire(self, user: str, now: float) -> list[tuple[dict, bool]]:
+        out = []
+        q = self._by_user.get(user)
+        while q and q[0][1] < now - self.window_s:
+            item, _ = q.popleft()
+            x = self._pending.pop((user, item), None)
+            if x is not None:
+                out.append((x[0], False))
+        while len(self._pending) > self.max_pending:   # bound memory: oldest are negatives
+            _, (x, _) = self._pending.popitem(last=False)
+            out.append((x, False))
+        return out
+
+    def exposure(self, user: str, item: str, ts: float, x: dict) -> list[tuple[dict, bool]]:
+        out = self._expire(user, ts)
+        if (user, item) not in self._pending:
+            self._pending[(user, item)] = (x, ts)
+            self._by_user.setdefault(user, deque()).append((item, ts))
+        return out
+
+    def outcome(self, user: str, item: str, ts: float) -> list[tuple[dict, bool]]:
+        out = self._expire(user, ts)
+        x = self._pending.pop((user, item), None)
+        if x is not None:
+            out.append((x[0], True))
+        return out

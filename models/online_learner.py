@@ -1,0 +1,90 @@
+"""The single-writer learner's state: River models plus the signals their features need.
+
+Pure and picklable: the learner process feeds it events and catalog changes in stream
+order and publishes pickled snapshots; workers unpickle a snapshot and only call
+:meth:`OnlineLearner.score`, which never changes it.
+
+>>> from streamrec.models.events import CatalogChange, Interaction
+>>> L = OnlineLearner(seed=0)
+>>> L.catalog_change(CatalogChange("a", stock=3, price=5.0, category="Drama"))
+>>> L.learn(Interaction("e1", "view", "u", "a", 0.0))
+>>> L.learn(Interaction("e2", "click", "u", "a", 1.0))
+>>> L.ctr.n_learned, L.mf.n_learned
+(1, 1)
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from typing import Any
+
+import numpy as np
+
+from .events import CatalogChange, Interaction
+from .online import ExposureJoiner, ImplicitMF, OnlineCTR, ctr_features
+
+
+class OnlineLearner:
+    def __init__(self, window_s: float = 3600.0, affinity_window: int = 20, seed: int = 0,
+                 mf_factors: int = 16, ctr_factors: int = 8) -> None:
+        self.window_s = window_s
+        self.affinity_window = affinity_window
+        self.seed = seed
+        self.mf = ImplicitMF(n_factors=mf_factors, seed=seed)
+        self.ctr = OnlineCTR(n_factors=ctr_factors, seed=seed)
+        self._joiner = ExposureJoiner(window_s=window_s)
+        self._catalog: dict[str, dict[str, Any]] = {}
+        self._recent_cats: dict[str, deque] = {}
+        self._pop: Counter = Counter()
+        self.events = 0
+
+    def catalog_change(self, c: CatalogChange) -> None:
+        info = self._catalog.setdefault(c.item_id, {})
+        if c.price is not None and info.get("price") not in (None, c.price):
+            info["prev_price"] = info["price"]
+        for name in ("stock", "price", "category", "title"):
+            v = getattr(c, name)
+            if v is not None:
+                info[name] = v
+
+    def _affinity(self, user: str, category: str | None) -> float:
+        q = self._recent_cats.get(user)
+        if not q or category is None:
+            return 0.0
+        return sum(1 for c in q if c == category) / len(q)
+
+    def features(self, user: str, item: str, ts: float) -> dict[str, float]:
+        info = self._catalog.get(item)
+        cat = info.get("category") if info else None
+        return ctr_features(user, item, ts, info, self._affinity(user, cat), self._pop[item])
+
+    def learn(self, ev: Interaction) -> None:
+        """Learn one event (test-then-train for the CTR model)."""
+        self.events += 1
+        if ev.kind == "view":
+            examples = self._joiner.exposure(ev.user_id, ev.item_id, ev.ts,
+                                             self.features(ev.user_id, ev.item_id, ev.ts))
+            self.mf.learn_one(ev.user_id, ev.item_id)
+            self._pop[ev.item_id] += 1
+            cat = (self._catalog.get(ev.item_id) or {}).get("category")
+            q = self._recent_cats.setdefault(ev.user_id, deque(maxlen=self.affinity_window))
+            q.append(cat)
+        else:
+            examples = self._joiner.outcome(ev.user_id, ev.item_id, ev.ts)
+        for x, y in examples:
+            self.ctr.learn_one(x, y)
+
+    def score(self, user: str, items: list[str], ts: float) -> np.ndarray:
+        """Model score per item: MF preference (min-max over the list) + P(click). Read-only."""
+        if not items:
+            return np.zeros(0)
+        mf = self.mf.score(user, items)
+        span = mf.max() - mf.min()
+        mf = (mf - mf.min()) / span if span > 0 else np.zeros(len(items))
+        ctr = np.array([self.ctr.predict_proba(self.features(user, i, ts)) for i in items])
+        return mf + ctr
+
+    def metrics(self) -> dict[str, float]:
+        return {"ctr_logloss": float(self.ctr.logloss.get()), "ctr_auc": float(self.ctr.auc.get()),
+                "ctr_examples": self.ctr.n_learned, "mf_examples": self.mf.n_learned,
+                "events": self.events}
