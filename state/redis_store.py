@@ -124,6 +124,7 @@ class RedisStore:
         self._r = aioredis.Redis.from_url(url, decode_responses=True)
         self._ingest = self._r.register_script(_INGEST_LUA)
         self._reward = self._r.register_script(_REWARD_LUA)
+        self._raw: aioredis.Redis | None = None   # for binary values (model snapshots)
 
     async def __aenter__(self) -> RedisStore:
         return self
@@ -133,6 +134,13 @@ class RedisStore:
 
     async def aclose(self) -> None:
         await self._r.aclose()
+        if self._raw is not None:
+            await self._raw.aclose()
+
+    async def get_bytes(self, name: str) -> bytes | None:
+        if self._raw is None:
+            self._raw = aioredis.Redis.from_url(self.url)
+        return await self._raw.get(self.key(name))
 
     @property
     def client(self) -> aioredis.Redis:

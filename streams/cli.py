@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--device", default=None, help="cuda or cpu (default: cuda if present)")
     sc.add_argument("--embed-catalog", action="store_true",
                     help="embed catalog titles (MiniLM) and publish content neighbours")
+    le = sub.add_parser("learner", help="the single writer of the River models (snapshots)")
+    le.add_argument("--snapshot-every", type=int, default=5000, help="events per snapshot")
+    le.add_argument("--snapshot-seconds", type=float, default=5.0)
     o = sub.add_parser("ope", help="off-policy evaluation of a policy on a JSONL bandit log")
     o.add_argument("log", help="JSON lines: context, action, reward, propensity[, actions]")
     o.add_argument("--policy", default="thompson",
@@ -121,6 +124,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
                   layers=args.layers, heads=args.heads, max_len=args.max_len, lr=args.lr,
                   batch_size=args.batch_size, patience=args.patience, device=args.device)
         return 0
+    if args.cmd == "learner":
+        return asyncio.run(_learner(_need_broker(settings), args))
     if args.cmd == "scorer":
         return asyncio.run(_scorer(_need_broker(settings), args))
     if args.cmd == "ope":
@@ -157,6 +162,21 @@ async def _replay(settings: Settings) -> int:
         n = await replay_events(p, events_from_ratings(read_ratings(data, settings.replay_users)),
                                 settings.replay_rate)
     print(f"replayed {n_items} catalog items and {n} events")
+    return 0
+
+
+async def _learner(settings: Settings, args: argparse.Namespace) -> int:
+    import signal
+
+    from .learner import Learner
+    if not settings.redis_url:
+        raise StreamrecError("STREAMREC_REDIS_URL (or --redis-url) is required: snapshots "
+                             "are published to Redis")
+    learner = Learner(settings, args.snapshot_every, args.snapshot_seconds)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, learner.stop)
+    await learner.run()
     return 0
 
 

@@ -31,10 +31,11 @@ def say(line: str) -> None:
     print(line, flush=True)
 
 
-def start_worker(settings: Settings) -> subprocess.Popen:
+def start_worker(settings: Settings, role: str = "worker") -> subprocess.Popen:
+    """Start ``streamrec <role>`` (worker, learner, scorer) as a child process."""
     env = {**os.environ, **settings.to_env()}
     # stdout only carries Faust's spinner; logs and errors go to stderr
-    return subprocess.Popen([sys.executable, "-m", "streamrec.streams.cli", "worker"], env=env,
+    return subprocess.Popen([sys.executable, "-m", "streamrec.streams.cli", role], env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             preexec_fn=_die_with_parent)
 
@@ -79,6 +80,8 @@ async def run_demo(settings: Settings, seconds: float) -> int:
         await ensure_topics(settings)
         worker = start_worker(settings)
         stack.callback(stop_worker, worker)
+        learner = start_worker(settings, "learner")   # River models, published as snapshots
+        stack.callback(stop_worker, learner)
         runner, url = await start_api(settings)
         try:
             say(f"api: {url}")

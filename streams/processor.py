@@ -8,6 +8,7 @@ by event id) -> recompute each touched user's top-K once (bursts coalesce) -> wr
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import time
@@ -100,6 +101,9 @@ class Processor:
         self._exp: Experiment | None = None
         self._exp_stats: dict[str, VariantStats] = {}
         self._exp_read_at = float("-inf")
+        self._river: Any = None          # OnlineLearner from the newest snapshot
+        self._river_version: str | None = None
+        self._river_read_at = float("-inf")
 
     # -- events ------------------------------------------------------------------------
     async def process_events(self, msgs: Sequence[Message]) -> int:
@@ -188,10 +192,17 @@ class Processor:
                                       trending_weight=s.trending_weight,
                                       content=cands.content, content_weight=s.content_weight)
         scored, scoring_note = await self._transformer_scores(states, lists, variants)
+        river = await self._river_model()
         now = time.time()
         for uid in states:
             variant, ranked = variants[uid], lists[uid]
             version = MODEL_VERSION
+            if river is not None and variant in (None, "blend") and ranked:
+                top = ranked[: 2 * s.k]
+                model = river.score(uid, [i for i, _ in top], newest.get(uid, now))
+                ranked = rerank_with_model(top, [float(m) for m in model], s.river_weight) \
+                    + ranked[2 * s.k:]
+                version = f"{version}+river@{self._river_version}"
             result = scored.get(uid)
             if result is not None:
                 n = len(result["scores"])
@@ -229,6 +240,21 @@ class Processor:
                for uid in states if variants[uid] in (None, "blend") and lists[uid]}
         got = await self.scoring.score(ask, s.score_deadline_ms / 1000.0)
         return got, f"fallback: no transformer scores within {s.score_deadline_ms} ms"
+
+    async def _river_model(self) -> Any:
+        """The newest River snapshot published by the learner (checked once a second)."""
+        if self.settings.river_weight <= 0:
+            return None
+        if time.monotonic() - self._river_read_at >= 1.0:
+            self._river_read_at = time.monotonic()
+            version = await self.store.client.get(self.store.key("model:version"))
+            if version is not None and version != self._river_version:
+                raw = await self.store.get_bytes("model:snapshot")
+                if raw:
+                    import pickle
+                    snap = await asyncio.to_thread(pickle.loads, raw)
+                    self._river, self._river_version = snap["model"], str(snap["version"])
+        return self._river
 
     async def _experiment(self) -> Experiment | None:
         """The newest running or paused experiment, re-read at most once a second."""

@@ -65,6 +65,8 @@ class Settings:
     score_candidates: int = _spec(50, "candidates per user sent to the scorer", 1, 10000)
     transformer_weight: float = _spec(0.5, "weight of the transformer score when blending",
                                       0.0, 1.0)
+    river_weight: float = _spec(0.3, "weight of the River models (MF + CTR) when a learner "
+                                "publishes snapshots; 0 = off", 0.0, 1.0)
     batch_size: int = _spec(1000, "max events the worker processes per batch", 1, 100000)
     batch_wait_ms: int = _spec(20, "max wait in ms to fill a batch", 1, 10000)
     fetch_max_wait_ms: int = _spec(10, "longest a broker may hold a fetch; low = low latency",

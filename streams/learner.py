@@ -1,0 +1,135 @@
+"""``streamrec learner``: the single writer of the River models.
+
+One learner process consumes every event topic and ``catalog.updates`` (its own consumer
+group) and feeds :class:`~streamrec.models.online_learner.OnlineLearner` event by event.
+Every ``snapshot_every`` events or ``snapshot_seconds`` it publishes a snapshot to Redis:
+the pickled models together with the offsets they include, in ONE value (so state and
+offsets can never disagree), plus a version number. Workers poll the version and score
+with the newest snapshot; the model version in each list says which one.
+
+On start the learner restores the latest snapshot and seeks every partition to the
+snapshot's offsets, so the events after it are replayed: nothing is lost and nothing is
+learned twice (the aiokafka ``local_state_consumer`` pattern, written atomically).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import pickle
+import time
+from typing import Any
+
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from streamrec.models.online_learner import OnlineLearner
+
+from .records import EVENT_TOPICS, TOPIC_CATALOG
+from .settings import Settings
+from .validate import Rejection, parse_catalog, parse_interaction
+
+log = logging.getLogger(__name__)
+SNAPSHOT_KEY = "model:snapshot"
+VERSION_KEY = "model:version"
+
+
+async def load_snapshot(r: aioredis.Redis, prefix: str) -> dict[str, Any] | None:
+    raw = await r.get(prefix + SNAPSHOT_KEY)
+    return pickle.loads(raw) if raw else None
+
+
+class Learner:
+    def __init__(self, settings: Settings, snapshot_every: int = 5000,
+                 snapshot_seconds: float = 5.0) -> None:
+        self.settings = settings
+        self.snapshot_every = snapshot_every
+        self.snapshot_seconds = snapshot_seconds
+        self.model = OnlineLearner(seed=settings.seed)
+        self.offsets: dict[tuple[str, int], int] = {}   # next offset to read
+        self.version = 0
+        self._stop = asyncio.Event()
+        self._r = aioredis.Redis.from_url(settings.redis_url)   # bytes, not decoded
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def restore(self) -> None:
+        snap = await load_snapshot(self._r, self.settings.redis_prefix)
+        if snap:
+            self.model, self.offsets, self.version = snap["model"], snap["offsets"], \
+                snap["version"]
+            log.warning("learner: restored snapshot %d (%d events)", self.version,
+                        self.model.events)
+
+    async def snapshot(self) -> None:
+        """Publish models + offsets atomically (one value) and bump the version."""
+        self.version += 1
+        blob = pickle.dumps({"model": self.model, "offsets": dict(self.offsets),
+                             "version": self.version, "ts": time.time(),
+                             "metrics": self.model.metrics()}, protocol=5)
+        p = self.settings.redis_prefix
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.set(p + SNAPSHOT_KEY, blob)
+            pipe.set(p + VERSION_KEY, self.version)
+            pipe.set(p + "model:metrics", repr(self.model.metrics()))
+            await pipe.execute()
+
+    async def run(self, until_idle_s: float | None = None) -> None:
+        """Learn until stopped (or, with ``until_idle_s``, until no event came for that long)."""
+        s = self.settings
+        await self.restore()
+        topics = [s.topic(t) for t in (*EVENT_TOPICS, TOPIC_CATALOG)]
+        kinds = {s.topic(t): k for t, k in EVENT_TOPICS.items()}
+        consumer = AIOKafkaConsumer(bootstrap_servers=s.broker, group_id=None,
+                                    enable_auto_commit=False, auto_offset_reset="earliest",
+                                    fetch_max_wait_ms=s.fetch_max_wait_ms)
+        await consumer.start()
+        try:
+            tps = []
+            for t in topics:
+                parts = consumer.partitions_for_topic(t)
+                if not parts:
+                    await consumer._client.force_metadata_update()
+                    parts = consumer.partitions_for_topic(t) or set()
+                tps += [TopicPartition(t, p) for p in sorted(parts)]
+            consumer.assign(tps)
+            for tp in tps:
+                if (tp.topic, tp.partition) in self.offsets:
+                    consumer.seek(tp, self.offsets[(tp.topic, tp.partition)])
+                else:
+                    await consumer.seek_to_beginning(tp)
+            since, last_snap, last_event = 0, time.monotonic(), time.monotonic()
+            while not self._stop.is_set():
+                batch = await consumer.getmany(timeout_ms=200,
+                                               max_records=min(2000, self.snapshot_every))
+                for tp, msgs in batch.items():
+                    for m in msgs:
+                        self._learn(m.topic, kinds.get(m.topic), m.value)
+                        self.offsets[(tp.topic, tp.partition)] = m.offset + 1
+                        since += 1
+                now = time.monotonic()
+                if batch:
+                    last_event = now
+                if since and (since >= self.snapshot_every or
+                              now - last_snap >= self.snapshot_seconds):
+                    await self.snapshot()
+                    since, last_snap = 0, now
+                if until_idle_s is not None and now - last_event > until_idle_s:
+                    break
+            if since:
+                await self.snapshot()
+        finally:
+            await consumer.stop()
+            await self._r.aclose()
+
+    def _learn(self, topic: str, kind: str | None, raw: bytes | None) -> None:
+        s = self.settings
+        if kind is None:
+            c = parse_catalog(raw, s.max_event_bytes)
+            if not isinstance(c, Rejection):
+                self.model.catalog_change(c)
+            return
+        ev = parse_interaction(raw, kind, s.max_event_bytes)
+        if not isinstance(ev, Rejection):   # the worker dead-letters bad events
+            self.model.learn(ev)
