@@ -209,6 +209,12 @@ class RedisStore:
         raw = await self._r.hget(self.key("catalog"), item_id)
         return orjson.loads(raw) if raw else None
 
+    async def catalog_info(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        if not ids:
+            return {}
+        raws = await self._r.hmget(self.key("catalog"), list(ids))
+        return {i: orjson.loads(r) for i, r in zip(ids, raws, strict=True) if r}
+
     async def out_of_stock(self) -> set[str]:
         return set(await self._r.smembers(self.key("oos")))
 
@@ -316,7 +322,8 @@ class RedisStore:
     # -- metrics -----------------------------------------------------------------------
     async def record_batch(self, *, events: int, dlq: int, recs: int, catalog: int,
                            latencies_ms: Sequence[float], worker: str,
-                           worker_info: dict[str, Any]) -> None:
+                           worker_info: dict[str, Any], served: Sequence[str] = (),
+                           diversity: Sequence[float] = ()) -> None:
         buckets: dict[str, int] = {}
         for ms in latencies_ms:
             for le in LATENCY_BUCKETS_MS:
@@ -337,6 +344,11 @@ class RedisStore:
             for le, n in buckets.items():
                 pipe.hincrby(self.key("lat"), le, n)
             pipe.hset(self.key("workers"), worker, orjson.dumps(worker_info))
+            if served:
+                pipe.pfadd(self.key("served"), *served)
+            if diversity:
+                pipe.hincrbyfloat(m, "ild_sum", float(sum(diversity)))
+                pipe.hincrby(m, "ild_count", len(diversity))
             await pipe.execute()
 
     async def read_scorer_metrics(self) -> dict[str, Any] | None:
@@ -348,6 +360,10 @@ class RedisStore:
             pipe.hgetall(self.key("metrics"))
             pipe.hgetall(self.key("lat"))
             pipe.hgetall(self.key("workers"))
-            m, lat, workers = await pipe.execute()
-        return ({k: float(v) for k, v in m.items()}, {k: int(v) for k, v in lat.items()},
-                {k: orjson.loads(v) for k, v in workers.items()})
+            pipe.pfcount(self.key("served"))
+            pipe.scard(self.key("items"))
+            m, lat, workers, served, items = await pipe.execute()
+        out = {k: float(v) for k, v in m.items()}
+        out["served_items"], out["catalog_items"] = float(served), float(items)
+        return out, {k: int(v) for k, v in lat.items()}, \
+            {k: orjson.loads(v) for k, v in workers.items()}

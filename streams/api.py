@@ -99,6 +99,12 @@ async def metrics(request: web.Request) -> web.Response:
            [("", m.get("recs_total", 0))])
     metric("streamrec_catalog_updates_total", "counter", "catalog updates applied",
            [("", m.get("catalog_total", 0))])
+    metric("streamrec_intra_list_diversity", "gauge",
+           "mean category dissimilarity within served top-K lists",
+           [("", m.get("ild_sum", 0) / m["ild_count"] if m.get("ild_count") else 0)])
+    metric("streamrec_catalog_coverage", "gauge",
+           "share of the catalog served in some list (HyperLogLog estimate)",
+           [("", m["served_items"] / m["catalog_items"] if m.get("catalog_items") else 0)])
     metric("streamrec_events_per_second", "gauge", "events/s over the last second, by worker",
            [(f'{{worker="{w}"}}', i.get("events_per_s", 0)) for w, i in live.items()])
     metric("streamrec_consumer_lag", "gauge", "messages behind the end of the event topics",

@@ -21,9 +21,11 @@ import numpy as np
 import orjson
 
 from streamrec.models.covisit import pairs_for
+from streamrec.models.diversity import intra_list_diversity, mmr
 from streamrec.models.events import CatalogChange, Interaction
 from streamrec.models.experiments import Experiment, VariantStats, choose_variant
 from streamrec.models.ranking import rank_variant, rerank_with_model
+from streamrec.models.rules import apply_price_rules
 from streamrec.models.userstate import UserState
 from streamrec.state.redis_store import RedisStore
 
@@ -104,6 +106,9 @@ class Processor:
         self._river: Any = None          # OnlineLearner from the newest snapshot
         self._river_version: str | None = None
         self._river_read_at = float("-inf")
+        self._info: dict[str, tuple[float, dict[str, Any]]] = {}   # item -> (read at, info)
+        self.served: list[str] = []
+        self.diversity: list[float] = []
 
     # -- events ------------------------------------------------------------------------
     async def process_events(self, msgs: Sequence[Message]) -> int:
@@ -162,7 +167,9 @@ class Processor:
         await self.store.record_batch(
             events=sum(fresh), dlq=rejected, recs=len(written), catalog=0,
             latencies_ms=latencies, worker=self.worker_id,
-            worker_info={"events_per_s": round(self.rate, 1), "lag": self.lag, "ts": now})
+            worker_info={"events_per_s": round(self.rate, 1), "lag": self.lag, "ts": now},
+            served=self.served, diversity=self.diversity)
+        self.served, self.diversity = [], []
         return len(valid)
 
     async def recommend(self, states: dict[str, UserState], newest: dict[str, float]
@@ -194,6 +201,8 @@ class Processor:
         scored, scoring_note = await self._transformer_scores(states, lists, variants)
         river = await self._river_model()
         now = time.time()
+        versions: dict[str, str] = {}
+        results: dict[str, Any] = {}
         for uid in states:
             variant, ranked = variants[uid], lists[uid]
             version = MODEL_VERSION
@@ -209,6 +218,20 @@ class Processor:
                 ranked = rerank_with_model(ranked[:n], result["scores"], s.transformer_weight)
                 version = f"{MODEL_VERSION}+{result['model_version']}"
             ranked = ranked[: 2 * s.k]
+            lists[uid] = ranked
+            variants[uid] = variant
+            versions[uid] = version
+            results[uid] = result
+        info = await self._catalog_info({i for r in lists.values() for i, _ in r})
+        cats = {i: d.get("category") for i, d in info.items()}
+        for uid in states:
+            variant, version, result = variants[uid], versions[uid], results[uid]
+            ranked = apply_price_rules(lists[uid], info, drop_boost=s.price_drop_boost,
+                                       min_price=s.min_price)
+            ranked = mmr(ranked, cats, 2 * s.k, lam=s.diversity_lambda)
+            top = [i for i, _ in ranked[: s.k]]
+            self.served += top
+            self.diversity.append(intra_list_diversity(top, cats))
             imp_id = uuid.uuid4().hex
             rec = {"user_id": uid, "items": [{"item_id": i, "score": sc} for i, sc in ranked],
                    "impression_id": imp_id, "policy": variant or POLICY,
@@ -240,6 +263,18 @@ class Processor:
                for uid in states if variants[uid] in (None, "blend") and lists[uid]}
         got = await self.scoring.score(ask, s.score_deadline_ms / 1000.0)
         return got, f"fallback: no transformer scores within {s.score_deadline_ms} ms"
+
+    async def _catalog_info(self, items: set[str], max_age_s: float = 2.0
+                            ) -> dict[str, dict[str, Any]]:
+        """Category and prices of ``items`` (cached up to ``max_age_s``; stock is exact via
+        the out-of-stock set)."""
+        now = time.monotonic()
+        stale = [i for i in items if i not in self._info or now - self._info[i][0] > max_age_s]
+        if stale:
+            got = await self.store.catalog_info(sorted(stale))
+            for i in stale:
+                self._info[i] = (now, got.get(i, {}))
+        return {i: self._info[i][1] for i in items}
 
     async def _river_model(self) -> Any:
         """The newest River snapshot published by the learner (checked once a second)."""

@@ -67,6 +67,12 @@ class Settings:
                                       0.0, 1.0)
     river_weight: float = _spec(0.3, "weight of the River models (MF + CTR) when a learner "
                                 "publishes snapshots; 0 = off", 0.0, 1.0)
+    diversity_lambda: float = _spec(0.8, "MMR trade-off: 1 = relevance only, lower = more "
+                                    "diverse categories", 0.0, 1.0)
+    price_drop_boost: float = _spec(0.5, "boost items whose price dropped: score x (1 + boost x "
+                                    "relative drop); 0 = off", 0.0, 100.0)
+    min_price: float = _spec(0.0, "never recommend items priced below this (e.g. a margin "
+                             "floor); 0 = off", 0.0, 1e9)
     batch_size: int = _spec(1000, "max events the worker processes per batch", 1, 100000)
     batch_wait_ms: int = _spec(20, "max wait in ms to fill a batch", 1, 10000)
     fetch_max_wait_ms: int = _spec(10, "longest a broker may hold a fetch; low = low latency",
