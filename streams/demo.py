@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -112,6 +113,8 @@ async def _replay_and_show(settings: Settings, data_dir, url: str, worker: subpr
             f"{settings.replay_rate or 'max'} events/s from {data_dir}")
         replay = asyncio.create_task(
             replay_events(producer, events_from_ratings(ratings), settings.replay_rate, stop))
+        scenario = (asyncio.create_task(simulate_catalog(store, producer, catalog, settings.seed,
+                                                         stop)) if settings.scenario else None)
         deadline = time.monotonic() + seconds if seconds > 0 else float("inf")
         shown = 0
         while not stop.is_set() and time.monotonic() < deadline:
@@ -126,7 +129,47 @@ async def _replay_and_show(settings: Settings, data_dir, url: str, worker: subpr
             async with http.get(f"{url}/recommendations/{user}?k=5") as r:
                 body = await r.json()
             names = ", ".join(titles.get(i["item_id"], i["item_id"]) for i in body["items"])
-            say(f"recommendations for user {user} ({body['policy']}): {names}")
+            say(f"recommendations for user {user} ({body['policy']}, {body['model_version']}): "
+                f"{names}")
         stop.set()
         n = await replay
+        if scenario is not None:
+            await scenario
         say(f"replayed {n} events")
+
+
+async def simulate_catalog(store: RedisStore, producer: Producer, catalog: list[dict],
+                           seed: int, stop: asyncio.Event, every_s: float = 3.0) -> None:
+    """SIMULATED live catalog (seeded): a trending item sells out and is restocked two
+    steps later; another trending item changes price. Announced on stdout."""
+    rng = random.Random(seed)
+    info = {c["item_id"]: dict(c) for c in catalog}
+    sold: list[tuple[int, str]] = []
+    step = 0
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every_s)
+        if stop.is_set():
+            break
+        step += 1
+        trending = [i for i, _ in await store.client.zrevrange(store.key("pop"), 0, 19,
+                                                                withscores=True)]
+        if not trending:
+            continue
+        for when, item in [x for x in sold if x[0] <= step]:
+            sold.remove((when, item))
+            await producer.send("catalog.updates", item, {"item_id": item, "stock": 20})
+            say(f"scenario (simulated): restocked {info[item]['title']}")
+        item = rng.choice(trending)
+        if item in info and all(item != i for _, i in sold):
+            await producer.send("catalog.updates", item, {"item_id": item, "stock": 0})
+            sold.append((step + 2, item))
+            say(f"scenario (simulated): sold out {info[item]['title']}")
+        item = rng.choice(trending)
+        if item in info:
+            old = info[item]["price"]
+            new = round(old * rng.uniform(0.6, 1.2), 2)
+            info[item]["price"] = new
+            await producer.send("catalog.updates", item, {"item_id": item, "price": new})
+            say(f"scenario (simulated): price of {info[item]['title']} {old} -> {new}")
+        await producer.flush()

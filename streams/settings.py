@@ -88,6 +88,7 @@ class Settings:
                                0.0, 1e7)
     replay_users: int = _spec(100, "replay only the first N users of the dataset (0 = all)",
                               0, 10_000_000)
+    scenario: bool = _spec(True, "demo: simulate sell-outs, restocks and price changes (seeded)")
     seed: int = _spec(7, "seed of every random choice (simulated prices, stock, ids)", 0, 2**32 - 1)
     log_level: str = _spec("warning", "log level", choices=("debug", "info", "warning", "error"))
 
