@@ -29,27 +29,41 @@ def _sim(a: str, b: str, categories: Mapping[str, str | None],
     return s
 
 
+def _sim_matrix(items: Sequence[str], categories: Mapping[str, str | None],
+                vectors: Mapping[str, np.ndarray] | None) -> np.ndarray:
+    cats = [categories.get(i) for i in items]
+    same = np.array([[a is not None and a == b for b in cats] for a in cats], dtype=float)
+    if vectors:
+        have = [n for n, i in enumerate(items) if i in vectors]
+        if len(have) > 1:
+            v = np.stack([vectors[items[n]] for n in have]).astype(np.float32)
+            cos = v @ v.T
+            idx = np.ix_(have, have)
+            same[idx] = np.maximum(same[idx], cos)
+    return same
+
+
 def mmr(ranked: Sequence[tuple[str, float]], categories: Mapping[str, str | None], k: int,
         lam: float = 0.7, vectors: Mapping[str, np.ndarray] | None = None
         ) -> list[tuple[str, float]]:
     """Re-rank ``ranked`` (best first) into ``k`` items trading relevance for diversity."""
     if lam >= 1.0 or len(ranked) <= 1:
         return list(ranked[:k])
-    rel = [s for _, s in ranked]
-    lo, hi = min(rel), max(rel)
-    norm = {i: (s - lo) / (hi - lo) if hi > lo else 1.0 for i, s in ranked}
-    left = [i for i, _ in ranked]
-    pos = {i: n for n, i in enumerate(left)}
-    picked: list[str] = []
-    best_sim = dict.fromkeys(left, 0.0)
-    while left and len(picked) < k:
-        item = max(left, key=lambda i: (lam * norm[i] - (1 - lam) * best_sim[i], -pos[i]))
-        picked.append(item)
-        left.remove(item)
-        for i in left:
-            best_sim[i] = max(best_sim[i], _sim(i, item, categories, vectors))
-    score = dict(ranked)
-    return [(i, score[i]) for i in picked]
+    items = [i for i, _ in ranked]
+    rel = np.array([s for _, s in ranked], dtype=float)
+    span = rel.max() - rel.min()
+    norm = (rel - rel.min()) / span if span > 0 else np.ones(len(rel))
+    sim = _sim_matrix(items, categories, vectors)
+    best_sim = np.zeros(len(items))
+    free = np.ones(len(items), dtype=bool)
+    picked: list[int] = []
+    while free.any() and len(picked) < k:
+        value = np.where(free, lam * norm - (1 - lam) * best_sim, -np.inf)
+        j = int(np.argmax(value))          # ties: the earlier (more relevant) item
+        picked.append(j)
+        free[j] = False
+        best_sim = np.maximum(best_sim, sim[:, j])
+    return [ranked[j] for j in picked]
 
 
 def intra_list_diversity(items: Sequence[str], categories: Mapping[str, str | None],

@@ -215,6 +215,17 @@ class RedisStore:
         raws = await self._r.hmget(self.key("catalog"), list(ids))
         return {i: orjson.loads(r) for i, r in zip(ids, raws, strict=True) if r}
 
+    async def embeddings(self, ids: Sequence[str]) -> dict[str, Any]:
+        """Item text embeddings (float32 vectors) written by the scorer; absent ids omitted."""
+        if not ids:
+            return {}
+        import numpy as np
+        if self._raw is None:
+            self._raw = aioredis.Redis.from_url(self.url)
+        raws = await self._raw.hmget(self.key("emb"), list(ids))
+        return {i: np.frombuffer(r, dtype=np.float16).astype(np.float32)
+                for i, r in zip(ids, raws, strict=True) if r}
+
     async def out_of_stock(self) -> set[str]:
         return set(await self._r.smembers(self.key("oos")))
 
@@ -350,6 +361,10 @@ class RedisStore:
                 pipe.hincrbyfloat(m, "ild_sum", float(sum(diversity)))
                 pipe.hincrby(m, "ild_count", len(diversity))
             await pipe.execute()
+
+    async def read_model_metrics(self) -> dict[str, Any] | None:
+        raw = await self._r.get(self.key("model:metrics"))
+        return orjson.loads(raw) if raw else None
 
     async def read_scorer_metrics(self) -> dict[str, Any] | None:
         raw = await self._r.get(self.key("scorer"))

@@ -118,6 +118,14 @@ async def metrics(request: web.Request) -> web.Response:
            "ms from event produced to the user's list written to Redis", [])
     lines.extend(f"streamrec_event_to_rec_latency_ms{s} {v:g}" for s, v in samples)
     store = request.app[STORE]
+    mm = await store.read_model_metrics()
+    if mm:
+        for name, key, help_ in (
+                ("model_ctr_logloss", "ctr_logloss", "prequential log loss of the CTR model"),
+                ("model_ctr_auc", "ctr_auc", "prequential ROC AUC of the CTR model"),
+                ("model_ctr_examples", "ctr_examples", "labelled exposures learned"),
+                ("model_snapshot_version", "version", "newest River snapshot")):
+            metric(f"streamrec_{name}", "gauge", help_, [("", mm.get(key, 0))])
     sc = await store.read_scorer_metrics()
     if sc:
         lines.append("# HELP streamrec_scorer_batch_size scored requests per forward pass")

@@ -20,6 +20,7 @@ import pickle
 import time
 from typing import Any
 
+import orjson
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -72,7 +73,8 @@ class Learner:
         async with self._r.pipeline(transaction=True) as pipe:
             pipe.set(p + SNAPSHOT_KEY, blob)
             pipe.set(p + VERSION_KEY, self.version)
-            pipe.set(p + "model:metrics", repr(self.model.metrics()))
+            pipe.set(p + "model:metrics", orjson.dumps({**self.model.metrics(),
+                                                         "version": self.version}))
             await pipe.execute()
 
     async def run(self, until_idle_s: float | None = None) -> None:

@@ -107,6 +107,7 @@ class Processor:
         self._river_version: str | None = None
         self._river_read_at = float("-inf")
         self._info: dict[str, tuple[float, dict[str, Any]]] = {}   # item -> (read at, info)
+        self._vecs: dict[str, tuple[float, Any]] = {}    # item -> (read at, embedding | None)
         self.served: list[str] = []
         self.diversity: list[float] = []
 
@@ -222,13 +223,15 @@ class Processor:
             variants[uid] = variant
             versions[uid] = version
             results[uid] = result
-        info = await self._catalog_info({i for r in lists.values() for i, _ in r})
+        candidates = {i for r in lists.values() for i, _ in r}
+        info = await self._catalog_info(candidates)
         cats = {i: d.get("category") for i, d in info.items()}
+        vecs = await self._embeddings(candidates) if s.content_weight > 0 else None
         for uid in states:
             variant, version, result = variants[uid], versions[uid], results[uid]
             ranked = apply_price_rules(lists[uid], info, drop_boost=s.price_drop_boost,
                                        min_price=s.min_price)
-            ranked = mmr(ranked, cats, 2 * s.k, lam=s.diversity_lambda)
+            ranked = mmr(ranked, cats, 2 * s.k, lam=s.diversity_lambda, vectors=vecs)
             top = [i for i, _ in ranked[: s.k]]
             self.served += top
             self.diversity.append(intra_list_diversity(top, cats))
@@ -275,6 +278,19 @@ class Processor:
             for i in stale:
                 self._info[i] = (now, got.get(i, {}))
         return {i: self._info[i][1] for i in items}
+
+    async def _embeddings(self, items: set[str], retry_missing_s: float = 30.0
+                          ) -> dict[str, Any]:
+        """Text embeddings of ``items`` (published by the scorer), cached; items without
+        one are asked for again after ``retry_missing_s``."""
+        now = time.monotonic()
+        need = [i for i in items if i not in self._vecs or
+                (self._vecs[i][1] is None and now - self._vecs[i][0] > retry_missing_s)]
+        if need:
+            got = await self.store.embeddings(sorted(need))
+            for i in need:
+                self._vecs[i] = (now, got.get(i))
+        return {i: self._vecs[i][1] for i in items if self._vecs[i][1] is not None}
 
     async def _river_model(self) -> Any:
         """The newest River snapshot published by the learner (checked once a second)."""

@@ -224,6 +224,8 @@ class Scorer:
                 vecs = await asyncio.to_thread(encoder.encode, [changed[i] for i in ids])
                 index.add(ids, vecs)
                 async with r.pipeline(transaction=False) as pipe:
+                    pipe.hset(s.redis_prefix + "emb", mapping={
+                        i: v.astype("float16").tobytes() for i, v in zip(ids, vecs, strict=True)})
                     for i in ids:
                         key = s.redis_prefix + "cs:" + i
                         pipe.delete(key)

@@ -46,6 +46,18 @@ async def test_restart_resumes_from_the_snapshot_without_loss_or_double_learning
         snap = pickle.loads(await store.get_bytes("model:snapshot"))
     items = [str(i) for i in range(11)]
     assert list(snap["model"].score("u1", items, 1.0)) == list(b.model.score("u1", items, 1.0))
+    # the prequential CTR metrics reach the API's /metrics
+    import aiohttp
+
+    from streamrec.streams.api import start_api
+    runner, url = await start_api(settings.replace(api_port=0))
+    try:
+        async with aiohttp.ClientSession() as http, http.get(url + "/metrics") as r:
+            text = await r.text()
+    finally:
+        await runner.cleanup()
+    assert f"streamrec_model_snapshot_version {b.version}" in text
+    assert "streamrec_model_ctr_auc " in text and "streamrec_model_ctr_logloss " in text
 
 
 async def test_worker_lists_name_the_snapshot_that_scored_them(settings):

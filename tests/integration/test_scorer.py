@@ -180,6 +180,10 @@ async def test_catalog_titles_become_content_candidates(settings, tmp_path):
                                                time.time())])
             rec = (await store.read_rec("u", 5))[0]
             assert rec["items"][0]["item_id"] == "2"
+            # the embeddings reach the worker's diversity re-ranker
+            vecs = await store.embeddings(list(titles))
+            assert set(vecs) == set(titles) and vecs["1"].shape == (384,)
+            assert float(vecs["1"] @ vecs["2"]) > float(vecs["1"] @ vecs["4"])
     finally:
         sc.stop()
         await asyncio.wait_for(task, 30)

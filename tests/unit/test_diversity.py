@@ -23,3 +23,14 @@ def test_mmr_keeps_scores_and_never_invents_items():
 
 def test_coverage():
     assert catalog_coverage([["a", "b"], ["b", "c"]], 10) == 0.3
+
+
+def test_embeddings_separate_items_of_one_category():
+    import numpy as np
+    cats = dict.fromkeys("abcd", "Drama")
+    near, far = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+    vecs = {"a": near, "b": near, "c": near, "d": far}
+    ranked = [("a", 1.0), ("b", 0.9), ("c", 0.8), ("d", 0.7)]
+    # categories alone cannot tell them apart; embeddings can
+    assert [i for i, _ in mmr(ranked, {}, 2, 0.5, vectors=vecs)] == ["a", "d"]
+    assert [i for i, _ in mmr(ranked, cats, 2, 0.5)] == ["a", "b"]
