@@ -330,6 +330,31 @@ class RedisStore:
             args += (imp_id, kind, repr(float(value)))
         return int(await self._reward(args=args))
 
+    # -- item arms (exploration) --------------------------------------------------------
+    async def item_arm_stats(self, ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """(impressions, clicks) of items shown in served lists; absent items omitted."""
+        if not ids:
+            return {}
+        async with self._r.pipeline(transaction=False) as pipe:
+            pipe.hmget(self.key("arm:n"), list(ids))
+            pipe.hmget(self.key("arm:s"), list(ids))
+            n, c = await pipe.execute()
+        return {i: (int(a), int(b or 0)) for i, a, b in zip(ids, n, c, strict=True) if a}
+
+    async def count_item_impressions(self, items: Sequence[str]) -> None:
+        if items:
+            async with self._r.pipeline(transaction=False) as pipe:
+                for i in items:
+                    pipe.hincrby(self.key("arm:n"), i, 1)
+                await pipe.execute()
+
+    async def count_item_clicks(self, items: Sequence[str]) -> None:
+        if items:
+            async with self._r.pipeline(transaction=False) as pipe:
+                for i in items:
+                    pipe.hincrby(self.key("arm:s"), i, 1)
+                await pipe.execute()
+
     # -- metrics -----------------------------------------------------------------------
     async def record_batch(self, *, events: int, dlq: int, recs: int, catalog: int,
                            latencies_ms: Sequence[float], worker: str,

@@ -24,6 +24,7 @@ from streamrec.models.covisit import pairs_for
 from streamrec.models.diversity import intra_list_diversity, mmr
 from streamrec.models.events import CatalogChange, Interaction
 from streamrec.models.experiments import Experiment, VariantStats, choose_variant
+from streamrec.models.explore import explore
 from streamrec.models.ranking import rank_variant, rerank_with_model
 from streamrec.models.rules import apply_price_rules
 from streamrec.models.userstate import UserState
@@ -158,6 +159,10 @@ class Processor:
                    for (_, ev), new in zip(valid, fresh, strict=True)
                    if new and ev.rec_id and ev.kind in ("click", "purchase")]
         await self.store.apply_rewards(rewards)
+        if s.explore:   # item-level rewards for exploration: clicks on served lists
+            await self.store.count_item_clicks(
+                [ev.item_id for (_, ev), new in zip(valid, fresh, strict=True)
+                 if new and ev.rec_id and ev.kind == "click"])
         for uid, st in states.items():
             self.users[uid] = st.to_json()
 
@@ -227,11 +232,18 @@ class Processor:
         info = await self._catalog_info(candidates)
         cats = {i: d.get("category") for i, d in info.items()}
         vecs = await self._embeddings(candidates) if s.content_weight > 0 else None
+        arms = await self.store.item_arm_stats(sorted(candidates)) if s.explore else {}
+        shown: list[str] = []
         for uid in states:
             variant, version, result = variants[uid], versions[uid], results[uid]
             ranked = apply_price_rules(lists[uid], info, drop_boost=s.price_drop_boost,
                                        min_price=s.min_price)
             ranked = mmr(ranked, cats, 2 * s.k, lam=s.diversity_lambda, vectors=vecs)
+            if s.explore:
+                pick = explore(ranked, arms, s.k, self._rng, s.explore_prior_strength)
+                score = dict(ranked)
+                ranked = [(i, score[i]) for i in pick] + [x for x in ranked if x[0] not in pick]
+                shown += pick
             top = [i for i, _ in ranked[: s.k]]
             self.served += top
             self.diversity.append(intra_list_diversity(top, cats))
@@ -241,11 +253,13 @@ class Processor:
                    "model_version": version, "generated_at": now,
                    "event_ts": newest.get(uid, 0.0),
                    "experiment": exp.name if exp else None, "variant": variant,
-                   "scoring": ("transformer" if result is not None else scoring_note)}
+                   "scoring": ("transformer" if result is not None else scoring_note),
+                   "explore": "thompson" if s.explore else None}
             payloads[uid] = orjson.dumps(rec)
             if exp is not None and exp.status == "running":
                 imps.append((imp_id, variant, uid))
         await self.store.write_recs(payloads)
+        await self.store.count_item_impressions(shown)
         if exp is not None:
             await self.store.log_impressions(exp, imps)
         for uid, p in payloads.items():

@@ -73,6 +73,10 @@ class Settings:
                                     "relative drop); 0 = off", 0.0, 100.0)
     min_price: float = _spec(0.0, "never recommend items priced below this (e.g. a margin "
                              "floor); 0 = off", 0.0, 1e9)
+    explore: bool = _spec(False, "Thompson sampling among each user's candidates (prior from "
+                          "the ranking score, clicks shared in Redis)")
+    explore_prior_strength: float = _spec(20.0, "how many impressions the ranking prior is "
+                                          "worth when exploring", 0.01, 1e6)
     batch_size: int = _spec(1000, "max events the worker processes per batch", 1, 100000)
     batch_wait_ms: int = _spec(20, "max wait in ms to fill a batch", 1, 10000)
     fetch_max_wait_ms: int = _spec(10, "longest a broker may hold a fetch; low = low latency",

@@ -134,6 +134,16 @@ class Policy:
         self._t += len(arms)
         self._learn(idx, r, contexts)
 
+    def set_stats(self, arms: Sequence[ArmID], pulls: Sequence[float],
+                  rewards: Sequence[float]) -> None:
+        """Load statistics kept elsewhere (e.g. shared by all workers in Redis); replaces
+        the arms' counts and reward sums. Not for LinUCB, whose state is per context."""
+        self.add_arms(a for a in arms if a not in self._slot)
+        idx = np.fromiter((self._slot[a] for a in arms), dtype=np.int64, count=len(arms))
+        self._n[idx] = np.asarray(pulls, dtype=float)
+        self._s[idx] = np.asarray(rewards, dtype=float)
+        self._t = int(self._n.sum())
+
     def _learn(self, idx: np.ndarray, rewards: np.ndarray,
                contexts: Sequence[np.ndarray] | None) -> None:
         """Extra learning for policies with more state (LinUCB)."""

@@ -131,3 +131,16 @@ def test_epsilon_decays():
 def test_bad_params_fail_at_construction(kwargs):
     with pytest.raises(ValueError):
         bandits.ThompsonSampling(**kwargs)
+
+
+@pytest.mark.parametrize("policy", [p for p in POLICIES if not isinstance(p, LinUCB)],
+                         ids=[i for i, p in zip(IDS, POLICIES, strict=True)
+                              if not isinstance(p, LinUCB)])
+def test_shared_stats_load_like_learned_ones(policy):
+    learned, loaded = policy.clone(), policy.clone()
+    run_env(learned, [0.2, 0.7, 0.4], 500)
+    arms = learned.arms
+    loaded.set_stats(arms, [learned.stats(a)[0] for a in arms],
+                     [learned.stats(a)[1] for a in arms])
+    assert [loaded.stats(a) for a in arms] == [learned.stats(a) for a in arms]
+    assert loaded._t == learned._t
