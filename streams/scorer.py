@@ -37,6 +37,11 @@ TOPIC_REQUESTS = "score.requests"
 TOPIC_RESULTS = "score.results"
 
 
+def _log_crash(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("scorer task %s failed", task.get_coro().__name__, exc_info=task.exception())
+
+
 class BadRequest(ValueError):
     pass
 
@@ -133,6 +138,8 @@ class Scorer:
                  asyncio.create_task(self._publish_metrics())]
         if self.embed_catalog:
             tasks.append(asyncio.create_task(self._embed_catalog()))
+        for t in tasks:
+            t.add_done_callback(_log_crash)
         try:
             while not self._stop.is_set():
                 batch = await consumer.getmany(timeout_ms=100)
