@@ -33,7 +33,8 @@ async def test_clicked_items_rise_and_stats_are_shared(redis_settings):
         items = [str(i) for i in range(12)]
         await store.apply_catalog([CatalogChange(i, stock=9) for i in items])
         a, b = Processor(s, store, {}, sink), Processor(s, store, {}, sink)  # two workers
-        # popularity: item 0 most viewed ... item 9 least; "5" (ranked 6th of the 2K = 6 candidates) is the sleeper
+        # popularity: item 0 most viewed ... item 9 least; the sleeper "5" is ranked 6th,
+        # the last of the 2K = 6 candidates exploration chooses from
         await a.process_events([msg("view", f"p{j}", str(i)) for i in range(10)
                                 for j in range(10 - i)])
 
