@@ -32,6 +32,7 @@ from streamrec.state.redis_store import RedisStore
 from streamrec.streams.dataset import events_from_ratings, read_catalog, read_ratings
 from streamrec.streams.demo import start_worker, stop_worker
 from streamrec.streams.embedded import RedisServer, TansuBroker, _die_with_parent
+from streamrec.streams.learner import Learner
 from streamrec.streams.models_bridge import catalog_changes
 from streamrec.streams.replay import Producer, replay_events
 from streamrec.streams.settings import Settings
@@ -79,18 +80,25 @@ async def throughput(broker, redis, events, catalog, partitions: int) -> dict[st
         out["no-op Faust agent"] = n / max(t1 - t0, 1e-9)
     finally:
         stop_worker(noop)
-    # the full worker (catalog loaded into Redis first so no event is an unknown item)
-    async with RedisStore(s.redis_url, s.redis_prefix) as store:
-        await store.apply_catalog(catalog)
-        w = start_worker(s)
-        try:
-            async def worker_count() -> int:
-                m, _, _ = await store.read_metrics()
-                return int(m.get("events_total", 0))
-            t0, t1 = await _wait_count(worker_count, n, 600)
-            out["streamrec worker"] = n / max(t1 - t0, 1e-9)
-        finally:
-            stop_worker(w)
+    # the full worker, without and with a River snapshot (learned first, in-process, so
+    # that the learner's CPU is not charged to the worker); catalog loaded into Redis first
+    for label, models in (("streamrec worker", False), ("worker + River snapshot", True)):
+        tag = uuid.uuid4().hex[:6]
+        s2 = s.replace(app_id=f"{s.app_id}{tag}", redis_prefix=f"{s.redis_prefix}{tag}:",
+                       river_weight=0.3 if models else 0.0)
+        async with RedisStore(s2.redis_url, s2.redis_prefix) as store:
+            await store.apply_catalog(catalog)
+            if models:
+                await Learner(s2, snapshot_every=10**9).run(until_idle_s=2.0)
+            w = start_worker(s2)
+            try:
+                async def worker_count(store=store) -> int:
+                    m, _, _ = await store.read_metrics()
+                    return int(m.get("events_total", 0))
+                t0, t1 = await _wait_count(worker_count, n, 600)
+                out[label] = n / max(t1 - t0, 1e-9)
+            finally:
+                stop_worker(w)
     await r.aclose()
     return out
 
