@@ -342,17 +342,17 @@ class RedisStore:
         return {i: (int(a), int(b or 0)) for i, a, b in zip(ids, n, c, strict=True) if a}
 
     async def count_item_impressions(self, items: Sequence[str]) -> None:
-        if items:
-            async with self._r.pipeline(transaction=False) as pipe:
-                for i in items:
-                    pipe.hincrby(self.key("arm:n"), i, 1)
-                await pipe.execute()
+        await self._count_each("arm:n", items)
 
     async def count_item_clicks(self, items: Sequence[str]) -> None:
+        await self._count_each("arm:s", items)
+
+    async def _count_each(self, hash_name: str, items: Sequence[str]) -> None:
+        """HINCRBY 1 per occurrence, in one pipeline."""
         if items:
             async with self._r.pipeline(transaction=False) as pipe:
                 for i in items:
-                    pipe.hincrby(self.key("arm:s"), i, 1)
+                    pipe.hincrby(self.key(hash_name), i, 1)
                 await pipe.execute()
 
     # -- metrics -----------------------------------------------------------------------
