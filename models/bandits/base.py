@@ -36,8 +36,10 @@ class Policy:
         self._ids: list[ArmID] = []
         self._n = np.zeros(0)        # pulls that got a reward
         self._s = np.zeros(0)        # sum of rewards
+        self._mean = np.zeros(0)     # s / n, kept up to date (0 for unplayed arms)
         self._active = np.zeros(0, dtype=bool)
         self._t = 0                  # total updates
+        self._all: np.ndarray | None = None   # cached indices when every arm is active
 
     # -- parameters (River style) ------------------------------------------------------
     def _get_params(self) -> dict[str, Any]:
@@ -69,6 +71,7 @@ class Policy:
                 new.append(a)
             else:
                 self._active[i] = True
+        self._all = None
         if new:
             self._grow(len(new))
 
@@ -78,15 +81,21 @@ class Policy:
             i = self._slot.get(a)
             if i is not None:
                 self._active[i] = False
+                self._all = None
 
     def _grow(self, n: int) -> None:
         self._n = np.concatenate([self._n, np.zeros(n)])
         self._s = np.concatenate([self._s, np.zeros(n)])
+        self._mean = np.concatenate([self._mean, np.zeros(n)])
         self._active = np.concatenate([self._active, np.ones(n, dtype=bool)])
 
     def _indices(self, arms: Sequence[ArmID] | None) -> np.ndarray:
         if arms is None:
-            return np.flatnonzero(self._active)
+            if self._all is not None and self._all.size == self._active.size:
+                return self._all                      # cached: every arm active
+            idx = np.flatnonzero(self._active)
+            self._all = idx if idx.size == self._active.size else None
+            return idx
         self.add_arms(a for a in arms if a not in self._slot)
         idx = np.fromiter((self._slot[a] for a in arms), dtype=np.int64, count=len(arms))
         return idx[self._active[idx]]
@@ -106,13 +115,15 @@ class Policy:
         values = np.asarray(self._values(idx, context), dtype=float)
         if self.burn_in:
             values = np.where(self._n[idx] < self.burn_in, np.inf, values)
+        if k == 1:  # the best value, ties broken at random
+            best = np.flatnonzero(values == values.max())
+            j = best[0] if best.size == 1 else best[int(self._rng.integers(best.size))]
+            return [self._ids[int(idx[j])]]
         # random tie-break (unplayed arms have value inf), then the top k by value
         jitter = self._rng.random(idx.size)
         inf = np.isinf(values)
         v = np.where(inf, 1e300 * (1.0 + jitter), values + 1e-9 * jitter)
-        if k == 1:
-            top = np.array([int(np.argmax(v))])
-        elif k < idx.size:
+        if k < idx.size:
             top = np.argpartition(-v, k - 1)[:k]
             top = top[np.argsort(-v[top], kind="stable")]
         else:
@@ -121,7 +132,14 @@ class Policy:
 
     def update(self, arm: ArmID, reward: float, context: np.ndarray | None = None) -> None:
         """Learn one reward for ``arm`` (added if unknown)."""
-        self.update_many([arm], [reward], None if context is None else [context])
+        i = self._slot.get(arm)
+        if i is None or context is not None or type(self)._learn is not Policy._learn:
+            self.update_many([arm], [reward], None if context is None else [context])
+            return
+        n = self._n[i] = self._n[i] + 1.0      # scalar fast path
+        s = self._s[i] = self._s[i] + reward
+        self._mean[i] = s / n
+        self._t += 1
 
     def update_many(self, arms: Sequence[ArmID], rewards: Sequence[float],
                     contexts: Sequence[np.ndarray] | None = None) -> None:
@@ -131,6 +149,7 @@ class Policy:
         r = np.asarray(rewards, dtype=float)
         np.add.at(self._n, idx, 1.0)
         np.add.at(self._s, idx, r)
+        self._mean[idx] = self._s[idx] / self._n[idx]
         self._t += len(arms)
         self._learn(idx, r, contexts)
 
@@ -142,6 +161,8 @@ class Policy:
         idx = np.fromiter((self._slot[a] for a in arms), dtype=np.int64, count=len(arms))
         self._n[idx] = np.asarray(pulls, dtype=float)
         self._s[idx] = np.asarray(rewards, dtype=float)
+        self._mean[idx] = np.divide(self._s[idx], self._n[idx], out=np.zeros(idx.size),
+                                    where=self._n[idx] > 0)
         self._t = int(self._n.sum())
 
     def _learn(self, idx: np.ndarray, rewards: np.ndarray,
@@ -158,5 +179,5 @@ class Policy:
         return (0, 0.0) if i is None else (int(self._n[i]), float(self._s[i]))
 
     def means(self, idx: np.ndarray) -> np.ndarray:
-        return np.divide(self._s[idx], self._n[idx], out=np.zeros(idx.size),
-                         where=self._n[idx] > 0)
+        """Mean reward per arm (0 for unplayed arms)."""
+        return self._mean if idx is self._all else self._mean[idx]
