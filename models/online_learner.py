@@ -74,14 +74,20 @@ class OnlineLearner:
         for x, y in examples:
             self.ctr.learn_one(x, y)
 
+    def score_parts(self, user: str, items: list[str], ts: float
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """(MF preference, P(click)) per item. Read-only."""
+        mf = self.mf.score(user, items)
+        ctr = np.array([self.ctr.predict_proba(self.features(user, i, ts)) for i in items])
+        return mf, ctr
+
     def score(self, user: str, items: list[str], ts: float) -> np.ndarray:
         """Model score per item: MF preference (min-max over the list) + P(click). Read-only."""
         if not items:
             return np.zeros(0)
-        mf = self.mf.score(user, items)
+        mf, ctr = self.score_parts(user, items, ts)
         span = mf.max() - mf.min()
         mf = (mf - mf.min()) / span if span > 0 else np.zeros(len(items))
-        ctr = np.array([self.ctr.predict_proba(self.features(user, i, ts)) for i in items])
         return mf + ctr
 
     def metrics(self) -> dict[str, float]:

@@ -249,6 +249,14 @@ class RedisStore:
             return
         await self._r.mset({self.key("rec:" + u): v for u, v in recs.items()})
 
+    async def read_recs(self, user_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The item ids of each user's stored list (users without one omitted)."""
+        if not user_ids:
+            return {}
+        raws = await self._r.mget([self.key("rec:" + u) for u in user_ids])
+        return {u: [i["item_id"] for i in orjson.loads(r)["items"]]
+                for u, r in zip(user_ids, raws, strict=True) if r}
+
     async def read_rec(self, user_id: str, n_trending: int
                        ) -> tuple[dict[str, Any] | None, list[tuple[str, float]]]:
         """The user's stored list (or None) and the trending list, in one round trip."""
@@ -353,7 +361,8 @@ class RedisStore:
     async def record_batch(self, *, events: int, dlq: int, recs: int, catalog: int,
                            latencies_ms: Sequence[float], worker: str,
                            worker_info: dict[str, Any], served: Sequence[str] = (),
-                           diversity: Sequence[float] = ()) -> None:
+                           diversity: Sequence[float] = (), hits: int = 0,
+                           judged: int = 0) -> None:
         buckets: dict[str, int] = {}
         for ms in latencies_ms:
             for le in LATENCY_BUCKETS_MS:
@@ -376,6 +385,9 @@ class RedisStore:
             pipe.hset(self.key("workers"), worker, orjson.dumps(worker_info))
             if served:
                 pipe.pfadd(self.key("served"), *served)
+            if judged:
+                pipe.hincrby(m, "preq_hits", hits)
+                pipe.hincrby(m, "preq_judged", judged)
             if diversity:
                 pipe.hincrbyfloat(m, "ild_sum", float(sum(diversity)))
                 pipe.hincrby(m, "ild_count", len(diversity))

@@ -99,6 +99,10 @@ async def metrics(request: web.Request) -> web.Response:
            [("", m.get("recs_total", 0))])
     metric("streamrec_catalog_updates_total", "counter", "catalog updates applied",
            [("", m.get("catalog_total", 0))])
+    metric("streamrec_prequential_hit_rate", "gauge",
+           f"share of views whose item was in the user's top-{request.app[SETTINGS].k} "
+           "list just before", [("", m.get("preq_hits", 0) / m["preq_judged"]
+                                  if m.get("preq_judged") else 0)])
     metric("streamrec_intra_list_diversity", "gauge",
            "mean category dissimilarity within served top-K lists",
            [("", m.get("ild_sum", 0) / m["ild_count"] if m.get("ild_count") else 0)])

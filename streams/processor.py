@@ -85,7 +85,7 @@ class Processor:
 
     def __init__(self, settings: Settings, store: RedisStore,
                  users: UserStore, send: Send, worker_id: str = "w",
-                 scoring: ScoringClient | None = None) -> None:
+                 scoring: ScoringClient | None = None, river: Any = None) -> None:
         self.settings = settings
         self.store = store
         self.users = users
@@ -104,7 +104,9 @@ class Processor:
         self._exp: Experiment | None = None
         self._exp_stats: dict[str, VariantStats] = {}
         self._exp_read_at = float("-inf")
-        self._river: Any = None          # OnlineLearner from the newest snapshot
+        # OnlineLearner from the newest snapshot, or a live one given for evaluation
+        self._river: Any = river
+        self._river_live = river is not None
         self._river_version: str | None = None
         self._river_read_at = float("-inf")
         self._info: dict[str, tuple[float, dict[str, Any]]] = {}   # item -> (read at, info)
@@ -141,6 +143,8 @@ class Processor:
                     keep.append((m, ev))
             valid = keep
 
+        hits, judged = await self._prequential(valid)
+
         # per-user state, in message order; one table write per touched user
         states: dict[str, UserState] = {}
         newest: dict[str, float] = {}
@@ -174,9 +178,19 @@ class Processor:
             events=sum(fresh), dlq=rejected, recs=len(written), catalog=0,
             latencies_ms=latencies, worker=self.worker_id,
             worker_info={"events_per_s": round(self.rate, 1), "lag": self.lag, "ts": now},
-            served=self.served, diversity=self.diversity)
+            served=self.served, diversity=self.diversity, hits=hits, judged=judged)
         self.served, self.diversity = [], []
         return len(valid)
+
+    async def _prequential(self, valid: list[tuple[Message, Interaction]]) -> tuple[int, int]:
+        """Test-then-train for ranking: was each new view in the top-K the user held in
+        Redis just before it? (Lists already exclude seen items; users without a list
+        are not judged.) Returns (hits, judged)."""
+        views = [ev for _, ev in valid if ev.kind == "view"]
+        lists = await self.store.read_recs(sorted({ev.user_id for ev in views}))
+        k = self.settings.k
+        judged = [ev.item_id in lists[ev.user_id][:k] for ev in views if ev.user_id in lists]
+        return sum(judged), len(judged)
 
     async def recommend(self, states: dict[str, UserState], newest: dict[str, float]
                         ) -> list[str]:
@@ -199,8 +213,10 @@ class Processor:
             if s.exclude_seen:
                 exclude |= set(st.seen)
             variants[uid] = choose_variant(uid, exp, self._exp_stats, self._rng) if exp else None
+            base = variants[uid] or s.ranking
             # keep 2K (and enough for the scorer) so that serve-time stock filtering leaves K
-            lists[uid] = rank_variant(variants[uid] or "blend", heads[uid], covis, trending,
+            lists[uid] = rank_variant("blend" if base in ("mf", "ctr") else base, heads[uid],
+                                      covis, trending,
                                       exclude=exclude, k=max(2 * s.k, s.score_candidates),
                                       trending_weight=s.trending_weight,
                                       content=cands.content, content_weight=s.content_weight)
@@ -211,8 +227,15 @@ class Processor:
         results: dict[str, Any] = {}
         for uid in states:
             variant, ranked = variants[uid], lists[uid]
+            mode = variant or s.ranking
             version = MODEL_VERSION
-            if river is not None and variant in (None, "blend") and ranked:
+            if river is not None and ranked and mode in ("mf", "ctr"):
+                mf, ctr = river.score_parts(uid, [i for i, _ in ranked], newest.get(uid, now))
+                by = mf if mode == "mf" else ctr
+                ranked = sorted(((i, round(float(x), 6)) for (i, _), x in
+                                 zip(ranked, by, strict=True)), key=lambda t: (-t[1], t[0]))
+                version = f"{mode}-only+river@{self._river_version}"
+            elif river is not None and ranked and mode == "blend":
                 top = ranked[: 2 * s.k]
                 model = river.score(uid, [i for i, _ in top], newest.get(uid, now))
                 ranked = rerank_with_model(top, [float(m) for m in model], s.river_weight) \
@@ -249,7 +272,8 @@ class Processor:
             self.diversity.append(intra_list_diversity(top, cats))
             imp_id = uuid.uuid4().hex
             rec = {"user_id": uid, "items": [{"item_id": i, "score": sc} for i, sc in ranked],
-                   "impression_id": imp_id, "policy": variant or POLICY,
+                   "impression_id": imp_id,
+                   "policy": variant or (POLICY if s.ranking == "blend" else s.ranking),
                    "model_version": version, "generated_at": now,
                    "event_ts": newest.get(uid, 0.0),
                    "experiment": exp.name if exp else None, "variant": variant,
@@ -277,7 +301,7 @@ class Processor:
         s = self.settings
         ask = {uid: (list(reversed(states[uid].recent)),
                      [i for i, _ in lists[uid][: s.score_candidates]])
-               for uid in states if variants[uid] in (None, "blend") and lists[uid]}
+               for uid in states if (variants[uid] or s.ranking) == "blend" and lists[uid]}
         got = await self.scoring.score(ask, s.score_deadline_ms / 1000.0)
         return got, f"fallback: no transformer scores within {s.score_deadline_ms} ms"
 
@@ -308,6 +332,8 @@ class Processor:
 
     async def _river_model(self) -> Any:
         """The newest River snapshot published by the learner (checked once a second)."""
+        if self._river_live:
+            return self._river
         if self.settings.river_weight <= 0:
             return None
         if time.monotonic() - self._river_read_at >= 1.0:

@@ -56,6 +56,9 @@ class Settings:
     half_life_s: float = _spec(7 * 86400.0, "half-life in seconds of the trending score",
                                1.0, 1e10)
     trending_weight: float = _spec(0.1, "weight of trending in the blend score", 0.0, 100.0)
+    ranking: str = _spec("blend", "ranking without an experiment: blend, covisit, trending, or "
+                         "mf / ctr (River model alone over the blend's candidates)",
+                         choices=("blend", "covisit", "trending", "mf", "ctr"))
     content_weight: float = _spec(0.3, "weight of content similarity (text embeddings) in the "
                                   "blend; 0 = off", 0.0, 100.0)
     exclude_seen: bool = _spec(True, "never recommend items the user already interacted with")
