@@ -73,8 +73,10 @@ async def main(args: argparse.Namespace) -> None:
     rows = []
     with RedisServer() as redis:
         for name in args.configs:
-            rows.append(await run_config(name, redis.url, events, catalog, args.k, args.batch))
-            print(f"  {name}: done in {rows[-1]['seconds']:.0f}s", flush=True)
+            r = await run_config(name, redis.url, events, catalog, args.k, args.batch)
+            rows.append(r)
+            print(f"  {name}: HR@{args.k} {r['hr']:.4f} over {r['judged']} views, "
+                  f"{r['seconds']:.0f}s", flush=True)
     n_views = sum(1 for kind, _ in events if kind == "view")
     print(f"\nprequential HR@{args.k}: {n_views} views of {args.users or 'all'} users of "
           f"movielens-small (default mapping), batches of {args.batch} events")
