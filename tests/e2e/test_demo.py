@@ -35,7 +35,9 @@ def demo():
         [sys.executable, "-m", "streamrec.streams.cli", "demo", "--seconds", "90",
          "--users", "40", "--rate", "1500", "--api-port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        # the test makes its own catalog changes: the demo's simulated sell-outs and
+        # restocks of trending items would restock the item the test sold out
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "STREAMREC_SCENARIO": "0"})
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True
                      ).start()
