@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.cmd == "demo":
         from .demo import run_demo
-        return asyncio.run(run_demo(settings, args.seconds))
+        return asyncio.run(run_demo(ensure_data(settings), args.seconds))
     if args.cmd == "worker":
         os.environ.update(settings.to_env())
         from .app import app
@@ -133,6 +133,23 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.cmd == "download":
         return _download(Path(args.dest))
     raise AssertionError(args.cmd)
+
+
+def ensure_data(settings: Settings, url: str | None = None) -> Settings:
+    """The settings with a usable data folder: the configured or found one, else
+    movielens-small downloaded (with a message) into ./data/movielens-small."""
+    from .exceptions import DataMissing
+    try:
+        settings.resolved_data_dir()
+        return settings
+    except DataMissing as e:
+        if settings.data_dir:
+            raise          # an explicit path that is wrong: say so, do not download
+        target = Path("data") / "movielens-small"
+        if not (target / "ratings.csv").exists():
+            print(f"{e}\nDownloading it now.", flush=True)
+            _download(Path("data"), url)
+        return settings.replace(data_dir=str(target.resolve()))
 
 
 def _need_broker(settings: Settings) -> Settings:
@@ -240,12 +257,17 @@ def _ope(args: argparse.Namespace) -> int:
     return 0
 
 
-def _download(dest: Path) -> int:
+def _download(dest: Path, url: str | None = None) -> int:
     from .exceptions import DataMissing
+    url = url or DataMissing.URL
     dest.mkdir(parents=True, exist_ok=True)
     zpath = dest / "ml-latest-small.zip"
-    print(f"downloading {DataMissing.URL} ...", flush=True)
-    urllib.request.urlretrieve(DataMissing.URL, zpath)
+    print(f"downloading {url} ...", flush=True)
+    try:
+        urllib.request.urlretrieve(url, zpath)
+    except OSError as e:
+        raise StreamrecError(f"could not download {url}: {e}. Download and unzip it by hand "
+                             "and set STREAMREC_DATA_DIR to the folder with ratings.csv") from None
     with zipfile.ZipFile(zpath) as z:
         z.extractall(dest)
     target = dest / "movielens-small"

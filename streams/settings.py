@@ -152,8 +152,7 @@ class Settings:
             if (p / "ratings.csv").exists():
                 return p
             raise DataMissing(p)
-        here = Path.cwd().resolve()
-        for base in (here, *here.parents):
+        for base in search_roots():
             p = base / "shared" / "data" / "movielens-small"
             if (p / "ratings.csv").exists():
                 return p
@@ -164,6 +163,12 @@ class Settings:
         """(env var, default, help) rows, for the README and ``--help``."""
         return [(ENV_PREFIX + f.name.upper(), repr(f.default), f.metadata["help"])
                 for f in dataclasses.fields(cls)]
+
+
+def search_roots() -> list[Path]:
+    """Folders searched for shared/data/movielens-small: the working directory and up."""
+    here = Path.cwd().resolve()
+    return [here, *here.parents]
 
 
 def _allowed(f: dataclasses.Field) -> str:
