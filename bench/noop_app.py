@@ -7,7 +7,9 @@ Run: ``python -m streamrec.bench.noop_app worker`` with STREAMREC_* env set.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
 import faust
@@ -18,10 +20,12 @@ from streamrec.streams.records import EVENT_TOPICS
 from streamrec.streams.settings import Settings
 
 settings = Settings.from_env()
+_tmp = tempfile.mkdtemp(prefix="streamrec-noop-")
+atexit.register(shutil.rmtree, _tmp, True)
 set_fetch_max_wait(settings.fetch_max_wait_ms)  # same consumer tuning as the worker
 app = faust.App(f"{settings.app_id}-noop", broker=f"kafka://{settings.broker}",
                 store="memory://", web_enabled=False, consumer_auto_offset_reset="earliest",
-                datadir=tempfile.mkdtemp(prefix="streamrec-noop-"),
+                datadir=_tmp,
                 broker_rebalance_timeout=3.0, broker_session_timeout=6.0,
                 broker_heartbeat_interval=1.0, topic_partitions=settings.partitions)
 topic = app.topic(*(settings.topic(t) for t in EVENT_TOPICS), key_type=bytes, value_type=bytes,

@@ -6,8 +6,10 @@ them from flags first). Run it with ``streamrec worker``.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import shutil
 import socket
 import tempfile
 
@@ -30,11 +32,24 @@ if not settings.broker or not settings.redis_url:
                      "(or --broker/--redis-url); `streamrec demo` starts embedded ones")
 
 set_fetch_max_wait(settings.fetch_max_wait_ms)
+
+
+def _datadir() -> str:
+    """STREAMREC_FAUST_DATADIR, else a temporary folder removed when the process exits
+    (tables are memory stores restored from their changelogs, so nothing is lost)."""
+    given = os.environ.get("STREAMREC_FAUST_DATADIR")
+    if given:
+        return given
+    tmp = tempfile.mkdtemp(prefix="streamrec-")
+    atexit.register(shutil.rmtree, tmp, True)
+    return tmp
+
+
 app = faust.App(
     settings.app_id,
     broker=[f"kafka://{hp}" for hp in settings.broker.split(",")],
     store="memory://",            # restored from the changelog topic on start
-    datadir=os.environ.get("STREAMREC_FAUST_DATADIR") or tempfile.mkdtemp(prefix="streamrec-"),
+    datadir=_datadir(),
     web_enabled=False,
     topic_partitions=settings.partitions,
     topic_replication_factor=1,
