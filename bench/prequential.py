@@ -9,7 +9,9 @@ configuration). One configuration at a time, each with its own Redis keys:
 * trending, covisit, blend (co-visitation + trending + River snapshot re-ranking),
 * mf, ctr: the River model alone, re-ranking the blend's top-50 candidates,
 
-with a River learner fed the same events after each batch (test, then train). Content
+with a River learner trained by the processor after judging each event (test, then
+train). Batches are processed in per-user rounds (``prequential_exact``), so the batch
+size changes speed, not results. Content
 candidates are off (they need the scorer's text encoder).
 
 Run: ``python -m streamrec.bench.prequential [--users 0] [--k 20]``
@@ -23,7 +25,6 @@ import time
 
 import orjson
 
-from streamrec.models.events import Interaction
 from streamrec.models.online_learner import OnlineLearner
 from streamrec.state.redis_store import RedisStore
 from streamrec.streams.dataset import events_from_ratings, read_catalog, read_ratings
@@ -40,7 +41,8 @@ async def _sink(*args: object) -> None:
 async def run_config(name: str, redis_url: str, events, catalog, k: int, batch: int) -> dict:
     s = Settings.from_env({}, redis_url=redis_url, redis_prefix=f"{name}:", k=k,
                           ranking="blend" if name.startswith("blend") else name,
-                          content_weight=0.0, river_weight=0.3 if name == "blend" else 0.0)
+                          content_weight=0.0, river_weight=0.3 if name == "blend" else 0.0,
+                          prequential_exact=True)
     learner = OnlineLearner(seed=0) if name in ("blend", "mf", "ctr") else None
     if learner is not None:
         for c in catalog:
@@ -53,11 +55,7 @@ async def run_config(name: str, redis_url: str, events, catalog, k: int, batch: 
             chunk = events[start:start + batch]
             msgs = [Message(s.topic(f"events.{kind}"), 0, n, e["user_id"].encode(),
                             orjson.dumps(e), 0.0) for n, (kind, e) in enumerate(chunk)]
-            await proc.process_events(msgs)
-            if learner is not None:   # train after the batch was judged and served
-                for kind, e in chunk:
-                    learner.learn(Interaction(e["event_id"], kind, e["user_id"], e["item_id"],
-                                              e["ts"]))
+            await proc.process_events(msgs)   # judges, then trains the learner
         m, _, _ = await store.read_metrics()
     return {"config": name, "hr": m.get("preq_hits", 0) / max(m.get("preq_judged", 1), 1),
             "judged": int(m.get("preq_judged", 0)),

@@ -33,6 +33,7 @@ import redis.asyncio as aioredis
 
 from streamrec.models.events import CatalogChange
 from streamrec.models.experiments import Experiment, VariantStats
+from streamrec.models.prequential import Tally
 
 # (event_id, item_id, ts, co-visitation pairs (from, to, weight))
 IngestItem = tuple[str, str, float, Sequence[tuple[str, str, float]]]
@@ -361,8 +362,10 @@ class RedisStore:
     async def record_batch(self, *, events: int, dlq: int, recs: int, catalog: int,
                            latencies_ms: Sequence[float], worker: str,
                            worker_info: dict[str, Any], served: Sequence[str] = (),
-                           diversity: Sequence[float] = (), hits: int = 0,
-                           judged: int = 0) -> None:
+                           diversity: Sequence[float] = (), tally: Tally | None = None,
+                           curve: dict[int, Tally] | None = None) -> None:
+        """Add one batch's counters: events, DLQ, lists, latency histogram, served items,
+        diversity and prequential sums (``preqc`` holds the curve: ``{bucket}:{field}``)."""
         buckets: dict[str, int] = {}
         for ms in latencies_ms:
             for le in LATENCY_BUCKETS_MS:
@@ -385,9 +388,16 @@ class RedisStore:
             pipe.hset(self.key("workers"), worker, orjson.dumps(worker_info))
             if served:
                 pipe.pfadd(self.key("served"), *served)
-            if judged:
-                pipe.hincrby(m, "preq_hits", hits)
-                pipe.hincrby(m, "preq_judged", judged)
+            if tally is not None and tally.judged:
+                pipe.hincrby(m, "preq_hits", tally.hits)
+                pipe.hincrby(m, "preq_judged", tally.judged)
+                pipe.hincrbyfloat(m, "preq_rr", tally.rr)
+                pipe.hincrbyfloat(m, "preq_ndcg", tally.ndcg_sum)
+            for b, t in (curve or {}).items():
+                pipe.hincrby(self.key("preqc"), f"{b}:judged", t.judged)
+                pipe.hincrby(self.key("preqc"), f"{b}:hits", t.hits)
+                pipe.hincrbyfloat(self.key("preqc"), f"{b}:rr", t.rr)
+                pipe.hincrbyfloat(self.key("preqc"), f"{b}:ndcg", t.ndcg_sum)
             if diversity:
                 pipe.hincrbyfloat(m, "ild_sum", float(sum(diversity)))
                 pipe.hincrby(m, "ild_count", len(diversity))
@@ -413,3 +423,20 @@ class RedisStore:
         out["served_items"], out["catalog_items"] = float(served), float(items)
         return out, {k: int(v) for k, v in lat.items()}, \
             {k: orjson.loads(v) for k, v in workers.items()}
+
+    async def read_curve(self) -> dict[int, Tally]:
+        """The prequential curve: event-time bucket -> sums of its judged events."""
+        raw = await self._r.hgetall(self.key("preqc"))
+        out: dict[int, Tally] = {}
+        for field, v in raw.items():
+            b, name = field.split(":")
+            t = out.setdefault(int(b), Tally())
+            if name == "judged":
+                t.judged = int(v)
+            elif name == "hits":
+                t.hits = int(v)
+            elif name == "rr":
+                t.rr = float(v)
+            else:
+                t.ndcg_sum = float(v)
+        return dict(sorted(out.items()))

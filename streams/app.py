@@ -110,8 +110,12 @@ class RedisService(mode.Service):
                                 half_life_s=settings.half_life_s,
                                 covisit_cap=settings.covisit_cap)
         worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        river = None
+        if settings.river_inline:   # evaluation: this worker trains River, test then train
+            from streamrec.models.online_learner import OnlineLearner
+            river = OnlineLearner(seed=settings.seed)
         self.processor = Processor(settings, self.store, _UserTable(), _send, worker_id,
-                                   self.scoring)
+                                   self.scoring, river=river)
 
     async def on_start(self) -> None:
         await self.store.ping()

@@ -25,6 +25,7 @@ from streamrec.models.diversity import intra_list_diversity, mmr
 from streamrec.models.events import CatalogChange, Interaction
 from streamrec.models.experiments import Experiment, VariantStats, choose_variant
 from streamrec.models.explore import explore
+from streamrec.models.prequential import Tally, bucket_of, judge, split_rounds
 from streamrec.models.ranking import rank_variant, rerank_with_model
 from streamrec.models.rules import apply_price_rules
 from streamrec.models.userstate import UserState
@@ -106,8 +107,8 @@ class Processor:
         self._exp_read_at = float("-inf")
         # OnlineLearner from the newest snapshot, or a live one given for evaluation
         self._river: Any = river
-        self._river_live = river is not None
-        self._river_version: str | None = None
+        self._river_live = river is not None   # trained here, test then train
+        self._river_version: str | None = "inline" if river is not None else None
         self._river_read_at = float("-inf")
         self._info: dict[str, tuple[float, dict[str, Any]]] = {}   # item -> (read at, info)
         self._vecs: dict[str, tuple[float, Any]] = {}    # item -> (read at, embedding | None)
@@ -116,7 +117,37 @@ class Processor:
 
     # -- events ------------------------------------------------------------------------
     async def process_events(self, msgs: Sequence[Message]) -> int:
-        """Handle a batch of event messages; returns the number of valid events."""
+        """Handle a batch of event messages; returns the number of valid events.
+
+        With ``prequential_exact`` the batch is processed in rounds holding at most one
+        event per user, so each event is judged against the list made after the user's
+        previous event (the per-event protocol), while Faust still fetches in batches."""
+        s = self.settings
+        valid, rejected = await self._validate(msgs)
+        rounds = (split_rounds(valid, key=lambda x: x[1].user_id) if s.prequential_exact
+                  else [valid])
+        tally = Tally()
+        curve: dict[int, Tally] = {}
+        n_fresh = n_recs = 0
+        latencies: list[float] = []
+        for part in rounds:
+            fresh, written, lat = await self._process_round(part, tally, curve)
+            n_fresh += fresh
+            n_recs += written
+            latencies += lat
+        self._tick(len(msgs))
+        await self.store.record_batch(
+            events=n_fresh, dlq=rejected, recs=n_recs, catalog=0,
+            latencies_ms=latencies, worker=self.worker_id,
+            worker_info={"events_per_s": round(self.rate, 1), "lag": self.lag,
+                         "ts": time.time()},
+            served=self.served, diversity=self.diversity, tally=tally, curve=curve)
+        self.served, self.diversity = [], []
+        return len(valid)
+
+    async def _validate(self, msgs: Sequence[Message]
+                        ) -> tuple[list[tuple[Message, Interaction]], int]:
+        """Parse each message; bad ones (and unknown items) go to the DLQ with a reason."""
         s = self.settings
         valid: list[tuple[Message, Interaction]] = []
         rejected = 0
@@ -142,17 +173,26 @@ class Processor:
                 else:
                     keep.append((m, ev))
             valid = keep
+        return valid, rejected
 
-        hits, judged = await self._prequential(valid)
-
+    async def _process_round(self, valid: list[tuple[Message, Interaction]], tally: Tally,
+                             curve: dict[int, Tally]) -> tuple[int, int, list[float]]:
+        """Judge, update state and shared counters, learn, recommend. Returns (fresh
+        events, lists written, latencies in ms)."""
+        s = self.settings
+        lists = await self.store.read_recs(sorted({ev.user_id for _, ev in valid}))
         # per-user state, in message order; one table write per touched user
         states: dict[str, UserState] = {}
+        seen: dict[str, set[str]] = {}
         newest: dict[str, float] = {}
         ingest: list[tuple[str, str, float, list[tuple[str, str, float]]]] = []
         for m, ev in valid:
             st = states.get(ev.user_id)
             if st is None:
                 st = states[ev.user_id] = UserState.from_json(self.users.get(ev.user_id))
+                seen[ev.user_id] = set(st.seen)
+            self._judge(ev, lists, seen[ev.user_id], tally, curve)
+            seen[ev.user_id].add(ev.item_id)
             ingest.append((ev.event_id, ev.item_id, ev.ts,
                            pairs_for(ev.item_id, st.recent, s.covisit_window)))
             st.observe(ev.item_id, ev.kind, recent_cap=s.recent_items, seen_cap=SEEN_CAP,
@@ -169,28 +209,27 @@ class Processor:
                  if new and ev.rec_id and ev.kind == "click"])
         for uid, st in states.items():
             self.users[uid] = st.to_json()
+        if self._river_live:   # test (judged above), then train, then the next lists
+            for (_, ev), new in zip(valid, fresh, strict=True):
+                if new:
+                    self._river.learn(ev)
 
         written = await self.recommend(states, newest)
         now = time.time()
-        latencies = [(now - newest[u]) * 1000.0 for u in written if newest[u] > 0]
-        self._tick(len(msgs))
-        await self.store.record_batch(
-            events=sum(fresh), dlq=rejected, recs=len(written), catalog=0,
-            latencies_ms=latencies, worker=self.worker_id,
-            worker_info={"events_per_s": round(self.rate, 1), "lag": self.lag, "ts": now},
-            served=self.served, diversity=self.diversity, hits=hits, judged=judged)
-        self.served, self.diversity = [], []
-        return len(valid)
+        return sum(fresh), len(written), [(now - newest[u]) * 1000.0 for u in written
+                                          if newest[u] > 0]
 
-    async def _prequential(self, valid: list[tuple[Message, Interaction]]) -> tuple[int, int]:
-        """Test-then-train for ranking: was each new view in the top-K the user held in
-        Redis just before it? (Lists already exclude seen items; users without a list
-        are not judged.) Returns (hits, judged)."""
-        views = [ev for _, ev in valid if ev.kind == "view"]
-        lists = await self.store.read_recs(sorted({ev.user_id for ev in views}))
-        k = self.settings.k
-        judged = [ev.item_id in lists[ev.user_id][:k] for ev in views if ev.user_id in lists]
-        return sum(judged), len(judged)
+    def _judge(self, ev: Interaction, lists: dict[str, list[str]], seen: set[str],
+               tally: Tally, curve: dict[int, Tally]) -> None:
+        """Prequential ranking quality: an event on an item new to its user is judged
+        against the user's list held in Redis before it (lists exclude seen items, so
+        repeat interactions are not judged; users without a list yet are not judged)."""
+        if ev.user_id not in lists or ev.item_id in seen:
+            return
+        result = judge(ev.item_id, lists[ev.user_id], self.settings.k)
+        tally.add(*result)
+        b = bucket_of(ev.ts, self.settings.prequential_bucket_s)
+        curve.setdefault(b, Tally()).add(*result)
 
     async def recommend(self, states: dict[str, UserState], newest: dict[str, float]
                         ) -> list[str]:
@@ -370,6 +409,9 @@ class Processor:
                 changes.append(c)
         await self.store.apply_catalog(changes)
         self._known.update(c.item_id for c in changes)
+        if self._river_live:
+            for c in changes:
+                self._river.catalog_change(c)
         await self.store.record_batch(
             events=0, dlq=rejected, recs=0, catalog=len(changes), latencies_ms=(),
             worker=self.worker_id,

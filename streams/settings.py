@@ -80,6 +80,14 @@ class Settings:
                           "the ranking score, clicks shared in Redis)")
     explore_prior_strength: float = _spec(20.0, "how many impressions the ranking prior is "
                                           "worth when exploring", 0.01, 1e6)
+    prequential_exact: bool = _spec(False, "evaluation: process each user's events one at a "
+                                    "time within a batch, so every event is judged against "
+                                    "the list made after the user's previous one (slower)")
+    prequential_bucket_s: float = _spec(30 * 86400.0, "width in event-time seconds of the "
+                                        "buckets of the prequential curve", 1.0, 1e12)
+    river_inline: bool = _spec(False, "evaluation: the worker trains its own River models, "
+                               "test then train, instead of reading the learner's snapshots "
+                               "(one worker only)")
     batch_size: int = _spec(1000, "max events the worker processes per batch", 1, 100000)
     batch_wait_ms: int = _spec(20, "max wait in ms to fill a batch", 1, 10000)
     fetch_max_wait_ms: int = _spec(10, "longest a broker may hold a fetch; low = low latency",

@@ -1,0 +1,94 @@
+"""Prequential (test-then-train) ranking metrics: the pure parts.
+
+Each judged event is one relevant item; it is looked up in the top-K list the user held
+just before it. HR@K counts a hit, MRR@K adds 1/rank, NDCG@K adds 1/log2(rank + 1)
+(the ideal DCG of one relevant item is 1).
+
+>>> judge("b", ["a", "b", "c"], k=2)
+(1, 0.5, 0.6309297535714575)
+>>> judge("c", ["a", "b", "c"], k=2)
+(0, 0.0, 0.0)
+>>> t = Tally()
+>>> t.add(*judge("a", ["a", "b"], 2)); t.add(*judge("z", ["a", "b"], 2))
+>>> t.judged, t.hr, t.mrr
+(2, 0.5, 0.5)
+
+Evaluation processes a batch in rounds, so that each user has at most one event per round
+and every event is judged against the list made after the user's previous event:
+
+>>> split_rounds(["u1", "u1", "u2", "u1", "u2"], key=lambda u: u)
+[['u1', 'u2'], ['u1', 'u2'], ['u1']]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def judge(item: str, ranked: Sequence[str], k: int) -> tuple[int, float, float]:
+    """(hit, reciprocal rank, NDCG) of ``item`` in the first ``k`` of ``ranked``."""
+    for pos, i in enumerate(ranked[:k]):
+        if i == item:
+            return 1, 1.0 / (pos + 1), 1.0 / math.log2(pos + 2)
+    return 0, 0.0, 0.0
+
+
+@dataclass
+class Tally:
+    """Sums of judged events; ``hr``, ``mrr``, ``ndcg`` are their means."""
+
+    judged: int = 0
+    hits: int = 0
+    rr: float = 0.0
+    ndcg_sum: float = 0.0
+
+    def add(self, hit: int, rr: float, ndcg: float) -> None:
+        self.judged += 1
+        self.hits += hit
+        self.rr += rr
+        self.ndcg_sum += ndcg
+
+    def merge(self, other: Tally) -> None:
+        self.judged += other.judged
+        self.hits += other.hits
+        self.rr += other.rr
+        self.ndcg_sum += other.ndcg_sum
+
+    @property
+    def hr(self) -> float:
+        return self.hits / self.judged if self.judged else 0.0
+
+    @property
+    def mrr(self) -> float:
+        return self.rr / self.judged if self.judged else 0.0
+
+    @property
+    def ndcg(self) -> float:
+        return self.ndcg_sum / self.judged if self.judged else 0.0
+
+
+def split_rounds(items: Sequence[T], key: Callable[[T], Hashable]) -> list[list[T]]:
+    """Split ``items`` into rounds: round r holds each key's r-th item, in input order."""
+    rounds: list[list[T]] = []
+    seen: dict[Hashable, int] = {}
+    for x in items:
+        r = seen.get(key(x), 0)
+        seen[key(x)] = r + 1
+        if r == len(rounds):
+            rounds.append([])
+        rounds[r].append(x)
+    return rounds
+
+
+def bucket_of(ts: float, width_s: float) -> int:
+    """The curve bucket of event time ``ts`` (buckets ``width_s`` seconds wide).
+
+    >>> bucket_of(86400.0 * 45, 86400.0 * 30)
+    1
+    """
+    return int(ts // width_s)

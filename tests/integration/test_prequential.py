@@ -1,0 +1,66 @@
+"""Exact prequential mode: a whole batch judged as if each event were its own batch."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from streamrec.state.redis_store import RedisStore
+from streamrec.streams.dataset import events_from_ratings, read_catalog, read_ratings
+from streamrec.streams.models_bridge import catalog_changes
+from streamrec.streams.processor import Message, Processor
+
+pytestmark = pytest.mark.integration
+
+
+async def _sink(*args: object) -> None:
+    pass
+
+
+async def _feed(proc: Processor, events, batch: int) -> None:
+    s = proc.settings
+    for start in range(0, len(events), batch):
+        msgs = [Message(s.topic(f"events.{kind}"), 0, start + n, e["user_id"].encode(),
+                        orjson.dumps(e), 0.0)
+                for n, (kind, e) in enumerate(events[start:start + batch])]
+        await proc.process_events(msgs)
+
+
+async def _run(settings, prefix: str, warm, events, catalog, batch: int) -> tuple[dict, dict]:
+    """Warm co-visitation up with other users (the same way every time), then feed one
+    user's events in batches of ``batch``; returns the metrics and curve of that part."""
+    s = settings.replace(redis_prefix=prefix, ranking="covisit")
+    async with RedisStore(s.redis_url, s.redis_prefix) as store:
+        await store.apply_catalog(catalog)
+        await _feed(Processor(s.replace(prequential_exact=False), store, {}, _sink), warm, 500)
+        before, _, _ = await store.read_metrics()
+        await store.client.delete(store.key("preqc"))
+        await _feed(Processor(s, store, {}, _sink), events, batch)
+        m, _, _ = await store.read_metrics()
+        return {k: v - before.get(k, 0.0) for k, v in m.items()}, await store.read_curve()
+
+
+async def test_exact_batch_equals_event_by_event(redis_settings):
+    data = redis_settings.resolved_data_dir()
+    rows = read_ratings(data, 40)
+    ratings = [r for r in rows if r[0] == "1"]                  # one user, in time order
+    events = list(events_from_ratings(ratings))
+    warm = list(events_from_ratings([r for r in rows if r[0] != "1"]))
+    catalog = catalog_changes(read_catalog(data))
+    p = redis_settings.redis_prefix
+    one, curve_one = await _run(redis_settings, p + "one:", warm, events, catalog, 1)
+    exact, curve_exact = await _run(redis_settings.replace(prequential_exact=True),
+                                    p + "exact:", warm, events, catalog,
+                                    len(events))
+    batched, _ = await _run(redis_settings, p + "batched:", warm, events, catalog,
+                          len(events))
+
+    n_items = len(ratings)
+    assert one["preq_judged"] == n_items - 1        # every rating but the first (no list yet)
+    assert one["preq_hits"] > 0
+    for name in ("preq_judged", "preq_hits", "preq_rr", "preq_ndcg", "recs_total"):
+        assert exact[name] == pytest.approx(one[name]), name
+    assert curve_exact.keys() == curve_one.keys()
+    assert sum(t.judged for t in curve_exact.values()) == n_items - 1
+    # without exact mode the whole burst meets the list from before it: nothing to judge
+    assert batched.get("preq_judged", 0) == 0
