@@ -10,9 +10,9 @@ configuration). One configuration at a time, each with its own Redis keys:
 * mf, ctr: the River model alone, re-ranking the blend's top-50 candidates,
 
 with a River learner trained by the processor after judging each event (test, then
-train). Batches are processed in per-user rounds (``prequential_exact``), so the batch
-size changes speed, not results. Content
-candidates are off (they need the scorer's text encoder).
+train). Batches are cut into runs without a repeated user (``prequential_exact``), so the
+batch size changes speed, not results. Content candidates are off (they need the scorer's
+text encoder). ``streamrec evaluate`` does the same through the broker and real workers.
 
 Run: ``python -m streamrec.bench.prequential [--users 0] [--k 20]``
 """

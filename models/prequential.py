@@ -13,11 +13,11 @@ just before it. HR@K counts a hit, MRR@K adds 1/rank, NDCG@K adds 1/log2(rank + 
 >>> t.judged, t.hr, t.mrr
 (2, 0.5, 0.5)
 
-Evaluation processes a batch in rounds, so that each user has at most one event per round
-and every event is judged against the list made after the user's previous event:
+Evaluation cuts a batch into runs (in stream order) in which each user has at most one
+event, so that every event is judged against the list made after the user's previous event:
 
->>> split_rounds(["u1", "u1", "u2", "u1", "u2"], key=lambda u: u)
-[['u1', 'u2'], ['u1', 'u2'], ['u1']]
+>>> split_runs(["u1", "u2", "u1", "u1", "u3", "u2"], key=lambda u: u)
+[['u1', 'u2'], ['u1'], ['u1', 'u3', 'u2']]
 """
 
 from __future__ import annotations
@@ -72,17 +72,18 @@ class Tally:
         return self.ndcg_sum / self.judged if self.judged else 0.0
 
 
-def split_rounds(items: Sequence[T], key: Callable[[T], Hashable]) -> list[list[T]]:
-    """Split ``items`` into rounds: round r holds each key's r-th item, in input order."""
-    rounds: list[list[T]] = []
-    seen: dict[Hashable, int] = {}
+def split_runs(items: Sequence[T], key: Callable[[T], Hashable]) -> list[list[T]]:
+    """Cut ``items`` into contiguous runs in which no key repeats (order is kept)."""
+    runs: list[list[T]] = []
+    keys: set[Hashable] = set()
     for x in items:
-        r = seen.get(key(x), 0)
-        seen[key(x)] = r + 1
-        if r == len(rounds):
-            rounds.append([])
-        rounds[r].append(x)
-    return rounds
+        k = key(x)
+        if not runs or k in keys:
+            runs.append([])
+            keys = set()
+        runs[-1].append(x)
+        keys.add(k)
+    return runs
 
 
 def bucket_of(ts: float, width_s: float) -> int:

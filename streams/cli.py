@@ -72,6 +72,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="thompson | ucb | epsilon | random | linucb | fixed:ARM")
     o.add_argument("--seed", type=int, default=0)
     o.add_argument("--boot", type=int, default=500, help="bootstrap resamples")
+    ev = sub.add_parser("evaluate", help="prequential evaluation of several configurations "
+                        "through the real broker and workers; writes a report")
+    ev.add_argument("log", nargs="?", default=None,
+                    help="event log: a movielens folder, RetailRocket events.csv, a CSV or JSONL "
+                    "log (default: movielens-small)")
+    ev.add_argument("--format", default="auto",
+                    help="auto | movielens | retailrocket | csv | jsonl")
+    ev.add_argument("--configs", nargs="+", default=None,
+                    help="trending covisit mf ctr blend transformer rtrec "
+                    "(default: trending covisit mf ctr blend)")
+    ev.add_argument("--max-events", type=int, default=0, help="first N events only (0 = all)")
+    ev.add_argument("--model-dir", default=None, help="model from `streamrec train` "
+                    "(for the transformer configuration)")
+    ev.add_argument("--out", default=None, help="report folder (default reports/evaluate-TIME)")
+    ev.add_argument("--no-progress", action="store_true", help="no progress bars")
     dl = sub.add_parser("download", help="download movielens-small")
     dl.add_argument("--dest", default="data", help="folder to unpack into")
     for sp in sub.choices.values():
@@ -106,7 +121,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         os.environ.update(settings.to_env())
         from .app import app
         level = {"warning": "warn"}.get(settings.log_level, settings.log_level)
-        sys.argv = ["streamrec-worker", "--quiet", "worker", "--loglevel", level]
+        sys.argv = ["streamrec-worker", "--quiet", "worker", "--without-web", "--loglevel", level]
         app.main()
         return 0
     if args.cmd == "api":
@@ -130,6 +145,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(_scorer(_need_broker(settings), args))
     if args.cmd == "ope":
         return _ope(args)
+    if args.cmd == "evaluate":
+        return asyncio.run(_evaluate(settings, args))
     if args.cmd == "download":
         return _download(Path(args.dest))
     raise AssertionError(args.cmd)
@@ -179,6 +196,29 @@ async def _replay(settings: Settings) -> int:
         n = await replay_events(p, events_from_ratings(read_ratings(data, settings.replay_users)),
                                 settings.replay_rate)
     print(f"replayed {n_items} catalog items and {n} events")
+    return 0
+
+
+def _report_dir(given: str | None, kind: str) -> Path:
+    import datetime as dt
+    return Path(given or f"reports/{kind}-{dt.datetime.now():%Y%m%d-%H%M%S}")
+
+
+async def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
+    from .evaluate import DEFAULT_CONFIGS, check_configs, evaluate
+    from .eventlog import load_event_log
+    model_dir = Path(args.model_dir) if args.model_dir else None
+    configs = check_configs(args.configs or DEFAULT_CONFIGS, model_dir)
+    users = args.replay_users or 0          # evaluate: all users unless --users is given
+    if args.log is None:
+        path = ensure_data(settings).resolved_data_dir()
+    else:
+        path = Path(args.log)
+    log = load_event_log(path, args.format, users, args.max_events, settings.seed)
+    print(f"evaluate: {log.name}: {len(log.events):,} events, {log.users:,} users, "
+          f"{len(log.catalog):,} items; configurations: {', '.join(configs)}", flush=True)
+    await evaluate(settings, log, configs, settings.k, _report_dir(args.out, "evaluate"),
+                   model_dir, progress=not args.no_progress)
     return 0
 
 

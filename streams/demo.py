@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 
 import aiohttp
 
@@ -32,11 +33,13 @@ def say(line: str) -> None:
     print(line, flush=True)
 
 
-def start_worker(settings: Settings, role: str = "worker") -> subprocess.Popen:
-    """Start ``streamrec <role>`` (worker, learner, scorer) as a child process."""
+def start_worker(settings: Settings, role: str = "worker", args: Sequence[str] = ()
+                 ) -> subprocess.Popen:
+    """Start ``streamrec <role> [args]`` (worker, learner, scorer) as a child process."""
     env = {**os.environ, **settings.to_env()}
     # stdout only carries Faust's spinner; logs and errors go to stderr
-    return subprocess.Popen([sys.executable, "-m", "streamrec.streams.cli", role], env=env,
+    return subprocess.Popen([sys.executable, "-m", "streamrec.streams.cli", role, *args],
+                            env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             preexec_fn=_die_with_parent)
 

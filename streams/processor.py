@@ -14,7 +14,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -25,7 +25,7 @@ from streamrec.models.diversity import intra_list_diversity, mmr
 from streamrec.models.events import CatalogChange, Interaction
 from streamrec.models.experiments import Experiment, VariantStats, choose_variant
 from streamrec.models.explore import explore
-from streamrec.models.prequential import Tally, bucket_of, judge, split_rounds
+from streamrec.models.prequential import Tally, bucket_of, judge, split_runs
 from streamrec.models.ranking import rank_variant, rerank_with_model
 from streamrec.models.rules import apply_price_rules
 from streamrec.models.userstate import UserState
@@ -53,6 +53,29 @@ class Message:
     key: bytes | None
     value: bytes | None
     timestamp: float  # producer timestamp, unix seconds
+
+
+@dataclass(slots=True)
+class _Output:
+    """A user's freshly ranked list, before it is published."""
+
+    payload: bytes                              # the JSON written to rec:{user} and the topic
+    top: list[str]                              # its item ids, best first
+    experiment: Experiment | None
+    impression: tuple[str, str, str] | None     # (impression id, variant, user) if running
+    shown: list[str]                            # items shown by exploration
+
+
+@dataclass
+class _Batch:
+    """What a batch carries from run to run: per-user state, each user's newest list
+    (judging reads it from here, not Redis) and the outputs to publish at the end."""
+
+    states: dict[str, UserState] = field(default_factory=dict)
+    seen: dict[str, set[str]] = field(default_factory=dict)
+    newest: dict[str, float] = field(default_factory=dict)
+    lists: dict[str, list[str]] = field(default_factory=dict)
+    out: dict[str, _Output] = field(default_factory=dict)
 
 
 class UserStore(Protocol):
@@ -119,28 +142,31 @@ class Processor:
     async def process_events(self, msgs: Sequence[Message]) -> int:
         """Handle a batch of event messages; returns the number of valid events.
 
-        With ``prequential_exact`` the batch is processed in rounds holding at most one
-        event per user, so each event is judged against the list made after the user's
-        previous event (the per-event protocol), while Faust still fetches in batches."""
+        With ``prequential_exact`` the batch is processed in runs (in stream order) holding
+        at most one event per user, so each event is judged against the list made after the
+        user's previous event (the per-event protocol), while Faust still fetches in batches
+        and only each user's final list of the batch is published."""
         s = self.settings
         valid, rejected = await self._validate(msgs)
-        rounds = (split_rounds(valid, key=lambda x: x[1].user_id) if s.prequential_exact
-                  else [valid])
+        runs = (split_runs(valid, key=lambda x: x[1].user_id) if s.prequential_exact
+                else [valid])
         tally = Tally()
         curve: dict[int, Tally] = {}
-        n_fresh = n_recs = 0
-        latencies: list[float] = []
-        for part in rounds:
-            fresh, written, lat = await self._process_round(part, tally, curve)
-            n_fresh += fresh
-            n_recs += written
-            latencies += lat
+        batch = _Batch()
+        n_fresh = 0
+        for run in runs:
+            n_fresh += await self._process_run(run, batch, tally, curve)
+        for uid, st in batch.states.items():       # one table write per touched user
+            self.users[uid] = st.to_json()
+        written = await self._publish(batch.out)
+        now = time.time()
+        latencies = [(now - batch.newest[u]) * 1000.0 for u in written if batch.newest[u] > 0]
         self._tick(len(msgs))
         await self.store.record_batch(
-            events=n_fresh, dlq=rejected, recs=n_recs, catalog=0,
+            events=n_fresh, dlq=rejected, recs=len(written), catalog=0,
             latencies_ms=latencies, worker=self.worker_id,
             worker_info={"events_per_s": round(self.rate, 1), "lag": self.lag,
-                         "ts": time.time()},
+                         "ts": now},
             served=self.served, diversity=self.diversity, tally=tally, curve=curve)
         self.served, self.diversity = [], []
         return len(valid)
@@ -175,29 +201,29 @@ class Processor:
             valid = keep
         return valid, rejected
 
-    async def _process_round(self, valid: list[tuple[Message, Interaction]], tally: Tally,
-                             curve: dict[int, Tally]) -> tuple[int, int, list[float]]:
-        """Judge, update state and shared counters, learn, recommend. Returns (fresh
-        events, lists written, latencies in ms)."""
+    async def _process_run(self, valid: list[tuple[Message, Interaction]], batch: _Batch,
+                             tally: Tally, curve: dict[int, Tally]) -> int:
+        """Judge, update state and shared counters, learn, rank the touched users again.
+        Returns the number of fresh (not duplicate) events."""
         s = self.settings
-        lists = await self.store.read_recs(sorted({ev.user_id for _, ev in valid}))
-        # per-user state, in message order; one table write per touched user
-        states: dict[str, UserState] = {}
-        seen: dict[str, set[str]] = {}
-        newest: dict[str, float] = {}
+        unread = sorted({ev.user_id for _, ev in valid} - batch.lists.keys())
+        lists = {**await self.store.read_recs(unread), **batch.lists}
+        states, seen = batch.states, batch.seen
+        touched: dict[str, UserState] = {}
         ingest: list[tuple[str, str, float, list[tuple[str, str, float]]]] = []
         for m, ev in valid:
             st = states.get(ev.user_id)
             if st is None:
                 st = states[ev.user_id] = UserState.from_json(self.users.get(ev.user_id))
                 seen[ev.user_id] = set(st.seen)
+            touched[ev.user_id] = st
             self._judge(ev, lists, seen[ev.user_id], tally, curve)
             seen[ev.user_id].add(ev.item_id)
             ingest.append((ev.event_id, ev.item_id, ev.ts,
                            pairs_for(ev.item_id, st.recent, s.covisit_window)))
             st.observe(ev.item_id, ev.kind, recent_cap=s.recent_items, seen_cap=SEEN_CAP,
                        ts=ev.ts)
-            newest[ev.user_id] = max(newest.get(ev.user_id, 0.0), m.timestamp)
+            batch.newest[ev.user_id] = max(batch.newest.get(ev.user_id, 0.0), m.timestamp)
         fresh = await self.store.ingest(ingest)
         rewards = [(ev.rec_id, ev.kind, (ev.price or 0.0) * ev.quantity if ev.price else 1.0)
                    for (_, ev), new in zip(valid, fresh, strict=True)
@@ -207,17 +233,14 @@ class Processor:
             await self.store.count_item_clicks(
                 [ev.item_id for (_, ev), new in zip(valid, fresh, strict=True)
                  if new and ev.rec_id and ev.kind == "click"])
-        for uid, st in states.items():
-            self.users[uid] = st.to_json()
         if self._river_live:   # test (judged above), then train, then the next lists
             for (_, ev), new in zip(valid, fresh, strict=True):
                 if new:
                     self._river.learn(ev)
-
-        written = await self.recommend(states, newest)
-        now = time.time()
-        return sum(fresh), len(written), [(now - newest[u]) * 1000.0 for u in written
-                                          if newest[u] > 0]
+        out = await self.recommend(touched, batch.newest)
+        batch.out.update(out)
+        batch.lists.update({u: o.top for u, o in out.items()})
+        return sum(fresh)
 
     def _judge(self, ev: Interaction, lists: dict[str, list[str]], seen: set[str],
                tally: Tally, curve: dict[int, Tally]) -> None:
@@ -232,10 +255,10 @@ class Processor:
         curve.setdefault(b, Tally()).add(*result)
 
     async def recommend(self, states: dict[str, UserState], newest: dict[str, float]
-                        ) -> list[str]:
-        """Recompute and publish the top-K of each user in ``states``."""
+                        ) -> dict[str, _Output]:
+        """Recompute the list of each user in ``states`` (published by :meth:`_publish`)."""
         if not states:
-            return []
+            return {}
         s = self.settings
         heads = {u: st.recent[: s.covisit_window] for u, st in states.items()}
         cands = await self.store.fetch_candidates(
@@ -243,8 +266,7 @@ class Processor:
             content=s.content_weight > 0)
         covis, trending, oos = cands.covis, cands.trending, cands.out_of_stock
         exp = await self._experiment()
-        payloads: dict[str, bytes] = {}
-        imps: list[tuple[str, str, str]] = []
+        outputs: dict[str, _Output] = {}
         variants: dict[str, str | None] = {}
         lists: dict[str, list[tuple[str, float]]] = {}
         for uid, st in states.items():
@@ -295,8 +317,8 @@ class Processor:
         cats = {i: d.get("category") for i, d in info.items()}
         vecs = await self._embeddings(candidates) if s.content_weight > 0 else None
         arms = await self.store.item_arm_stats(sorted(candidates)) if s.explore else {}
-        shown: list[str] = []
         for uid in states:
+            shown: list[str] = []
             variant, version, result = variants[uid], versions[uid], results[uid]
             ranked = apply_price_rules(lists[uid], info, drop_boost=s.price_drop_boost,
                                        min_price=s.min_price)
@@ -305,7 +327,7 @@ class Processor:
                 pick = explore(ranked, arms, s.k, self._rng, s.explore_prior_strength)
                 score = dict(ranked)
                 ranked = [(i, score[i]) for i in pick] + [x for x in ranked if x[0] not in pick]
-                shown += pick
+                shown = pick
             top = [i for i, _ in ranked[: s.k]]
             self.served += top
             self.diversity.append(intra_list_diversity(top, cats))
@@ -318,16 +340,27 @@ class Processor:
                    "experiment": exp.name if exp else None, "variant": variant,
                    "scoring": ("transformer" if result is not None else scoring_note),
                    "explore": "thompson" if s.explore else None}
-            payloads[uid] = orjson.dumps(rec)
-            if exp is not None and exp.status == "running":
-                imps.append((imp_id, variant, uid))
-        await self.store.write_recs(payloads)
-        await self.store.count_item_impressions(shown)
-        if exp is not None:
+            imp = (imp_id, variant, uid) if exp is not None and exp.status == "running" \
+                else None
+            outputs[uid] = _Output(orjson.dumps(rec), [i for i, _ in ranked], exp, imp, shown)
+        return outputs
+
+    async def _publish(self, outputs: dict[str, _Output]) -> list[str]:
+        """Write the lists to Redis (one MSET), count their impressions and publish them
+        on ``recommendations``; returns the users whose list was written."""
+        if not outputs:
+            return []
+        await self.store.write_recs({u: o.payload for u, o in outputs.items()})
+        await self.store.count_item_impressions([i for o in outputs.values() for i in o.shown])
+        by_exp: dict[str, tuple[Experiment, list[tuple[str, str, str]]]] = {}
+        for o in outputs.values():
+            if o.experiment is not None and o.impression is not None:
+                by_exp.setdefault(o.experiment.name, (o.experiment, []))[1].append(o.impression)
+        for exp, imps in by_exp.values():
             await self.store.log_impressions(exp, imps)
-        for uid, p in payloads.items():
-            await self.send(self._recs, uid.encode(), p)
-        return list(payloads)
+        for uid, o in outputs.items():
+            await self.send(self._recs, uid.encode(), o.payload)
+        return list(outputs)
 
     async def _transformer_scores(self, states: dict[str, UserState],
                                   lists: dict[str, list[tuple[str, float]]],

@@ -26,9 +26,11 @@ async def _feed(proc: Processor, events, batch: int) -> None:
         await proc.process_events(msgs)
 
 
-async def _run(settings, prefix: str, warm, events, catalog, batch: int) -> tuple[dict, dict]:
+async def _run(settings, prefix: str, warm, events, catalog, batch: int
+               ) -> tuple[dict, dict, list[str]]:
     """Warm co-visitation up with other users (the same way every time), then feed one
-    user's events in batches of ``batch``; returns the metrics and curve of that part."""
+    user's events in batches of ``batch``; returns the metrics and curve of that part and
+    the user's final list."""
     s = settings.replace(redis_prefix=prefix, ranking="covisit")
     async with RedisStore(s.redis_url, s.redis_prefix) as store:
         await store.apply_catalog(catalog)
@@ -37,7 +39,8 @@ async def _run(settings, prefix: str, warm, events, catalog, batch: int) -> tupl
         await store.client.delete(store.key("preqc"))
         await _feed(Processor(s, store, {}, _sink), events, batch)
         m, _, _ = await store.read_metrics()
-        return {k: v - before.get(k, 0.0) for k, v in m.items()}, await store.read_curve()
+        final = (await store.read_recs(["1"]))["1"]
+        return {k: v - before.get(k, 0.0) for k, v in m.items()}, await store.read_curve(), final
 
 
 async def test_exact_batch_equals_event_by_event(redis_settings):
@@ -48,18 +51,21 @@ async def test_exact_batch_equals_event_by_event(redis_settings):
     warm = list(events_from_ratings([r for r in rows if r[0] != "1"]))
     catalog = catalog_changes(read_catalog(data))
     p = redis_settings.redis_prefix
-    one, curve_one = await _run(redis_settings, p + "one:", warm, events, catalog, 1)
-    exact, curve_exact = await _run(redis_settings.replace(prequential_exact=True),
+    one, curve_one, final_one = await _run(redis_settings, p + "one:", warm, events, catalog, 1)
+    exact, curve_exact, final_exact = await _run(redis_settings.replace(prequential_exact=True),
                                     p + "exact:", warm, events, catalog,
                                     len(events))
-    batched, _ = await _run(redis_settings, p + "batched:", warm, events, catalog,
+    batched, _, _ = await _run(redis_settings, p + "batched:", warm, events, catalog,
                           len(events))
 
     n_items = len(ratings)
     assert one["preq_judged"] == n_items - 1        # every rating but the first (no list yet)
     assert one["preq_hits"] > 0
-    for name in ("preq_judged", "preq_hits", "preq_rr", "preq_ndcg", "recs_total"):
+    for name in ("preq_judged", "preq_hits", "preq_rr", "preq_ndcg"):
         assert exact[name] == pytest.approx(one[name]), name
+    # one list per event vs only the batch's final list published, and it is the same list
+    assert (one["recs_total"], exact["recs_total"]) == (len(events), 1)
+    assert final_exact == final_one
     assert curve_exact.keys() == curve_one.keys()
     assert sum(t.judged for t in curve_exact.values()) == n_items - 1
     # without exact mode the whole burst meets the list from before it: nothing to judge
