@@ -134,6 +134,33 @@ class OnlineCTR:
             return 0.5
         return float(self._model.predict_proba_one(self._known(x)).get(True, 0.5))
 
+    def predict_proba_many(self, xs: Sequence[dict[str, float]]) -> np.ndarray:
+        """:meth:`predict_proba` of each feature dict in one vectorised pass: the FM's
+        pairwise term as 0.5 * sum_f ((X V)^2 - X^2 V^2) instead of River's loop over
+        feature pairs. Read-only, like :meth:`predict_proba`."""
+        if not self.n_learned or not xs:
+            return np.full(len(xs), 0.5)
+        m = self._model
+        w, latents = m.weights, m.latents
+        index: dict[str, int] = {}
+        rows: list[int] = []
+        cols: list[int] = []
+        vals: list[float] = []
+        for r, x in enumerate(xs):
+            for k, v in x.items():
+                if k in w:
+                    rows.append(r)
+                    cols.append(index.setdefault(k, len(index)))
+                    vals.append(v)
+        X = np.zeros((len(xs), len(index)))
+        X[rows, cols] = vals
+        zero = np.zeros(self.n_factors)
+        W = np.array([w[k] for k in index])
+        V = np.array([latents.get(k, zero) for k in index]).reshape(len(index), self.n_factors)
+        z = m.intercept + X @ W + 0.5 * (((X @ V) ** 2).sum(1) - ((X ** 2) @ (V ** 2)).sum(1))
+        p = 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
+        return np.where(z < -30, 0.0, np.where(z > 30, 1.0, p))   # River's sigmoid clamps
+
     def learn_one(self, x: dict[str, float], y: bool) -> None:
         p = self.predict_proba(x)           # test, then train
         self.logloss.update(y, p)

@@ -78,7 +78,7 @@ class OnlineLearner:
                     ) -> tuple[np.ndarray, np.ndarray]:
         """(MF preference, P(click)) per item. Read-only."""
         mf = self.mf.score(user, items)
-        ctr = np.array([self.ctr.predict_proba(self.features(user, i, ts)) for i in items])
+        ctr = self.ctr.predict_proba_many([self.features(user, i, ts) for i in items])
         return mf, ctr
 
     def score(self, user: str, items: list[str], ts: float) -> np.ndarray:

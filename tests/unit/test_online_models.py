@@ -77,3 +77,19 @@ def test_scoring_does_not_mutate_and_snapshots_restore_identical_scores(data):
     assert pickle.dumps(L) == before                      # reads never write
     restored = pickle.loads(before)
     assert np.allclose(restored.score("1", items, 1e9), s1)
+
+
+def test_vectorised_ctr_scores_equal_rivers_one_by_one(data):
+    ratings, catalog = data
+    L = OnlineLearner(seed=0)
+    for c in catalog:
+        L.catalog_change(CatalogChange(c["item_id"], c["stock"], c["price"], c["category"]))
+    for ev in stream(ratings[:3000]):
+        L.learn(ev)
+    items = [c["item_id"] for c in catalog[:300]] + ["never-seen-item"]
+    xs = [L.features(u, i, 1e9) for u in ("1", "5", "nobody") for i in items]
+    many = L.ctr.predict_proba_many(xs)
+    one = np.array([L.ctr.predict_proba(x) for x in xs])
+    assert np.allclose(many, one, rtol=0, atol=1e-12)
+    assert many.std() > 0.01            # not a constant: the model has learned something
+    assert len(L.ctr.predict_proba_many([])) == 0
