@@ -23,6 +23,7 @@ import sys
 import time
 import uuid
 from collections import defaultdict, deque
+from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
@@ -60,7 +61,10 @@ async def _wait_count(read, n: int, timeout: float) -> tuple[float, float]:
     raise TimeoutError(f"only {await read()} of {n} events processed in {timeout}s")
 
 
-async def throughput(broker, redis, events, catalog, partitions: int) -> dict[str, float]:
+async def throughput(broker, redis, events, catalog, partitions: int
+                     ) -> tuple[dict[str, float], str]:
+    """Events/s of the no-op agent, the worker, the worker with a River snapshot; and the
+    Redis prefix under which the last worker left every user's list."""
     s = _settings(broker, redis, partitions=partitions)
     await ensure_topics(s)
     async with Producer(s) as p:
@@ -71,7 +75,8 @@ async def throughput(broker, redis, events, catalog, partitions: int) -> dict[st
     # baseline: no-op Faust agent
     env = {**os.environ, **s.to_env()}
     noop = subprocess.Popen([sys.executable, "-m", "streamrec.bench.noop_app", "worker",
-                             "--loglevel", "warn"], env=env, preexec_fn=_die_with_parent,
+                             "--without-web", "--loglevel", "warn"], env=env,
+                            preexec_fn=_die_with_parent,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         async def noop_count() -> int:
@@ -100,11 +105,13 @@ async def throughput(broker, redis, events, catalog, partitions: int) -> dict[st
             finally:
                 stop_worker(w)
     await r.aclose()
-    return out
+    return out, s2.redis_prefix
 
 
 async def latency(broker, redis, events, catalog, rate: float, seconds: float,
-                  partitions: int) -> dict[str, float]:
+                  partitions: int, max_events: int = 20000) -> dict[str, Any]:
+    """Event-produced -> list-rewritten latency at an offered ``rate`` (0 = as fast as the
+    producer can: ``max_events`` events, unpaced). Returns percentiles and the raw list."""
     s = _settings(broker, redis, partitions=partitions)
     await ensure_topics(s)
     r = aioredis.Redis.from_url(s.redis_url, decode_responses=True)
@@ -140,12 +147,12 @@ async def latency(broker, redis, events, catalog, rate: float, seconds: float,
         try:
             async with Producer(s) as p:
                 await warm_up(store, p, events[0][1]["item_id"])
-                n_target = int(rate * seconds)
+                n_target = min(len(events), int(rate * seconds) if rate > 0 else max_events)
                 t0 = time.monotonic()
                 for i, (kind, ev) in enumerate(events[:n_target]):
                     sent[ev["user_id"]].append(time.time())
                     await p.send(f"events.{kind}", ev["user_id"], ev)
-                    if i % 20 == 0:
+                    if rate > 0 and i % 20 == 0:
                         ahead = i / rate - (time.monotonic() - t0)
                         if ahead > 0:
                             await asyncio.sleep(ahead)
@@ -165,7 +172,7 @@ async def latency(broker, redis, events, catalog, rate: float, seconds: float,
     def pct(p: float) -> float:
         return lat[min(len(lat) - 1, int(p * len(lat)))] if lat else float("nan")
     return {"offered": offered, "n": len(lat), "p50": pct(0.50), "p95": pct(0.95),
-            "p99": pct(0.99), "max": lat[-1] if lat else float("nan")}
+            "p99": pct(0.99), "max": lat[-1] if lat else float("nan"), "latencies_ms": lat}
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -173,7 +180,7 @@ async def main(args: argparse.Namespace) -> None:
     events = list(events_from_ratings(read_ratings(data, args.users)))
     catalog = catalog_changes(read_catalog(data))
     with TansuBroker() as broker, RedisServer() as redis:
-        tp = await throughput(broker, redis, events, catalog, args.partitions)
+        tp, _ = await throughput(broker, redis, events, catalog, args.partitions)
         lat = [await latency(broker, redis, events, catalog, rate, args.seconds, args.partitions)
                for rate in args.rate]
     print(f"\nthroughput: {len(events)} movielens-small events ({args.users or 'all'} users), "

@@ -87,6 +87,17 @@ def build_parser() -> argparse.ArgumentParser:
                     "(for the transformer configuration)")
     ev.add_argument("--out", default=None, help="report folder (default reports/evaluate-TIME)")
     ev.add_argument("--no-progress", action="store_true", help="no progress bars")
+    b = sub.add_parser("bench", help="throughput and latency of the pipeline beside a no-op "
+                       "Faust agent, and API load; writes a report")
+    b.add_argument("--loads", nargs="+", default=["500", "2000", "8000", "max"],
+                   help="offered loads in events/s for the latency phase; max = unpaced")
+    b.add_argument("--seconds", type=float, default=15.0, help="seconds per offered load")
+    b.add_argument("--api-seconds", type=float, default=10.0, help="seconds per API load")
+    b.add_argument("--api-rates", nargs="+", type=float, default=[1000.0, 4000.0],
+                   help="fixed API request rates (req/s) for the latency runs")
+    b.add_argument("--api-connections", type=int, default=32,
+                   help="connections of the closed-loop API run")
+    b.add_argument("--out", default=None, help="report folder (default reports/bench-TIME)")
     dl = sub.add_parser("download", help="download movielens-small")
     dl.add_argument("--dest", default="data", help="folder to unpack into")
     for sp in sub.choices.values():
@@ -145,6 +156,13 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(_scorer(_need_broker(settings), args))
     if args.cmd == "ope":
         return _ope(args)
+    if args.cmd == "bench":
+        from streamrec.bench.suite import bench, parse_rates
+        users = args.replay_users if args.replay_users is not None else 200
+        asyncio.run(bench(ensure_data(settings), _report_dir(args.out, "bench"), users,
+                          parse_rates(args.loads), args.seconds, settings.partitions,
+                          args.api_seconds, args.api_rates, args.api_connections))
+        return 0
     if args.cmd == "evaluate":
         return asyncio.run(_evaluate(settings, args))
     if args.cmd == "download":

@@ -143,7 +143,10 @@ def _generic(rows: Iterable[tuple[int, dict[str, Any]]], path: Path
             for name, cast in (("price", float), ("quantity", int)):
                 if r.get(name) not in (None, ""):
                     ev[name] = cast(r[name])
-        except (KeyError, ValueError, TypeError) as e:
+        except KeyError as e:
+            raise EventLogError(f"{path}:{n}: missing field {e}; expected user_id, item_id, "
+                                "ts, type (view/click/purchase)") from None
+        except (ValueError, TypeError) as e:
             raise EventLogError(f"{path}:{n}: expected user_id, item_id, ts, type "
                                 f"(view/click/purchase): {e!s}") from None
         yield kind, ev

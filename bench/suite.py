@@ -1,0 +1,201 @@
+"""``streamrec bench``: the pipeline and the API measured side by side in one run.
+
+One embedded Tansu broker and redis-server (fresh topics and keys per phase), movielens
+events (default mapping):
+
+1. throughput: the same events pre-loaded; a no-op Faust agent, the worker, and the
+   worker with a River snapshot each consume them all (``bench/pipeline.py``);
+2. latency: the worker running, events produced at each offered load (events/s; ``max``
+   = unpaced), latency from produced to ``rec:{user}`` rewritten in Redis (observed by
+   keyspace notifications), p50/p95/p99;
+3. API: ``streamrec api`` and, as the baseline, a bare aiohttp handler doing one Redis
+   GET (``bench/bare_api.py``), each a separate process serving the lists the worker
+   wrote; closed loop for requests/s, open loop at fixed rates for latency.
+
+Everything shares the machine's cores with the load generators; the report says how many.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from streamrec.bench.api_load import LoadResult, closed_loop, open_loop
+from streamrec.bench.pipeline import latency, throughput
+from streamrec.streams.dataset import events_from_ratings, read_catalog, read_ratings
+from streamrec.streams.demo import stop_worker
+from streamrec.streams.embedded import RedisServer, TansuBroker, _die_with_parent, free_port
+from streamrec.streams.models_bridge import catalog_changes
+from streamrec.streams.report import Report
+from streamrec.streams.settings import Settings
+
+
+def parse_rates(values: list[str]) -> list[float]:
+    """Offered loads from the command line; ``max`` = 0 (unpaced).
+
+    >>> parse_rates(["500", "2000", "max"])
+    [500.0, 2000.0, 0.0]
+    """
+    return [0.0 if v == "max" else float(v) for v in values]
+
+
+async def _start_server(cmd: list[str], env: dict[str, str], port: int) -> subprocess.Popen:
+    proc = subprocess.Popen(cmd, env=env, preexec_fn=_die_with_parent,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    async with aiohttp.ClientSession() as http:
+        for _ in range(300):
+            if proc.poll() is not None:
+                raise RuntimeError(f"{' '.join(cmd)} exited with {proc.returncode}")
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/health") as r:
+                    if r.status == 200:
+                        return proc
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise TimeoutError(f"{' '.join(cmd)} did not answer on port {port}")
+
+
+async def api_bench(redis_url: str, prefix: str, users: list[str], seconds: float,
+                    rates: list[float], connections: int) -> dict[str, list[LoadResult]]:
+    """Closed loop, then open loop at each rate, against the bare handler and our API."""
+    out: dict[str, list[LoadResult]] = {}
+    servers = {
+        "bare aiohttp + 1 GET": lambda port: [sys.executable, "-m", "streamrec.bench.bare_api",
+                                              str(port)],
+        "streamrec api": lambda port: [sys.executable, "-m", "streamrec.streams.cli", "api",
+                                       "--api-port", str(port)],
+    }
+    for name, cmd in servers.items():
+        port = free_port()
+        env = {**os.environ, "STREAMREC_REDIS_URL": redis_url, "STREAMREC_REDIS_PREFIX": prefix}
+        proc = await _start_server(cmd(port), env, port)
+        try:
+            await closed_loop("127.0.0.1", port, users, 1.0, connections)        # warm-up
+            runs = [await closed_loop("127.0.0.1", port, users, seconds, connections)]
+            for rate in rates:
+                runs.append(await open_loop("127.0.0.1", port, users, rate, seconds))
+            out[name] = runs
+        finally:
+            stop_worker(proc)
+    return out
+
+
+async def run_bench(settings: Settings, users: int, rates: list[float], seconds: float,
+                    partitions: int, api_seconds: float, api_rates: list[float],
+                    api_connections: int) -> tuple[Report, dict[str, Any]]:
+    t0 = time.monotonic()
+    data = settings.resolved_data_dir()
+    ratings = read_ratings(data, users)
+    events = list(events_from_ratings(ratings))
+    catalog = catalog_changes(read_catalog(data))
+    user_ids = sorted({r[0] for r in ratings}, key=int)
+    with TansuBroker() as broker, RedisServer() as redis:
+        print(f"throughput: {len(events):,} events, no-op agent / worker / worker + River",
+              flush=True)
+        tp, prefix = await throughput(broker, redis, events, catalog, partitions)
+        lat = []
+        for rate in rates:
+            print(f"latency at {rate or 'max'} events/s ...", flush=True)
+            lat.append(await latency(broker, redis, events, catalog, rate, seconds, partitions))
+        print(f"API: closed loop and {api_rates} requests/s ...", flush=True)
+        api = await api_bench(redis.url, prefix, user_ids, api_seconds, api_rates,
+                              api_connections)
+    return build_report(tp, lat, api, len(events), users, partitions, rates, api_connections,
+                        time.monotonic() - t0)
+
+
+def build_report(tp: dict[str, float], lat: list[dict[str, Any]],
+                 api: dict[str, list[LoadResult]], n_events: int, users: int, partitions: int,
+                 rates: list[float], api_connections: int, elapsed_s: float
+                 ) -> tuple[Report, dict[str, Any]]:
+    r = Report("streamrec bench: pipeline and API")
+    cores = os.cpu_count()
+    r.para(f"Run {dt.datetime.now().isoformat(timespec='seconds')}, {cores} cores, "
+           f"{elapsed_s:.0f} s. Embedded Tansu broker + redis-server, {partitions} partitions, "
+           f"one worker process. Data: movielens-small, {n_events:,} events of "
+           f"{users or 'all'} users (default mapping). Load generators run on the same cores.")
+    base = tp["no-op Faust agent"]
+    r.table("throughput: the same pre-loaded events consumed by each",
+            ["consumer", "events/s", "vs no-op"],
+            [[n, v, f"{v / base:.0%}"] for n, v in tp.items()])
+    r.table("latency: event produced -> rec:{user} rewritten in Redis (ms)",
+            ["offered ev/s", "achieved ev/s", "events", "p50", "p95", "p99", "max"],
+            [["max" if rate == 0 else rate, x["offered"], x["n"], x["p50"], x["p95"], x["p99"],
+              x["max"]] for rate, x in zip(rates, lat, strict=True)])
+    rows = []
+    for name, runs in api.items():
+        for x in runs:
+            rows.append([name, "closed loop" if x.mode == "closed" else f"{x.offered:,.0f} req/s",
+                         x.requests_per_s, x.pct(0.5), x.pct(0.99), x.errors])
+    r.table(f"API: GET /recommendations/{{user}}?k=20 ({api_connections} connections in the "
+            "closed loop; open loop latency from the scheduled send time)",
+            ["server", "load", "req/s", "p50 ms", "p99 ms", "errors"], rows)
+
+    def bars(ax) -> None:
+        ax.bar(list(tp), list(tp.values()), color=["grey", "tab:blue", "tab:green"][:len(tp)])
+        ax.set_ylabel("events/s")
+        ax.grid(axis="y", alpha=0.3)
+    r.plot("throughput", "Events/s of each consumer on the same pre-loaded topic", bars)
+
+    def pcts(ax) -> None:
+        xs = [x["offered"] for x in lat]
+        for p in ("p50", "p95", "p99"):
+            ax.plot(xs, [x[p] for x in lat], marker="o", label=p)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("achieved offered load (events/s)")
+        ax.set_ylabel("ms, event -> list in Redis")
+        ax.legend()
+        ax.grid(alpha=0.3, which="both")
+    r.plot("latency_vs_load", "Event-to-list latency percentiles by offered load", pcts)
+
+    def hist(ax) -> None:
+        import numpy as np
+        bins = np.logspace(0, 5, 60)
+        for rate, x in zip(rates, lat, strict=True):
+            if x["latencies_ms"]:
+                ax.hist(x["latencies_ms"], bins=bins, histtype="step",
+                        label=f"{'max' if rate == 0 else f'{rate:,.0f}'} ev/s")
+        ax.set_xscale("log")
+        ax.set_xlabel("ms, event -> list in Redis")
+        ax.set_ylabel("events")
+        ax.legend()
+    r.plot("latency_histogram", "Event-to-list latency distribution per offered load", hist)
+
+    def api_plot(ax) -> None:
+        import numpy as np
+        bins = np.logspace(-1, 3, 60)
+        for name, runs in api.items():
+            for x in runs[1:]:
+                ax.hist(x.latencies_ms, bins=bins, histtype="step",
+                        label=f"{name} @ {x.offered:,.0f} req/s")
+        ax.set_xscale("log")
+        ax.set_xlabel("ms per request")
+        ax.legend()
+    r.plot("api_latency", "API latency at fixed request rates", api_plot)
+    raw = {"cores": cores, "elapsed_s": elapsed_s, "events": n_events, "users": users,
+           "partitions": partitions, "throughput_events_per_s": tp,
+           "latency": [{k: v for k, v in x.items() if k != "latencies_ms"} | {"rate": rate}
+                       for rate, x in zip(rates, lat, strict=True)],
+           "api": {n: [x.summary() for x in runs] for n, runs in api.items()}}
+    return r, raw
+
+
+async def bench(settings: Settings, out: Path, users: int, rates: list[float], seconds: float,
+                partitions: int, api_seconds: float, api_rates: list[float],
+                api_connections: int) -> Path:
+    report, raw = await run_bench(settings, users, rates, seconds, partitions, api_seconds,
+                                  api_rates, api_connections)
+    print("\n" + report.tables_text(), flush=True)
+    path = report.save(out, raw)
+    print(f"\nreport: {path}", flush=True)
+    return path
