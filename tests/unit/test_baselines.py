@@ -1,0 +1,25 @@
+"""The rtrec baseline is judged by the same prequential rule as our workers."""
+
+from __future__ import annotations
+
+import pytest
+
+from streamrec.models.baselines import RtrecBaseline
+from streamrec.streams.eventlog import load_event_log
+from streamrec.streams.exceptions import DataMissing
+from streamrec.streams.settings import Settings
+
+
+def test_rtrec_slim_is_judged_like_the_workers():
+    pytest.importorskip("rtrec", reason="rtrec is installed by the [test] extra")
+    try:
+        log = load_event_log(Settings.from_env().resolved_data_dir(), users=15)
+    except DataMissing as e:
+        pytest.skip(str(e))
+    base = RtrecBaseline(k=20, fit_every=500)
+    tally, curve = base.run(log.events, bucket_s=30 * 86400.0)
+    views = sum(1 for kind, _ in log.events if kind == "view")
+    assert tally.judged == views - log.users     # every view but each user's first
+    assert sum(t.judged for t in curve.values()) == tally.judged
+    assert tally.hits > 0 and 0 <= tally.mrr <= tally.hr <= 1
+    assert 0 < base.coverage(len(log.catalog)) <= 1
