@@ -39,7 +39,7 @@ class RtrecBaseline:
         tally, curve = Tally(), {}
         seen: dict[str, set[str]] = {}
         pending: list[tuple[str, str, float, float]] = []
-        for kind, e in tqdm(events, desc="rtrec       ", unit="ev", disable=not progress,
+        for _kind, e in tqdm(events, desc="rtrec       ", unit="ev", disable=not progress,
                             mininterval=1.0):
             user, item = e["user_id"], e["item_id"]
             mine = seen.get(user)
