@@ -40,3 +40,11 @@ def test_describe_covers_every_field():
     rows = Settings.describe()
     assert {r[0] for r in rows} >= {"STREAMREC_BROKER", "STREAMREC_REDIS_URL", "STREAMREC_K"}
     assert all(r[2] for r in rows)
+
+
+def test_every_setting_is_documented_in_the_readme():
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    missing = [name for name, _, _ in Settings.describe() if f"| `{name}` |" not in readme]
+    assert not missing, f"add these to the README's configuration table: {missing}"
