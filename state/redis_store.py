@@ -72,6 +72,33 @@ end
 return fresh
 """
 
+# Serving in one round trip: the user's list and which of its items are out of stock (the
+# list is only decoded when something is sold out), or the trending list for a new user.
+_SERVE_LUA = """
+local p = ARGV[1]
+local oos = p .. 'oos'
+local any_oos = redis.call('SCARD', oos) > 0
+local raw = redis.call('GET', p .. 'rec:' .. ARGV[2])
+if not raw then
+  local t = redis.call('ZREVRANGE', p .. 'pop', 0, tonumber(ARGV[3]) - 1, 'WITHSCORES')
+  if not any_oos then return {false, t} end
+  local keep = {}
+  for j = 1, #t, 2 do
+    if redis.call('SISMEMBER', oos, t[j]) == 0 then
+      keep[#keep + 1] = t[j]; keep[#keep + 1] = t[j + 1]
+    end
+  end
+  return {false, keep}
+end
+local gone = {}
+if any_oos then
+  for i, it in ipairs(cjson.decode(raw)['items']) do
+    if redis.call('SISMEMBER', oos, tostring(it['item_id'])) == 1 then gone[#gone + 1] = i end
+  end
+end
+return {raw, gone}
+"""
+
 _REWARD_LUA = """
 local p = ARGV[1]
 local n = tonumber(ARGV[2])
@@ -121,6 +148,7 @@ class RedisStore:
         self._r = aioredis.Redis.from_url(url, decode_responses=True)
         self._ingest = self._r.register_script(_INGEST_LUA)
         self._reward = self._r.register_script(_REWARD_LUA)
+        self._serve = self._r.register_script(_SERVE_LUA)
         self._raw: aioredis.Redis | None = None   # for binary values (model snapshots)
 
     async def __aenter__(self) -> RedisStore:
@@ -267,11 +295,18 @@ class RedisStore:
             raw, trending = await pipe.execute()
         return (orjson.loads(raw) if raw else None), trending
 
-    async def in_stock_mask(self, ids: Sequence[str]) -> list[bool]:
-        if not ids:
-            return []
-        flags = await self._r.smismember(self.key("oos"), list(ids))
-        return [not f for f in flags]
+    async def serve_rec(self, user_id: str, n_trending: int
+                        ) -> tuple[dict[str, Any] | None, list[tuple[str, float]]]:
+        """The user's stored list without its out-of-stock items, or (None, trending) for a
+        user without one; one round trip (a Lua script)."""
+        raw, rest = await self._serve(args=[self.prefix, user_id, n_trending])
+        if raw is None:
+            return None, [(rest[j], float(rest[j + 1])) for j in range(0, len(rest), 2)]
+        rec = orjson.loads(raw)
+        if rest:
+            gone = {n - 1 for n in rest}      # Lua positions are 1-based
+            rec["items"] = [it for n, it in enumerate(rec["items"]) if n not in gone]
+        return rec, []
 
     # -- experiments -------------------------------------------------------------------
     async def create_experiment(self, exp: Experiment) -> bool:

@@ -57,7 +57,7 @@ async def recommendations(request: web.Request) -> web.Response:
         return _error(400, f"k must be an integer 1..500, got {k}")
     if not user_id or len(user_id) > 256:
         return _error(400, "user_id must have 1..256 characters")
-    rec, trending = await store.read_rec(user_id, 2 * k)
+    rec, trending = await store.serve_rec(user_id, 2 * k)   # sold-out items already gone
     if rec is None:
         items = [{"item_id": i, "score": s} for i, s in trending_list(trending, (), 2 * k)]
         rec = {"user_id": user_id, "items": items, "impression_id": None,
@@ -65,9 +65,7 @@ async def recommendations(request: web.Request) -> web.Response:
         cold = True
     else:
         cold = False
-    ids = [it["item_id"] for it in rec["items"]]
-    mask = await store.in_stock_mask(ids)
-    rec["items"] = [it for it, ok in zip(rec["items"], mask, strict=True) if ok][:k]
+    rec["items"] = rec["items"][:k]
     rec["cold_start"] = cold
     return _json(rec)
 

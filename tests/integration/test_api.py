@@ -50,6 +50,9 @@ async def test_cold_user_gets_trending(api):
     status, body = await get(http, f"{url}/recommendations/nobody?k=5")
     assert status == 200 and body["cold_start"] is True and body["policy"] == "trending"
     assert [i["item_id"] for i in body["items"]] == ["y", "x"]
+    await store.apply_catalog([CatalogChange("y", stock=0)])       # sold out: gone for all
+    _, body = await get(http, f"{url}/recommendations/nobody?k=5")
+    assert [i["item_id"] for i in body["items"]] == ["x"]
 
 
 @pytest.mark.parametrize("query", ["k=0", "k=501", "k=abc", "k=-3"])
