@@ -24,8 +24,7 @@ class ScoringClient:
     def __init__(self, settings: Settings, producer: AIOKafkaProducer | None = None) -> None:
         self.settings = settings
         self._own_producer = producer is None
-        self._producer = producer or AIOKafkaProducer(bootstrap_servers=settings.broker,
-                                                      linger_ms=0)
+        self._producer = producer   # made in start(): aiokafka needs a running loop
         self._consumer: AIOKafkaConsumer | None = None
         self._waiting: dict[str, asyncio.Future] = {}
         self._task: asyncio.Task | None = None
@@ -35,6 +34,8 @@ class ScoringClient:
 
     async def start(self) -> None:
         s = self.settings
+        if self._producer is None:
+            self._producer = AIOKafkaProducer(bootstrap_servers=s.broker, linger_ms=0)
         if self._own_producer:
             await self._producer.start()
         self._consumer = AIOKafkaConsumer(bootstrap_servers=s.broker, group_id=None,
@@ -59,7 +60,7 @@ class ScoringClient:
                 await self._task
         if self._consumer:
             await self._consumer.stop()
-        if self._own_producer:
+        if self._own_producer and self._producer is not None:
             await self._producer.stop()
 
     async def _listen(self) -> None:
@@ -86,6 +87,7 @@ class ScoringClient:
             rid = self._prefix + uuid.uuid4().hex
             ids[key] = rid
             self._waiting[rid] = loop.create_future()
+            assert self._producer is not None, "ScoringClient.start() first"
             await self._producer.send(topic, key=rid.encode(), value=orjson.dumps(
                 {"request_id": rid, "sequence": seq, "candidates": cands}))
         futs = {key: self._waiting[rid] for key, rid in ids.items()}

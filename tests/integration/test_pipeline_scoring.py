@@ -75,3 +75,32 @@ async def test_ranking_falls_back_and_says_so_without_a_scorer(settings, tmp_pat
     assert rec["scoring"] == "fallback: no transformer scores within 200 ms"
     assert rec["model_version"] == "blend-v1" and rec["items"]
     assert client.timed_out >= 1 and time.monotonic() - t0 < 30
+
+
+async def test_faust_worker_with_scorer_setting_starts_and_serves(settings, worker_factory):
+    """``STREAMREC_SCORER=1 streamrec worker`` (a real Faust worker process) starts and
+    serves lists; with no scorer running they say they fell back."""
+    from streamrec.streams.replay import Producer
+    from tests.conftest import eventually
+
+    s = settings.replace(scorer=True, score_deadline_ms=100)
+    async with RedisStore(s.redis_url, s.redis_prefix) as store, Producer(s) as producer:
+        proc = worker_factory(s)
+        for i in ITEMS[:5]:
+            await producer.send("catalog.updates", i, {"item_id": i, "stock": 5})
+        await producer.flush()
+
+        async def catalog_loaded():
+            assert proc.poll() is None, f"worker exited with {proc.returncode}"
+            m, _, _ = await store.read_metrics()
+            return m.get("catalog_total", 0) >= 5
+        await eventually(catalog_loaded, 90)
+        for n, i in enumerate(ITEMS[:3]):
+            await producer.send("events.view", "w", {"event_id": f"w{n}", "user_id": "w",
+                                                     "item_id": i, "ts": float(n)})
+        await producer.flush()
+
+        async def served():
+            return (await store.read_rec("w", 5))[0]
+        rec = await eventually(served, 60)
+        assert rec["scoring"] == "fallback: no transformer scores within 100 ms"
