@@ -261,6 +261,10 @@ def build_report(log: EventLog, results: list[ConfigResult], k: int, bucket_s: f
            "real broker in its own consumer group; River models learn inside their worker. "
            "Coverage: share of the catalog that appeared in any served top-K. events/s: this "
            "configuration's worker while all ran side by side (not a throughput benchmark).")
+    if not any(c.get("category") for c in log.catalog):
+        for x in results:          # unknown categories count as different: meaningless
+            x.ild = float("nan")
+        r.para("Intra-list diversity: n/a, the catalog of this log has no categories.")
     r.table(f"prequential ranking quality, K = {k}",
             [h.format(k=k) for h in HEADER], [x.row() for x in results])
     for x in results:
