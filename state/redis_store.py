@@ -60,8 +60,9 @@ for e, ev in ipairs(events) do
     redis.call('ZINCRBY', popk, string.format('%.17g', 2 ^ ((ts - t0) / hl)), item)
     for _, pair in ipairs(ev[4]) do
       local key = p .. 'cv:' .. pair[1]
-      redis.call('ZINCRBY', key, string.format('%.17g', pair[3]), pair[2])
-      if redis.call('ZCARD', key) > 2 * cap then
+      local score = redis.call('ZINCRBY', key, string.format('%.17g', pair[3]), pair[2])
+      -- only a new member (score == its first increment) can push the set over the cap
+      if tonumber(score) == pair[3] and redis.call('ZCARD', key) > 2 * cap then
         redis.call('ZREMRANGEBYRANK', key, 0, -(cap + 1))
       end
     end

@@ -1,0 +1,24 @@
+"""The Redis store's ingest script over a real redis-server: co-visitation counts and cap."""
+
+from __future__ import annotations
+
+import pytest
+
+from streamrec.state.redis_store import RedisStore
+
+pytestmark = pytest.mark.integration
+
+
+async def test_covisitation_accumulates_and_is_trimmed_to_its_cap(redis_settings):
+    s = redis_settings
+    async with RedisStore(s.redis_url, s.redis_prefix, covisit_cap=10) as store:
+        # "a" co-visited with 30 items; item i with weight i / 100, then "x0" once more
+        events = [(f"e{i}", f"x{i}", 1.0 + i, [("a", f"x{i}", i / 100.0)]) for i in range(30)]
+        assert await store.ingest(events) == [True] * 30
+        await store.ingest([("again", "x29", 40.0, [("a", "x29", 0.5)])])
+        assert await store.ingest(events[:3]) == [False] * 3         # duplicates: no effect
+        top = await store.client.zrevrange(store.key("cv:a"), 0, -1, withscores=True)
+        assert 10 <= len(top) <= 20                                  # trimmed past 2 x cap
+        assert top[0] == ("x29", pytest.approx(0.79))               # 0.29 + 0.5 accumulated
+        assert [i for i, _ in top[1:3]] == ["x28", "x27"]            # the heaviest are kept
+        assert {f"x{i}" for i in range(0, 10)}.isdisjoint(i for i, _ in top)
