@@ -62,8 +62,8 @@ app = faust.App(
     # Tansu holds a JoinGroup for the whole rebalance timeout; short timeouts keep
     # start-up and fail-over in seconds (a departed member is noticed within the session).
     broker_rebalance_timeout=3.0,
-    broker_session_timeout=6.0,
-    broker_heartbeat_interval=1.0,
+    broker_session_timeout=settings.session_timeout_s,
+    broker_heartbeat_interval=min(1.0, settings.session_timeout_s / 3),
 )
 
 _raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",

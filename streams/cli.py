@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--model-dir", default=None, help="model from `streamrec train` "
                     "(for the transformer configuration)")
     ev.add_argument("--out", default=None, help="report folder (default reports/evaluate-TIME)")
+    ev.add_argument("--parallel", type=int, default=0,
+                    help="configurations evaluated at the same time (0 = one per core)")
     ev.add_argument("--no-progress", action="store_true", help="no progress bars")
     b = sub.add_parser("bench", help="throughput and latency of the pipeline beside a no-op "
                        "Faust agent, and API load; writes a report")
@@ -236,7 +238,7 @@ async def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
     print(f"evaluate: {log.name}: {len(log.events):,} events, {log.users:,} users, "
           f"{len(log.catalog):,} items; configurations: {', '.join(configs)}", flush=True)
     await evaluate(settings, log, configs, settings.k, _report_dir(args.out, "evaluate"),
-                   model_dir, progress=not args.no_progress)
+                   model_dir, progress=not args.no_progress, parallel=args.parallel)
     return 0
 
 

@@ -5,7 +5,8 @@ One run, one stream, several configurations side by side:
 1. the event log (:mod:`streamrec.streams.eventlog`) and its catalog are produced ONCE
    into fresh topics of the broker (embedded Tansu unless ``STREAMREC_BROKER`` is set);
 2. every configuration gets its own real worker process (``streamrec worker``) in its
-   own consumer group with its own Redis keys, so each consumes the same events;
+   own consumer group with its own Redis keys, so each consumes the same events
+   (``parallel`` workers at a time, by default one per core);
 3. the topics have one partition (the recorded order is kept) and the workers run with
    ``prequential_exact``: each event on an item new to its user is
    judged against the top-K list that user held in Redis just before it (the list made
@@ -49,6 +50,7 @@ from .demo import start_worker, stop_worker
 from .embedded import RedisServer, TansuBroker
 from .eventlog import EventLog
 from .exceptions import StreamrecError
+from .models_bridge import catalog_changes
 from .replay import Producer, replay_catalog, replay_events
 from .report import Report
 from .settings import Settings
@@ -124,19 +126,23 @@ def bucket_width(log: EventLog, n_buckets: int = 40) -> float:
 
 async def run_evaluation(settings: Settings, log: EventLog, configs: Sequence[str], k: int,
                          model_dir: Path | None = None, progress: bool = True,
-                         idle_timeout_s: float = 180.0) -> tuple[list[ConfigResult], float]:
-    """Evaluate ``configs`` on ``log``; returns their results and the curve bucket width."""
+                         idle_timeout_s: float = 180.0, parallel: int = 0
+                         ) -> tuple[list[ConfigResult], float]:
+    """Evaluate ``configs`` on ``log``, ``parallel`` workers at a time (0 = one per core);
+    returns their results and the curve bucket width."""
     bucket_s = bucket_width(log)
+    parallel = parallel or os.cpu_count() or 1
     with contextlib.ExitStack() as stack:
         if not settings.broker:
             settings = settings.replace(broker=stack.enter_context(TansuBroker()).bootstrap)
         if not settings.redis_url:
             settings = settings.replace(redis_url=stack.enter_context(RedisServer()).url)
         run = "ev" + uuid.uuid4().hex[:8]
-        # one partition: every worker sees the stream in its recorded order
+        # one partition: every worker sees the stream in its recorded order; a long session
+        # timeout: a worker starved of CPU must not be dropped from its group mid-stream
         base = settings.replace(topic_prefix=f"{settings.topic_prefix}{run}.", k=k, partitions=1,
                                 content_weight=0.0, prequential_exact=True,
-                                prequential_bucket_s=bucket_s)
+                                prequential_bucket_s=bucket_s, session_timeout_s=60.0)
         await ensure_topics(base)
         per: dict[str, Settings] = {
             name: base.replace(app_id=f"{run}-{name}",
@@ -145,37 +151,42 @@ async def run_evaluation(settings: Settings, log: EventLog, configs: Sequence[st
             for name in configs if name in CONFIGS}
         procs: list[subprocess.Popen] = []
         stack.callback(lambda: [stop_worker(p) for p in procs])
-        async with Producer(base) as producer:
+        async with Producer(base) as producer:     # the stream, produced once
             await replay_catalog(producer, log.catalog)
+            await replay_events(producer, log.events, 0)
+        results: list[ConfigResult] = []
+        names = list(per)
+        for start in range(0, len(names), parallel):
+            wave = {n: per[n] for n in names[start:start + parallel]}
             workers = {}
-            for name, s in per.items():
+            for name, s in wave.items():
+                async with RedisStore(s.redis_url, s.redis_prefix) as store:
+                    await store.apply_catalog(catalog_changes(log.catalog))   # no race
                 if s.scorer:
                     procs.append(start_worker(s, "scorer", ["--model-dir", str(model_dir)]))
                 workers[name] = start_worker(s)
                 procs.append(workers[name])
-            results = await _drive(producer, log, per, workers, progress, idle_timeout_s)
+            results += await _drive(log, wave, workers, progress, idle_timeout_s)
+            for p in workers.values():
+                stop_worker(p)
         if "rtrec" in configs:
             results.append(await asyncio.to_thread(_rtrec, log, k, bucket_s, progress))
         return [r for n in configs for r in results if r.name == n], bucket_s
 
 
-async def _drive(producer: Producer, log: EventLog, per: dict[str, Settings],
-                 workers: dict[str, subprocess.Popen], progress: bool, idle_timeout_s: float
-                 ) -> list[ConfigResult]:
+async def _drive(log: EventLog, per: dict[str, Settings], workers: dict[str, subprocess.Popen],
+                 progress: bool, idle_timeout_s: float) -> list[ConfigResult]:
+    """Wait for the workers of ``per`` to process the whole stream; read their results."""
     stores = {n: RedisStore(s.redis_url, s.redis_prefix) for n, s in per.items()}
     try:
-        async def counts(metric: str) -> dict[str, int]:
+        async def counts() -> dict[str, int]:
             out = {}
             for n, st in stores.items():
                 m, _, _ = await st.read_metrics()
-                out[n] = int(m.get(metric, 0) + (m.get("dlq_total", 0)
-                                                 if metric == "events_total" else 0))
+                out[n] = int(m.get("events_total", 0) + m.get("dlq_total", 0))
             return out
 
-        await _wait(lambda: counts("catalog_total"), len(log.catalog), workers,
-                    idle_timeout_s, "the catalog to load")
         t0 = time.monotonic()
-        replay = asyncio.create_task(replay_events(producer, log.events, 0))
         bars = {n: tqdm(total=len(log.events), desc=f"{n:<12}", unit="ev", position=i,
                         disable=not progress, leave=True, mininterval=1.0)
                 for i, n in enumerate(per)}
@@ -187,12 +198,11 @@ async def _drive(producer: Producer, log: EventLog, per: dict[str, Settings],
                 if v >= len(log.events) and n not in done_at:
                     done_at[n] = time.monotonic()
         try:
-            await _wait(lambda: counts("events_total"), len(log.events), workers,
-                        idle_timeout_s, "every worker to process the stream", update)
+            await _wait(counts, len(log.events), workers, idle_timeout_s,
+                        "every worker to process the stream", update)
         finally:
             for b in bars.values():
                 b.close()
-        await replay
         out = []
         for n, st in stores.items():
             m, lat, _ = await st.read_metrics()
@@ -321,10 +331,12 @@ def build_report(log: EventLog, results: list[ConfigResult], k: int, bucket_s: f
 
 
 async def evaluate(settings: Settings, log: EventLog, configs: Sequence[str], k: int,
-                   out: Path, model_dir: Path | None = None, progress: bool = True) -> Path:
+                   out: Path, model_dir: Path | None = None, progress: bool = True,
+                   parallel: int = 0) -> Path:
     """Run the evaluation, print the summary table and write the report; returns report.md."""
     t0 = time.monotonic()
-    results, bucket_s = await run_evaluation(settings, log, configs, k, model_dir, progress)
+    results, bucket_s = await run_evaluation(settings, log, configs, k, model_dir, progress,
+                                             parallel=parallel)
     report, raw = build_report(log, results, k, bucket_s, time.monotonic() - t0)
     print("\n" + report.tables_text(), flush=True)
     path = report.save(out, raw)

@@ -131,6 +131,7 @@ class Processor:
         # OnlineLearner from the newest snapshot, or a live one given for evaluation
         self._river: Any = river
         self._river_live = river is not None   # trained here, test then train
+        self._river_primed = False
         self._river_version: str | None = "inline" if river is not None else None
         self._river_read_at = float("-inf")
         self._info: dict[str, tuple[float, dict[str, Any]]] = {}   # item -> (read at, info)
@@ -147,6 +148,8 @@ class Processor:
         user's previous event (the per-event protocol), while Faust still fetches in batches
         and only each user's final list of the batch is published."""
         s = self.settings
+        if self._river_live and not self._river_primed:
+            await self._prime_river()
         valid, rejected = await self._validate(msgs)
         runs = (split_runs(valid, key=lambda x: x[1].user_id) if s.prequential_exact
                 else [valid])
@@ -170,6 +173,15 @@ class Processor:
             served=self.served, diversity=self.diversity, tally=tally, curve=curve)
         self.served, self.diversity = [], []
         return len(valid)
+
+    async def _prime_river(self) -> None:
+        """Give a live (inline) River learner the catalog already in Redis, so the first
+        events get their category and price features even if the catalog agent lags."""
+        self._river_primed = True
+        ids = sorted(await self.store.client.smembers(self.store.key("items")))
+        for i, d in (await self.store.catalog_info(ids)).items():
+            self._river.catalog_change(CatalogChange(i, d.get("stock"), d.get("price"),
+                                                     d.get("category"), d.get("title")))
 
     async def _validate(self, msgs: Sequence[Message]
                         ) -> tuple[list[tuple[Message, Interaction]], int]:
@@ -211,13 +223,14 @@ class Processor:
         states, seen = batch.states, batch.seen
         touched: dict[str, UserState] = {}
         ingest: list[tuple[str, str, float, list[tuple[str, str, float]]]] = []
+        verdicts: list[tuple[int, float, float, float] | None] = []
         for m, ev in valid:
             st = states.get(ev.user_id)
             if st is None:
                 st = states[ev.user_id] = UserState.from_json(self.users.get(ev.user_id))
                 seen[ev.user_id] = set(st.seen)
             touched[ev.user_id] = st
-            self._judge(ev, lists, seen[ev.user_id], tally, curve)
+            verdicts.append(self._judge(ev, lists, seen[ev.user_id]))
             seen[ev.user_id].add(ev.item_id)
             ingest.append((ev.event_id, ev.item_id, ev.ts,
                            pairs_for(ev.item_id, st.recent, s.covisit_window)))
@@ -225,6 +238,12 @@ class Processor:
                        ts=ev.ts)
             batch.newest[ev.user_id] = max(batch.newest.get(ev.user_id, 0.0), m.timestamp)
         fresh = await self.store.ingest(ingest)
+        # only fresh events count: an event replayed after a rebalance or crash was judged
+        # the first time (the ingest script deduplicates by event id)
+        for new, v in zip(fresh, verdicts, strict=True):
+            if new and v is not None:
+                tally.add(*v[1:])
+                curve.setdefault(v[0], Tally()).add(*v[1:])
         rewards = [(ev.rec_id, ev.kind, (ev.price or 0.0) * ev.quantity if ev.price else 1.0)
                    for (_, ev), new in zip(valid, fresh, strict=True)
                    if new and ev.rec_id and ev.kind in ("click", "purchase")]
@@ -242,17 +261,16 @@ class Processor:
         batch.lists.update({u: o.top for u, o in out.items()})
         return sum(fresh)
 
-    def _judge(self, ev: Interaction, lists: dict[str, list[str]], seen: set[str],
-               tally: Tally, curve: dict[int, Tally]) -> None:
+    def _judge(self, ev: Interaction, lists: dict[str, list[str]], seen: set[str]
+               ) -> tuple[int, float, float, float] | None:
         """Prequential ranking quality: an event on an item new to its user is judged
         against the user's list held in Redis before it (lists exclude seen items, so
-        repeat interactions are not judged; users without a list yet are not judged)."""
+        repeat interactions are not judged; users without a list yet are not judged).
+        Returns (curve bucket, hit, reciprocal rank, NDCG) or None when not judged."""
         if ev.user_id not in lists or ev.item_id in seen:
-            return
-        result = judge(ev.item_id, lists[ev.user_id], self.settings.k)
-        tally.add(*result)
-        b = bucket_of(ev.ts, self.settings.prequential_bucket_s)
-        curve.setdefault(b, Tally()).add(*result)
+            return None
+        return (bucket_of(ev.ts, self.settings.prequential_bucket_s),
+                *judge(ev.item_id, lists[ev.user_id], self.settings.k))
 
     async def recommend(self, states: dict[str, UserState], newest: dict[str, float]
                         ) -> dict[str, _Output]:

@@ -88,6 +88,9 @@ class Settings:
     river_inline: bool = _spec(False, "evaluation: the worker trains its own River models, "
                                "test then train, instead of reading the learner's snapshots "
                                "(one worker only)")
+    session_timeout_s: float = _spec(6.0, "Kafka consumer session timeout: a worker silent "
+                                     "this long leaves the group (raise it on an overloaded "
+                                     "machine)", 1.0, 3600.0)
     batch_size: int = _spec(1000, "max events the worker processes per batch", 1, 100000)
     batch_wait_ms: int = _spec(20, "max wait in ms to fill a batch", 1, 10000)
     fetch_max_wait_ms: int = _spec(10, "longest a broker may hold a fetch; low = low latency",

@@ -70,3 +70,25 @@ async def test_exact_batch_equals_event_by_event(redis_settings):
     assert sum(t.judged for t in curve_exact.values()) == n_items - 1
     # without exact mode the whole burst meets the list from before it: nothing to judge
     assert batched.get("preq_judged", 0) == 0
+
+
+async def test_replayed_events_are_not_judged_twice(redis_settings):
+    """At-least-once delivery: a batch consumed again after a rebalance or crash (same event
+    ids) must not add to the prequential counts."""
+    data = redis_settings.resolved_data_dir()
+    rows = read_ratings(data, 40)
+    warm = list(events_from_ratings([r for r in rows if r[0] != "1"]))
+    events = list(events_from_ratings([r for r in rows if r[0] == "1"]))
+    s = redis_settings.replace(redis_prefix=redis_settings.redis_prefix + "replay:",
+                               ranking="covisit", prequential_exact=True)
+    async with RedisStore(s.redis_url, s.redis_prefix) as store:
+        await store.apply_catalog(catalog_changes(read_catalog(data)))
+        proc = Processor(s, store, {}, _sink)
+        await _feed(proc, warm, 500)
+        await _feed(proc, events, 100)
+        once, _, _ = await store.read_metrics()
+        await _feed(Processor(s, store, {}, _sink), events[50:250], 100)   # redelivered
+        twice, _, _ = await store.read_metrics()
+    assert once["preq_judged"] > 0
+    for name in ("preq_judged", "preq_hits", "events_total"):
+        assert twice.get(name) == once.get(name), name
