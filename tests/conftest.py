@@ -35,6 +35,16 @@ def broker() -> Iterator[TansuBroker]:
         pytest.skip(f"cannot start the Tansu broker: {e}")
 
 
+@pytest.fixture(scope="session")
+def data_dir():
+    """movielens-small (../shared/data or STREAMREC_DATA_DIR); skipped, saying why, if absent."""
+    from streamrec.streams.exceptions import DataMissing
+    try:
+        return Settings.from_env().resolved_data_dir()
+    except DataMissing as e:
+        pytest.skip(str(e))
+
+
 @pytest.fixture
 def names() -> str:
     return f"t{uuid.uuid4().hex[:10]}"

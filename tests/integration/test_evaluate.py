@@ -11,8 +11,9 @@ from streamrec.streams.eventlog import load_event_log
 pytestmark = pytest.mark.integration
 
 
-async def test_evaluate_two_configurations_through_real_workers(broker, redis_settings, tmp_path):
-    log = load_event_log(redis_settings.resolved_data_dir(), users=4)
+async def test_evaluate_two_configurations_through_real_workers(broker, redis_settings, data_dir,
+                                                                tmp_path):
+    log = load_event_log(data_dir, users=4)
     settings = redis_settings.replace(broker=broker.bootstrap)
     results, bucket_s = await run_evaluation(settings, log, ["trending", "covisit"], k=10,
                                              progress=False, idle_timeout_s=60)

@@ -43,8 +43,8 @@ async def _run(settings, prefix: str, warm, events, catalog, batch: int
         return {k: v - before.get(k, 0.0) for k, v in m.items()}, await store.read_curve(), final
 
 
-async def test_exact_batch_equals_event_by_event(redis_settings):
-    data = redis_settings.resolved_data_dir()
+async def test_exact_batch_equals_event_by_event(redis_settings, data_dir):
+    data = data_dir
     rows = read_ratings(data, 40)
     ratings = [r for r in rows if r[0] == "1"]                  # one user, in time order
     events = list(events_from_ratings(ratings))
@@ -72,10 +72,10 @@ async def test_exact_batch_equals_event_by_event(redis_settings):
     assert batched.get("preq_judged", 0) == 0
 
 
-async def test_replayed_events_are_not_judged_twice(redis_settings):
+async def test_replayed_events_are_not_judged_twice(redis_settings, data_dir):
     """At-least-once delivery: a batch consumed again after a rebalance or crash (same event
     ids) must not add to the prequential counts."""
-    data = redis_settings.resolved_data_dir()
+    data = data_dir
     rows = read_ratings(data, 40)
     warm = list(events_from_ratings([r for r in rows if r[0] != "1"]))
     events = list(events_from_ratings([r for r in rows if r[0] == "1"]))
