@@ -7,14 +7,14 @@ trending scores. Excluded items (out of stock, bought, already seen) never appea
 >>> covis = {"x": [("b", 4.0), ("c", 2.0)], "y": [("c", 4.0)]}
 >>> trending = [("t", 10.0), ("b", 1.0)]
 >>> blend_rank(["x", "y"], covis, trending, exclude={"x", "y"}, k=3, trending_weight=0.1)
-[('c', 1.0), ('b', 0.843333), ('t', 0.1)]
+[('c', 1.0), ('b', 0.750741), ('t', 0.1)]
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 
-RECENCY_DECAY = 0.7
+RECENCY_DECAY = 0.85
 
 
 def blend_rank(
@@ -67,7 +67,7 @@ def trending_list(trending: Sequence[tuple[str, float]], exclude: Collection[str
 def rank_variant(variant: str, recent: Sequence[str],
                  covis: Mapping[str, Sequence[tuple[str, float]]],
                  trending: Sequence[tuple[str, float]], *, exclude: Collection[str], k: int,
-                 trending_weight: float,
+                 trending_weight: float, recency_decay: float = RECENCY_DECAY,
                  content: Mapping[str, Sequence[tuple[str, float]]] | None = None,
                  content_weight: float = 0.0) -> list[tuple[str, float]]:
     """Rank with one named variant: ``blend``, ``covisit`` (filled up with trending when
@@ -80,14 +80,16 @@ def rank_variant(variant: str, recent: Sequence[str],
     if variant == "trending":
         return trending_list(trending, exclude, k)
     if variant == "covisit":
-        ranked = blend_rank(recent, covis, (), exclude=exclude, k=k, trending_weight=0.0)
+        ranked = blend_rank(recent, covis, (), exclude=exclude, k=k, trending_weight=0.0,
+                            recency_decay=recency_decay)
         if len(ranked) < k:
             have = {c for c, _ in ranked} | set(exclude)
             ranked += [(c, 0.0) for c, _ in trending if c not in have][: k - len(ranked)]
         return ranked
     if variant == "blend":
         return blend_rank(recent, covis, trending, exclude=exclude, k=k,
-                          trending_weight=trending_weight, content=content,
+                          trending_weight=trending_weight, recency_decay=recency_decay,
+                          content=content,
                           content_weight=content_weight)
     raise ValueError(f"unknown ranking variant {variant!r}")
 

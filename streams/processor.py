@@ -233,7 +233,8 @@ class Processor:
             verdicts.append(self._judge(ev, lists, seen[ev.user_id]))
             seen[ev.user_id].add(ev.item_id)
             ingest.append((ev.event_id, ev.item_id, ev.ts,
-                           pairs_for(ev.item_id, st.recent, s.covisit_window)))
+                           pairs_for(ev.item_id, st.recent, s.covisit_window,
+                                     s.covisit_backward)))
             st.observe(ev.item_id, ev.kind, recent_cap=s.recent_items, seen_cap=SEEN_CAP,
                        ts=ev.ts)
             batch.newest[ev.user_id] = max(batch.newest.get(ev.user_id, 0.0), m.timestamp)
@@ -298,6 +299,7 @@ class Processor:
                                       covis, trending,
                                       exclude=exclude, k=max(2 * s.k, s.score_candidates),
                                       trending_weight=s.trending_weight,
+                                      recency_decay=s.recency_decay,
                                       content=cands.content, content_weight=s.content_weight)
         scored, scoring_note = await self._transformer_scores(states, lists, variants)
         river = await self._river_model()

@@ -48,8 +48,13 @@ class Settings:
     partitions: int = _spec(4, "partitions of each topic created by streamrec", 1, 1024)
     k: int = _spec(20, "top-K items per recommendation list", 1, 500)
     recent_items: int = _spec(20, "recent items kept per user", 1, 1000)
-    covisit_window: int = _spec(5, "previous items of a user each new item is paired with",
+    covisit_window: int = _spec(10, "previous items of a user each new item is paired with, "
+                                "and recent items whose co-visited items are candidates",
                                 1, 100)
+    covisit_backward: float = _spec(0.5, "weight of a co-visitation pair from the newer item "
+                                    "to the older (the forward pair weighs 1)", 0.0, 1.0)
+    recency_decay: float = _spec(0.85, "weight ratio of each recent item to the next newer one "
+                                 "when summing co-visitation candidates", 0.0, 1.0)
     covisit_cap: int = _spec(200, "co-visited items kept per item in Redis", 10, 100000)
     candidates_per_item: int = _spec(50, "co-visitation candidates fetched per recent item",
                                      1, 1000)
