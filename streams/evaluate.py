@@ -32,11 +32,13 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import multiprocessing
 import os
 import subprocess
 import time
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,9 +157,16 @@ async def run_evaluation(settings: Settings, log: EventLog, configs: Sequence[st
             await replay_catalog(producer, log.catalog)
             await replay_events(producer, log.events, 0)
         results: list[ConfigResult] = []
-        names = list(per)
+        # rtrec (in a process of its own) takes one of the parallel slots, in the last wave
+        names = [*per, *(["rtrec"] if "rtrec" in configs else [])]
         for start in range(0, len(names), parallel):
-            wave = {n: per[n] for n in names[start:start + parallel]}
+            wave = {n: per[n] for n in names[start:start + parallel] if n in per}
+            outside = None
+            if "rtrec" in names[start:start + parallel]:
+                pool = stack.enter_context(
+                    ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")))
+                outside = asyncio.get_running_loop().run_in_executor(
+                    pool, _rtrec, log, k, bucket_s, progress and not wave)
             workers = {}
             for name, s in wave.items():
                 async with RedisStore(s.redis_url, s.redis_prefix) as store:
@@ -166,11 +175,12 @@ async def run_evaluation(settings: Settings, log: EventLog, configs: Sequence[st
                     procs.append(start_worker(s, "scorer", ["--model-dir", str(model_dir)]))
                 workers[name] = start_worker(s)
                 procs.append(workers[name])
-            results += await _drive(log, wave, workers, progress, idle_timeout_s)
+            if wave:
+                results += await _drive(log, wave, workers, progress, idle_timeout_s)
             for p in workers.values():
                 stop_worker(p)
-        if "rtrec" in configs:
-            results.append(await asyncio.to_thread(_rtrec, log, k, bucket_s, progress))
+            if outside is not None:
+                results.append(await outside)
         return [r for n in configs for r in results if r.name == n], bucket_s
 
 

@@ -15,10 +15,12 @@ async def test_evaluate_two_configurations_through_real_workers(broker, redis_se
                                                                 tmp_path):
     log = load_event_log(data_dir, users=4)
     settings = redis_settings.replace(broker=broker.bootstrap)
-    results, bucket_s = await run_evaluation(settings, log, ["trending", "covisit"], k=10,
-                                             progress=False, idle_timeout_s=60)
+    # rtrec (the outside baseline, in a process of its own) runs beside the two workers
+    results, bucket_s = await run_evaluation(settings, log, ["trending", "covisit", "rtrec"],
+                                             k=10, progress=False, idle_timeout_s=60,
+                                             parallel=3)
     views = sum(1 for kind, _ in log.events if kind == "view")
-    assert [r.name for r in results] == ["trending", "covisit"]
+    assert [r.name for r in results] == ["trending", "covisit", "rtrec"]
     for r in results:
         # exact judging: every view but each user's first (no list yet) meets a list, and
         # clicks/purchases are on items the user just viewed (not judged)
@@ -36,5 +38,5 @@ async def test_evaluate_two_configurations_through_real_workers(broker, redis_se
     for png in ("hr_over_time", "metrics_by_config", "latency_histogram"):
         assert (tmp_path / "rep" / f"{png}.png").stat().st_size > 1000
     saved = orjson.loads((tmp_path / "rep" / "results.json").read_bytes())
-    assert [r["config"] for r in saved["results"]] == ["trending", "covisit"]
+    assert [r["config"] for r in saved["results"]] == ["trending", "covisit", "rtrec"]
     assert saved["results"][1]["hits"] == results[1].tally.hits
