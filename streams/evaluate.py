@@ -7,7 +7,9 @@ One run, one stream, several configurations side by side:
 2. every configuration gets its own real worker process (``streamrec worker``) in its
    own consumer group with its own Redis keys, so each consumes the same events
    (``parallel`` workers at a time, by default one per core);
-3. the topics have one partition (the recorded order is kept) and the workers run with
+3. every event goes to the one mixed ``events`` topic, with one partition (the recorded
+   order is kept: three per-kind topics are each read at their own pace) and the workers
+   run with
    ``prequential_exact``: each event on an item new to its user is
    judged against the top-K list that user held in Redis just before it (the list made
    after the user's previous event), then learned from. Lists exclude items the user
@@ -140,8 +142,8 @@ async def run_evaluation(settings: Settings, log: EventLog, configs: Sequence[st
         if not settings.redis_url:
             settings = settings.replace(redis_url=stack.enter_context(RedisServer()).url)
         run = "ev" + uuid.uuid4().hex[:8]
-        # one partition: every worker sees the stream in its recorded order; a long session
-        # timeout: a worker starved of CPU must not be dropped from its group mid-stream
+        # one partition of one topic: every worker sees the stream in its recorded order; a
+        # long session timeout: a worker starved of CPU must not leave its group mid-stream
         base = settings.replace(topic_prefix=f"{settings.topic_prefix}{run}.", k=k, partitions=1,
                                 content_weight=0.0, prequential_exact=True,
                                 prequential_bucket_s=bucket_s, session_timeout_s=60.0)
@@ -155,7 +157,10 @@ async def run_evaluation(settings: Settings, log: EventLog, configs: Sequence[st
         stack.callback(lambda: [stop_worker(p) for p in procs])
         async with Producer(base) as producer:     # the stream, produced once
             await replay_catalog(producer, log.catalog)
-            await replay_events(producer, log.events, 0)
+            # one topic for every kind: three topics would each be read at its own pace
+            # (measured: a worker had read every click while a fifth of the views), so
+            # clicks would overtake the views before them
+            await replay_events(producer, log.events, 0, mixed=True)
         results: list[ConfigResult] = []
         # rtrec (in a process of its own) takes one of the parallel slots, in the last wave
         names = [*per, *(["rtrec"] if "rtrec" in configs else [])]

@@ -107,7 +107,10 @@ class Learner:
                                                max_records=min(2000, self.snapshot_every))
                 for tp, msgs in batch.items():
                     for m in msgs:
-                        self._learn(m.topic, kinds.get(m.topic), m.value)
+                        if m.topic in kinds:
+                            self._learn_event(kinds[m.topic], m.value)
+                        else:
+                            self._learn_catalog(m.value)
                         self.offsets[(tp.topic, tp.partition)] = m.offset + 1
                         since += 1
                 now = time.monotonic()
@@ -125,13 +128,14 @@ class Learner:
             await consumer.stop()
             await self._r.aclose()
 
-    def _learn(self, topic: str, kind: str | None, raw: bytes | None) -> None:
+    def _learn_catalog(self, raw: bytes | None) -> None:
+        c = parse_catalog(raw, self.settings.max_event_bytes)
+        if not isinstance(c, Rejection):
+            self.model.catalog_change(c)
+
+    def _learn_event(self, kind: str | None, raw: bytes | None) -> None:
+        """Learn one event (``kind`` None: the mixed ``events`` topic)."""
         s = self.settings
-        if kind is None:
-            c = parse_catalog(raw, s.max_event_bytes)
-            if not isinstance(c, Rejection):
-                self.model.catalog_change(c)
-            return
         ev = parse_interaction(raw, kind, s.max_event_bytes)
         if not isinstance(ev, Rejection):   # the worker dead-letters bad events
             self.model.learn(ev)

@@ -190,8 +190,8 @@ class Processor:
         valid: list[tuple[Message, Interaction]] = []
         rejected = 0
         for m in msgs:
-            kind = self._topics.get(m.topic)
-            ev = (parse_interaction(m.value, kind, s.max_event_bytes) if kind else
+            ev = (parse_interaction(m.value, self._topics[m.topic], s.max_event_bytes)
+                  if m.topic in self._topics else
                   Rejection(f"unknown event topic {m.topic!r}"))
             if isinstance(ev, Rejection):
                 await self.reject(m, ev.reason)

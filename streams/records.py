@@ -12,14 +12,18 @@ import faust
 TOPIC_VIEW = "events.view"
 TOPIC_CLICK = "events.click"
 TOPIC_PURCHASE = "events.purchase"
+# one topic for every kind (``type`` field required): keeps each user's events in order
+# across kinds (a view and the purchase after it), which three topics cannot promise
+TOPIC_EVENTS = "events"
 TOPIC_CATALOG = "catalog.updates"
 TOPIC_RECS = "recommendations"
 TOPIC_DLQ = "events.dlq"
-EVENT_TOPICS = {TOPIC_VIEW: "view", TOPIC_CLICK: "click", TOPIC_PURCHASE: "purchase"}
+EVENT_TOPICS: dict[str, str | None] = {TOPIC_VIEW: "view", TOPIC_CLICK: "click",
+                                       TOPIC_PURCHASE: "purchase", TOPIC_EVENTS: None}
 TOPIC_SCORE_REQUESTS = "score.requests"
 TOPIC_SCORE_RESULTS = "score.results"
-ALL_TOPICS = (TOPIC_VIEW, TOPIC_CLICK, TOPIC_PURCHASE, TOPIC_CATALOG, TOPIC_RECS, TOPIC_DLQ,
-              TOPIC_SCORE_REQUESTS, TOPIC_SCORE_RESULTS)
+ALL_TOPICS = (TOPIC_VIEW, TOPIC_CLICK, TOPIC_PURCHASE, TOPIC_EVENTS, TOPIC_CATALOG, TOPIC_RECS,
+              TOPIC_DLQ, TOPIC_SCORE_REQUESTS, TOPIC_SCORE_RESULTS)
 
 
 class _Event(faust.Record, serializer="json", include_metadata=False):

@@ -54,14 +54,19 @@ async def replay_catalog(producer: Producer, items: Iterable[dict[str, Any]]) ->
 
 
 async def replay_events(producer: Producer, events: Iterable[tuple[str, dict[str, Any]]],
-                        rate: float, stop: asyncio.Event | None = None) -> int:
-    """Send (kind, event) pairs to ``events.<kind>`` at ``rate`` events/s (0 = max)."""
+                        rate: float, stop: asyncio.Event | None = None,
+                        mixed: bool = False) -> int:
+    """Send (kind, event) pairs to ``events.<kind>`` (``mixed``: all to ``events``, with
+    ``type`` set, which keeps their order across kinds) at ``rate`` events/s (0 = max)."""
     n = 0
     t0 = time.monotonic()
     for kind, ev in events:
         if stop is not None and stop.is_set():
             break
-        await producer.send(f"events.{kind}", ev["user_id"], ev)
+        if mixed:
+            await producer.send("events", ev["user_id"], {**ev, "type": kind})
+        else:
+            await producer.send(f"events.{kind}", ev["user_id"], ev)
         n += 1
         if rate > 0 and n % 50 == 0:
             ahead = n / rate - (time.monotonic() - t0)

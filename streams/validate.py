@@ -66,16 +66,20 @@ def _num(d: dict[str, Any], name: str, required: bool) -> float | None | Rejecti
     return float(v)
 
 
-def parse_interaction(raw: bytes | None, kind: str, max_bytes: int = 16384
+def parse_interaction(raw: bytes | None, kind: str | None, max_bytes: int = 16384
                       ) -> Interaction | Rejection:
-    """Validate one event read from the ``events.<kind>`` topic."""
+    """Validate one event read from the ``events.<kind>`` topic, or (``kind`` None) from
+    the mixed ``events`` topic, where the ``type`` field is required."""
     d = _load(raw, max_bytes)
     if isinstance(d, Rejection):
         return d
+    if kind is None and "type" not in d:
+        return Rejection("missing field 'type' (required on the mixed 'events' topic: "
+                         f"{', '.join(EVENT_KINDS)})")
     declared = d.get("type", kind)
     if declared not in EVENT_KINDS:
         return Rejection(f"unknown event type {declared!r}; allowed: {', '.join(EVENT_KINDS)}")
-    if declared != kind:
+    if kind is not None and declared != kind:
         return Rejection(f"event type {declared!r} sent to the {kind!r} topic")
     event_id, user_id, item_id = _id(d, "event_id"), _id(d, "user_id"), _id(d, "item_id")
     session_id, rec_id = _id(d, "session_id", False), _id(d, "rec_id", False)
@@ -90,7 +94,7 @@ def parse_interaction(raw: bytes | None, kind: str, max_bytes: int = 16384
     quantity = d.get("quantity", 1)
     if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
         return Rejection(f"field 'quantity' must be an integer >= 1, got {quantity!r}")
-    return Interaction(event_id, kind, user_id, item_id, ts, session_id, rec_id,  # type: ignore
+    return Interaction(event_id, declared, user_id, item_id, ts, session_id, rec_id,  # type: ignore
                        price, quantity)  # type: ignore[arg-type]
 
 

@@ -10,7 +10,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from streamrec.state.redis_store import RedisStore
-from streamrec.streams.replay import Producer
+from streamrec.streams.replay import Producer, replay_events
 from tests.conftest import eventually
 
 pytestmark = pytest.mark.integration
@@ -62,6 +62,7 @@ async def test_bad_input_goes_to_dlq_and_worker_keeps_running(settings, worker_f
         ("events.view", orjson.dumps(ev("x5", "u", "1", 1.0, session_id="s" * 20000)),
          "oversized payload"),
         ("events.view", orjson.dumps(ev("x6", "u", "nope", 1.0)), "unknown item 'nope'"),
+        ("events", orjson.dumps(ev("x7", "u", "1", 1.0)), "missing field 'type'"),
         ("catalog.updates", orjson.dumps({"item_id": "1", "stock": -4}), "field 'stock'"),
     ]
     async with RedisStore(settings.redis_url, settings.redis_prefix) as store, \
@@ -169,9 +170,11 @@ async def test_user_state_survives_worker_restart(settings, worker_factory):
             m, _, _ = await store.read_metrics()
             return m.get("events_total") == 5
         await eventually(third_applied, 60)
-        # the restarted worker knew u's history: item 3 was paired with 2 and 1
-        assert await store.client.zscore(store.key("cv:3"), "2") == 1.0
-        assert await store.client.zscore(store.key("cv:3"), "1") == 0.5
+        # the restarted worker knew u's history: item 3 was paired with 2 and 1 (forward
+        # pairs 2 -> 3 and 1 -> 3 weigh 1 and 1/2, backward ones half that)
+        assert await store.client.zscore(store.key("cv:2"), "3") == 1.0
+        assert await store.client.zscore(store.key("cv:1"), "3") == 0.5
+        assert await store.client.zscore(store.key("cv:3"), "2") == 0.5
 
         async def rec_after_restart():
             r = (await store.read_rec("u", 50))[0]
@@ -180,3 +183,34 @@ async def test_user_state_survives_worker_restart(settings, worker_factory):
         items = [i["item_id"] for i in r["items"]]
         assert items[0] == "4"                  # co-visited with u's restored history
         assert not set(items) & {"1", "2", "3"}  # restored "seen" set
+
+
+async def test_mixed_events_topic_keeps_order_and_types(settings, worker_factory):
+    """All kinds on the one ``events`` topic: read back in the order sent (per key), and the
+    worker takes each event's kind from its ``type`` (with seen items allowed, a bought item
+    is still excluded from lists)."""
+    worker_factory(settings.replace(exclude_seen=False))
+    kinds = ["view", "click", "purchase", "view", "view", "click"]
+    events = [(k, ev(f"mx{n}", "mix", str(n + 1), 100.0 + n)) for n, k in enumerate(kinds)]
+    async with RedisStore(settings.redis_url, settings.redis_prefix) as store, \
+            Producer(settings) as producer:
+        await load_catalog(settings, store, producer)
+        # others: 3 goes with 9 (the purchase of 3 must not leave 3 on "mix"'s list)
+        for u in range(4):
+            await producer.send("events", f"o{u}", ev(f"o{u}a", f"o{u}", "3", 10.0, type="view"))
+            await producer.send("events", f"o{u}", ev(f"o{u}b", f"o{u}", "9", 11.0, type="view"))
+        await producer.flush()
+        assert await replay_events(producer, events, 0, mixed=True) == len(events)
+        got = [orjson.loads(m.value) for m in await read_topic(settings, "events", 14)
+               if m.key == b"mix"]
+        assert [(d["type"], d["event_id"]) for d in got] == \
+            [(k, e["event_id"]) for k, e in events]
+
+        async def processed():
+            m, _, _ = await store.read_metrics()
+            rec = (await store.read_rec("mix", 20))[0]
+            return rec if m.get("events_total", 0) >= 14 and rec else None
+        rec = await eventually(processed)
+        items = [i["item_id"] for i in rec["items"]]
+        assert "3" not in items                     # bought: out
+        assert {"1", "9"} <= set(items)             # viewed (allowed here), and 3's neighbour

@@ -61,3 +61,15 @@ def test_oversized_payload_is_rejected_before_decoding():
 def test_catalog_rejections(payload, reason):
     r = parse_catalog(payload)
     assert isinstance(r, Rejection) and reason in r.reason
+
+
+def test_mixed_topic_takes_the_kind_from_type_and_requires_it():
+    raw = orjson.dumps({"event_id": "e", "user_id": "u", "item_id": "i", "ts": 1.0,
+                        "type": "purchase"})
+    ev = parse_interaction(raw, None)
+    assert isinstance(ev, Interaction) and ev.kind == "purchase"
+    missing = parse_interaction(orjson.dumps({"event_id": "e", "user_id": "u", "item_id": "i",
+                                              "ts": 1.0}), None)
+    assert isinstance(missing, Rejection) and "missing field 'type'" in missing.reason
+    # a typed topic still refuses another kind
+    assert isinstance(parse_interaction(raw, "view"), Rejection)
