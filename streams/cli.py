@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 import urllib.request
 import zipfile
@@ -118,6 +119,11 @@ def main(argv: list[str] | None = None) -> int:
         settings = settings_from(args)
         logging.basicConfig(level=settings.log_level.upper(),
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if args.cmd in ("demo", "evaluate", "bench"):
+            # commands that own child processes: SIGTERM (kill, docker stop) stops them as
+            # Ctrl-C does, workers first and the broker last (a worker whose broker died
+            # first hangs in its shutdown, retrying the broker)
+            signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
         return _run(args, settings)
     except StreamrecError as e:
         print(f"streamrec: error: {e}", file=sys.stderr)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import aiohttp
 import orjson
@@ -127,11 +128,23 @@ async def _demo_checks(info):
         await consumer.stop()
 
 
+
+def _children(pid: int) -> list[int]:
+    """Child process ids of ``pid`` (Linux /proc)."""
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
 def test_demo_end_to_end(demo):
     proc, info, lines = demo
     asyncio.run(_demo_checks(info))
-    proc.send_signal(signal.SIGINT)  # Ctrl-C stops every child cleanly
+    children = _children(proc.pid)
+    assert len(children) >= 4, children     # broker, redis, worker, learner, api
+    proc.send_signal(signal.SIGTERM)  # like Ctrl-C, SIGTERM stops every child cleanly
     assert proc.wait(60) == 0
+    assert not [c for c in children if Path(f"/proc/{c}").exists()], "a child outlived the demo"
     out = []
     while not lines.empty():
         out.append(lines.get())
