@@ -33,10 +33,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
+def _die_with_parent(sig: int = signal.SIGTERM) -> None:  # runs in the child before exec
     os.setsid()
     with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        ctypes.CDLL("libc.so.6").prctl(1, sig)  # PR_SET_PDEATHSIG
 
 
 def _wait_port(port: int, proc: subprocess.Popen, what: str, timeout: float, log: Path) -> None:
