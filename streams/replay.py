@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from .records import TOPIC_CATALOG
+from .records import TOPIC_CATALOG, TOPIC_EVENTS
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ async def replay_events(producer: Producer, events: Iterable[tuple[str, dict[str
         if stop is not None and stop.is_set():
             break
         if mixed:
-            await producer.send("events", ev["user_id"], {**ev, "type": kind})
+            await producer.send(TOPIC_EVENTS, ev["user_id"], {**ev, "type": kind})
         else:
             await producer.send(f"events.{kind}", ev["user_id"], ev)
         n += 1
