@@ -7,6 +7,7 @@ them from flags first). Run it with ``streamrec worker``.
 from __future__ import annotations
 
 import atexit
+import gc
 import logging
 import os
 import shutil
@@ -15,6 +16,7 @@ import tempfile
 
 import faust
 import mode
+import orjson
 
 from streamrec.state.redis_store import RedisStore
 
@@ -78,6 +80,10 @@ users = app.Table(
     default=None,
     partitions=settings.partitions,
     key_type=bytes,              # same bytes as the event key: same partition as the user
+    # values are orjson bytes, not dicts: the changelog write is the bytes as they are, and
+    # the garbage collector has no per-user lists to walk (a full collection of dict
+    # values took ~50 ms at 200 users, a pause in the middle of a batch)
+    value_type=bytes,            # bytes are written to the changelog as they are (raw)
     use_partitioner=True,
     help="Per user: recent items (newest first), seen items, bought items, last event ts.",
 )
@@ -94,10 +100,11 @@ class _UserTable:
     """str-keyed view of the bytes-keyed ``users`` table."""
 
     def get(self, user_id: str) -> dict | None:
-        return users.get(user_id.encode())
+        raw = users.get(user_id.encode())
+        return orjson.loads(raw) if raw else None
 
     def __setitem__(self, user_id: str, value: dict) -> None:
-        users[user_id.encode()] = value
+        users[user_id.encode()] = orjson.dumps(value)
 
 
 class RedisService(mode.Service):
@@ -118,6 +125,11 @@ class RedisService(mode.Service):
                                    self.scoring, river=river)
 
     async def on_start(self) -> None:
+        # Everything loaded so far (modules, Faust's app) lives as long as the process:
+        # move it out of the collector's sight, so a full collection scans only what the
+        # worker made since (it scanned ~95k objects in ~50 ms, stalling one batch).
+        gc.collect()
+        gc.freeze()
         await self.store.ping()
         if self.scoring is not None:
             await self.scoring.start()

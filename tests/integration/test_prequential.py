@@ -51,10 +51,12 @@ async def test_exact_batch_equals_event_by_event(redis_settings, data_dir):
     warm = list(events_from_ratings([r for r in rows if r[0] != "1"]))
     catalog = catalog_changes(read_catalog(data))
     p = redis_settings.redis_prefix
-    one, curve_one, final_one = await _run(redis_settings, p + "one:", warm, events, catalog, 1)
-    exact, curve_exact, final_exact = await _run(redis_settings.replace(prequential_exact=True),
-                                    p + "exact:", warm, events, catalog,
-                                    len(events))
+    # evaluation order (counters before ranking) one event per batch, vs the whole burst
+    # as one batch in exact mode
+    strict = redis_settings.replace(prequential_exact=True)
+    one, curve_one, final_one = await _run(strict, p + "one:", warm, events, catalog, 1)
+    exact, curve_exact, final_exact = await _run(strict, p + "exact:", warm, events, catalog,
+                                                 len(events))
     batched, _, _ = await _run(redis_settings, p + "batched:", warm, events, catalog,
                           len(events))
 
