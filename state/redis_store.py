@@ -39,9 +39,24 @@ from streamrec.models.prequential import Tally
 IngestItem = tuple[str, str, float, Sequence[tuple[str, str, float]]]
 LATENCY_BUCKETS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 
+# co-visitation increments [[from, to, w], ...] into cv:{from}, trimmed to the cap
+_PAIRS_FN = """
+local function add_pairs(pairs)
+  for _, pair in ipairs(pairs) do
+    local key = p .. 'cv:' .. pair[1]
+    local score = redis.call('ZINCRBY', key, string.format('%.17g', pair[3]), pair[2])
+    -- only a new member (score == its first increment) can push the set over the cap
+    if tonumber(score) == pair[3] and redis.call('ZCARD', key) > 2 * cap then
+      redis.call('ZREMRANGEBYRANK', key, 0, -(cap + 1))
+    end
+  end
+end
+"""
+
 _INGEST_LUA = """
 local p = ARGV[1]
 local ttl = tonumber(ARGV[2]); local hl = tonumber(ARGV[3]); local cap = tonumber(ARGV[4])
+""" + _PAIRS_FN + """
 local events = cjson.decode(ARGV[5])   -- [[event_id, item, ts, [[from, to, w], ...]], ...]
 local popk = p .. 'pop'; local t0k = p .. 'pop:t0'
 local t0 = tonumber(redis.call('GET', t0k))
@@ -58,19 +73,20 @@ for e, ev in ipairs(events) do
       t0 = ts; redis.call('SET', t0k, string.format('%.6f', ts))
     end
     redis.call('ZINCRBY', popk, string.format('%.17g', 2 ^ ((ts - t0) / hl)), item)
-    for _, pair in ipairs(ev[4]) do
-      local key = p .. 'cv:' .. pair[1]
-      local score = redis.call('ZINCRBY', key, string.format('%.17g', pair[3]), pair[2])
-      -- only a new member (score == its first increment) can push the set over the cap
-      if tonumber(score) == pair[3] and redis.call('ZCARD', key) > 2 * cap then
-        redis.call('ZREMRANGEBYRANK', key, 0, -(cap + 1))
-      end
-    end
+    add_pairs(ev[4])
   else
     fresh[e] = 0
   end
 end
 return fresh
+"""
+
+_COVISIT_LUA = """
+local p = ARGV[1]
+local cap = tonumber(ARGV[2])
+""" + _PAIRS_FN + """
+add_pairs(cjson.decode(ARGV[3]))
+return 0
 """
 
 # Serving in one round trip: the user's list and which of its items are out of stock (the
@@ -146,8 +162,11 @@ class RedisStore:
         self.dedup_ttl_s = dedup_ttl_s
         self.half_life_s = half_life_s
         self.covisit_cap = covisit_cap
-        self._r = aioredis.Redis.from_url(url, decode_responses=True)
+        # RESP2: redis-py 8 turns RESP3 sorted-set scores back into bytes and then floats
+        # for its legacy reply shapes; on RESP2 a batch's candidate rows parse ~40% faster
+        self._r = aioredis.Redis.from_url(url, decode_responses=True, protocol=2)
         self._ingest = self._r.register_script(_INGEST_LUA)
+        self._covisit = self._r.register_script(_COVISIT_LUA)
         self._reward = self._r.register_script(_REWARD_LUA)
         self._serve = self._r.register_script(_SERVE_LUA)
         self._raw: aioredis.Redis | None = None   # for binary values (model snapshots)
@@ -193,6 +212,13 @@ class RedisStore:
         flags = await self._ingest(args=[self.prefix, self.dedup_ttl_s, self.half_life_s,
                                          self.covisit_cap, payload])
         return [bool(f) for f in flags]
+
+    async def add_covisits(self, pairs: Sequence[tuple[str, str, float]]) -> None:
+        """Co-visitation increments (from, to, weight) of events ``ingest`` already took
+        without their pairs (the worker adds them after its lists are out). Not deduplicated:
+        pass only the pairs of events ``ingest`` called fresh."""
+        if pairs:
+            await self._covisit(args=[self.prefix, self.covisit_cap, orjson.dumps(pairs)])
 
     # -- catalog -----------------------------------------------------------------------
     async def apply_catalog(self, changes: Iterable[CatalogChange]) -> None:

@@ -146,6 +146,7 @@ async def run_evaluation(settings: Settings, log: EventLog, configs: Sequence[st
         # long session timeout: a worker starved of CPU must not leave its group mid-stream
         base = settings.replace(topic_prefix=f"{settings.topic_prefix}{run}.", k=k, partitions=1,
                                 content_weight=0.0, prequential_exact=True,
+                                candidate_cache_ms=0,
                                 prequential_bucket_s=bucket_s, session_timeout_s=60.0)
         await ensure_topics(base)
         per: dict[str, Settings] = {

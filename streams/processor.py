@@ -1,10 +1,11 @@
 """What the worker does with one batch of messages (kept apart from Faust's agents).
 
 Per batch: validate -> reject bad input to the DLQ -> update per-user state (one
-table write per user) -> recompute each touched user's top-K once (bursts coalesce)
--> write ``rec:{user}`` (one MSET) and publish to ``recommendations`` -> apply shared
-counters in Redis (one Lua call, deduplicated by event id; before ranking when
-evaluating, so that every list has learned from the event before it).
+table write per user) -> deduplicate by event id and count trending (one Lua call)
+-> recompute each touched user's top-K once (bursts coalesce) -> write ``rec:{user}``
+(one MSET) and publish to ``recommendations`` -> add the batch's co-visitation pairs
+(one Lua call; before ranking when evaluating, so that every list has learned from the
+event before it).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from streamrec.models.prequential import Tally, bucket_of, judge, split_runs
 from streamrec.models.ranking import rank_variant, rerank_with_model
 from streamrec.models.rules import apply_price_rules
 from streamrec.models.userstate import UserState
-from streamrec.state.redis_store import RedisStore
+from streamrec.state.redis_store import Candidates, RedisStore
 
 from .records import EVENT_TOPICS
 from .scoring_client import ScoringClient
@@ -77,7 +78,7 @@ class _Batch:
     newest: dict[str, float] = field(default_factory=dict)
     lists: dict[str, list[str]] = field(default_factory=dict)
     out: dict[str, _Output] = field(default_factory=dict)
-    pending: list[tuple[Any, Any, Any]] = field(default_factory=list)   # deferred _apply args
+    pairs: list[tuple[str, str, float]] = field(default_factory=list)  # deferred co-visits
 
 
 class UserStore(Protocol):
@@ -138,6 +139,9 @@ class Processor:
         self._river_read_at = float("-inf")
         self._info: dict[str, tuple[float, dict[str, Any]]] = {}   # item -> (read at, info)
         self._vecs: dict[str, tuple[float, Any]] = {}    # item -> (read at, embedding | None)
+        # item -> (read at, co-visitation row, content row)
+        self._rows: dict[str, tuple[float, list[tuple[str, float]], list[tuple[str, float]]]] = {}
+        self._rows_swept = time.monotonic()
         self.served: list[str] = []
         self.diversity: list[float] = []
 
@@ -158,11 +162,11 @@ class Processor:
         tally = Tally()
         curve: dict[int, Tally] = {}
         batch = _Batch()
-        # Serving does not wait for the shared counters: a user's own event only adds
-        # co-visitation pairs and popularity of items the user has seen (never candidates
-        # of their own list), so the counters are applied after the lists are written,
-        # taking the Lua script (~0.1 ms per event) off the latency path. Evaluation keeps
-        # the strict order: learn from an event, then make the next list.
+        # Serving does not wait for co-visitation: a user's own event only adds pairs of
+        # items the user has seen (never candidates of their own list), so the pairs
+        # (~20 sorted-set increments per event, most of the ingest script's time) are
+        # applied after the lists are written. Deduplication and trending still come
+        # first. Evaluation keeps the strict order: learn from an event, then rank.
         defer = not (s.prequential_exact or self._river_live)
         n_fresh = 0
         for run in runs:
@@ -172,8 +176,7 @@ class Processor:
         written = await self._publish(batch.out)
         now = time.time()
         latencies = [(now - batch.newest[u]) * 1000.0 for u in written if batch.newest[u] > 0]
-        for valid_, ingest, verdicts in batch.pending:
-            n_fresh += await self._apply(valid_, ingest, verdicts, tally, curve)
+        await self.store.add_covisits(batch.pairs)
         self._tick(len(msgs))
         await self.store.record_batch(
             events=n_fresh, dlq=rejected, recs=len(written), catalog=0,
@@ -226,8 +229,8 @@ class Processor:
     async def _process_run(self, valid: list[tuple[Message, Interaction]], batch: _Batch,
                            tally: Tally, curve: dict[int, Tally], defer: bool) -> int:
         """Judge, update state and shared counters, learn, rank the touched users again.
-        Returns the number of fresh (not duplicate) events; with ``defer`` the shared
-        counters wait in ``batch.pending`` (and 0 is returned)."""
+        Returns the number of fresh (not duplicate) events; with ``defer`` their
+        co-visitation pairs wait in ``batch.pairs``."""
         s = self.settings
         unread = sorted({ev.user_id for _, ev in valid} - batch.lists.keys())
         lists = {**await self.store.read_recs(unread), **batch.lists}
@@ -249,24 +252,12 @@ class Processor:
             st.observe(ev.item_id, ev.kind, recent_cap=s.recent_items, seen_cap=SEEN_CAP,
                        ts=ev.ts)
             batch.newest[ev.user_id] = max(batch.newest.get(ev.user_id, 0.0), m.timestamp)
-        if defer:           # applied after the lists are out (see process_events)
-            batch.pending.append((valid, ingest, verdicts))
-            n = 0
-        else:
-            n = await self._apply(valid, ingest, verdicts, tally, curve)
-        out = await self.recommend(touched, batch.newest)
-        batch.out.update(out)
-        batch.lists.update({u: o.top for u, o in out.items()})
-        return n
-
-    async def _apply(self, valid: list[tuple[Message, Interaction]],
-                     ingest: list[tuple[str, str, float, list[tuple[str, str, float]]]],
-                     verdicts: list[tuple[int, float, float, float] | None],
-                     tally: Tally, curve: dict[int, Tally]) -> int:
-        """Shared counters (trending, co-visitation; deduplicated by event id), then what
-        only fresh events may do: count their verdicts, pay rewards, teach River.
-        Returns the number of fresh events."""
-        fresh = await self.store.ingest(ingest)
+        # co-visitation pairs wait until the lists are out when deferred (process_events)
+        fresh = await self.store.ingest([(e, i, t, () if defer else p)
+                                         for e, i, t, p in ingest])
+        if defer:
+            batch.pairs += [pr for new, x in zip(fresh, ingest, strict=True) if new
+                            for pr in x[3]]
         # only fresh events count: an event replayed after a rebalance or crash was judged
         # the first time (the ingest script deduplicates by event id)
         for new, v in zip(fresh, verdicts, strict=True):
@@ -277,7 +268,7 @@ class Processor:
                    for (_, ev), new in zip(valid, fresh, strict=True)
                    if new and ev.rec_id and ev.kind in ("click", "purchase")]
         await self.store.apply_rewards(rewards)
-        if self.settings.explore:   # item-level rewards for exploration: clicks on lists
+        if s.explore:   # item-level rewards for exploration: clicks on served lists
             await self.store.count_item_clicks(
                 [ev.item_id for (_, ev), new in zip(valid, fresh, strict=True)
                  if new and ev.rec_id and ev.kind == "click"])
@@ -285,6 +276,9 @@ class Processor:
             for (_, ev), new in zip(valid, fresh, strict=True):
                 if new:
                     self._river.learn(ev)
+        out = await self.recommend(touched, batch.newest)
+        batch.out.update(out)
+        batch.lists.update({u: o.top for u, o in out.items()})
         return sum(fresh)
 
     def _judge(self, ev: Interaction, lists: dict[str, list[str]], seen: set[str]
@@ -305,9 +299,7 @@ class Processor:
             return {}
         s = self.settings
         heads = {u: st.recent[: s.covisit_window] for u, st in states.items()}
-        cands = await self.store.fetch_candidates(
-            (i for h in heads.values() for i in h), s.candidates_per_item, 4 * s.k,
-            content=s.content_weight > 0)
+        cands = await self._candidates([i for h in heads.values() for i in h])
         covis, trending, oos = cands.covis, cands.trending, cands.out_of_stock
         exp = await self._experiment()
         outputs: dict[str, _Output] = {}
@@ -406,6 +398,28 @@ class Processor:
         for uid, o in outputs.items():
             await self.send(self._recs, uid.encode(), o.payload)
         return list(outputs)
+
+    async def _candidates(self, items: list[str]) -> Candidates:
+        """Candidate rows of ``items`` (co-visitation, content), each reused for up to
+        ``candidate_cache_ms`` (a user's next list meets the same recent items: at 2,000
+        events/s most rows of a batch were read by the batch before); the trending list
+        and the out-of-stock set are read every time, so stock changes act at once."""
+        s = self.settings
+        now = time.monotonic()
+        ttl = s.candidate_cache_ms / 1000.0
+        rows = self._rows
+        need = [i for i in dict.fromkeys(items)
+                if i not in rows or now - rows[i][0] >= ttl]
+        got = await self.store.fetch_candidates(need, s.candidates_per_item, 4 * s.k,
+                                                content=s.content_weight > 0)
+        for i in need:
+            rows[i] = (now, got.covis.get(i, []), got.content.get(i, []))
+        if now - self._rows_swept > max(10 * ttl, 1.0):     # forget rows not used lately
+            self._rows = {i: r for i, r in rows.items() if now - r[0] < ttl}
+            self._rows_swept = now
+        covis = {i: rows[i][1] for i in items if rows[i][1]}
+        content = {i: rows[i][2] for i in items if rows[i][2]}
+        return Candidates(covis, content, got.trending, got.out_of_stock)
 
     async def _transformer_scores(self, states: dict[str, UserState],
                                   lists: dict[str, list[tuple[str, float]]],

@@ -58,6 +58,9 @@ class Settings:
     covisit_cap: int = _spec(200, "co-visited items kept per item in Redis", 10, 100000)
     candidates_per_item: int = _spec(50, "co-visitation candidates fetched per recent item",
                                      1, 1000)
+    candidate_cache_ms: int = _spec(1000, "a worker reuses an item's candidate rows for up "
+                                    "to this long (0 = read them for every batch); stock "
+                                    "and trending are read for every batch", 0, 600000)
     half_life_s: float = _spec(7 * 86400.0, "half-life in seconds of the trending score",
                                1.0, 1e10)
     trending_weight: float = _spec(0.1, "weight of trending in the blend score", 0.0, 100.0)
@@ -97,7 +100,7 @@ class Settings:
                                      "this long leaves the group (raise it on an overloaded "
                                      "machine)", 1.0, 3600.0)
     batch_size: int = _spec(1000, "max events the worker processes per batch", 1, 100000)
-    batch_wait_ms: int = _spec(20, "max wait in ms to fill a batch", 1, 10000)
+    batch_wait_ms: int = _spec(5, "max wait in ms to fill a batch", 1, 10000)
     fetch_max_wait_ms: int = _spec(10, "longest a broker may hold a fetch; low = low latency",
                                    1, 10000)
     max_event_bytes: int = _spec(16384, "larger event payloads go to the DLQ", 64, 10_000_000)

@@ -22,3 +22,26 @@ async def test_covisitation_accumulates_and_is_trimmed_to_its_cap(redis_settings
         assert top[0] == ("x29", pytest.approx(0.79))               # 0.29 + 0.5 accumulated
         assert [i for i, _ in top[1:3]] == ["x28", "x27"]            # the heaviest are kept
         assert {f"x{i}" for i in range(0, 10)}.isdisjoint(i for i, _ in top)
+
+
+async def test_covisits_added_apart_from_ingest_count_the_same(redis_settings):
+    """The worker ingests events without their pairs (dedup + trending) and adds the pairs
+    of fresh events after its lists are out: the rows end up as one ingest would leave them."""
+    s = redis_settings
+    events = [(f"e{i}", f"x{i % 12}", 1.0 + i,
+               [(f"x{(i * 5 + d) % 12}", f"x{i % 12}", (i % 5 + d) / 10) for d in (1, 2, 3)])
+              for i in range(60)]
+    rows = []
+    for name in ("together", "apart"):
+        async with RedisStore(s.redis_url, s.redis_prefix + name + ":", covisit_cap=3) as st:
+            if name == "together":
+                await st.ingest(events)
+            else:
+                fresh = await st.ingest([(e, i, t, ()) for e, i, t, _ in events])
+                await st.add_covisits([p for new, x in zip(fresh, events, strict=True)
+                                       if new for p in x[3]])
+            rows.append({k: await st.client.zrevrange(st.key(f"cv:x{k}"), 0, -1,
+                                                      withscores=True) for k in range(12)})
+    assert rows[0] == rows[1]
+    assert all(3 <= len(r) <= 6 for r in rows[0].values())      # capped the same way
+    assert sum(len(r) for r in rows[0].values()) >= 3 * 12     # every row reached it
