@@ -152,7 +152,9 @@ async def latency(broker, redis, events, catalog, rate: float, seconds: float,
         w = start_worker(s)
         obs = asyncio.create_task(observe())
         try:
-            async with Producer(s) as p:
+            # the shop's producer as aiokafka makes it by default (linger 0: each event is
+            # sent at once; replay's 5 ms linger suits throughput, not a latency probe)
+            async with Producer(s, linger_ms=0) as p:
                 await warm_up(store, p, events[0][1]["item_id"])
                 n_warm = min(len(events) // 4, int(rate * warmup_s)) if rate > 0 else 0
                 n_target = min(len(events),

@@ -20,9 +20,9 @@ log = logging.getLogger(__name__)
 class Producer:
     """One aiokafka producer for JSON payloads keyed by a string id."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, linger_ms: int = 5) -> None:
         self.settings = settings
-        self._p = AIOKafkaProducer(bootstrap_servers=settings.broker, linger_ms=5,
+        self._p = AIOKafkaProducer(bootstrap_servers=settings.broker, linger_ms=linger_ms,
                                    max_batch_size=256 * 1024)
 
     async def __aenter__(self) -> Producer:
