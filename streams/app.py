@@ -135,6 +135,7 @@ class RedisService(mode.Service):
             await self.scoring.start()
 
     async def on_stop(self) -> None:
+        await self.processor.drain()
         if self.scoring is not None:
             await self.scoring.stop()
         await self.store.aclose()

@@ -142,6 +142,7 @@ class Processor:
         # item -> (read at, co-visitation row, content row)
         self._rows: dict[str, tuple[float, list[tuple[str, float]], list[tuple[str, float]]]] = {}
         self._rows_swept = time.monotonic()
+        self._covisits: asyncio.Task[None] | None = None   # the last batch's pairs, in flight
         self.served: list[str] = []
         self.diversity: list[float] = []
 
@@ -176,7 +177,11 @@ class Processor:
         written = await self._publish(batch.out)
         now = time.time()
         latencies = [(now - batch.newest[u]) * 1000.0 for u in written if batch.newest[u] > 0]
-        await self.store.add_covisits(batch.pairs)
+        # the pairs go to Redis while the next batch is prepared (it waits for them before
+        # sending its own, and its reads queue behind them in Redis)
+        await self.drain()
+        if batch.pairs:
+            self._covisits = asyncio.create_task(self.store.add_covisits(batch.pairs))
         self._tick(len(msgs))
         await self.store.record_batch(
             events=n_fresh, dlq=rejected, recs=len(written), catalog=0,
@@ -186,6 +191,12 @@ class Processor:
             served=self.served, diversity=self.diversity, tally=tally, curve=curve)
         self.served, self.diversity = [], []
         return len(valid)
+
+    async def drain(self) -> None:
+        """Wait for the co-visitation pairs still on their way to Redis (call on stop)."""
+        task, self._covisits = self._covisits, None
+        if task is not None:
+            await task
 
     async def _prime_river(self) -> None:
         """Give a live (inline) River learner the catalog already in Redis, so the first
@@ -252,12 +263,14 @@ class Processor:
             st.observe(ev.item_id, ev.kind, recent_cap=s.recent_items, seen_cap=SEEN_CAP,
                        ts=ev.ts)
             batch.newest[ev.user_id] = max(batch.newest.get(ev.user_id, 0.0), m.timestamp)
-        # co-visitation pairs wait until the lists are out when deferred (process_events)
-        fresh = await self.store.ingest([(e, i, t, () if defer else p)
-                                         for e, i, t, p in ingest])
+        # deduplication and trending first; the pairs of the fresh events wait until the
+        # lists are out when deferred (see process_events)
+        fresh = await self.store.ingest([(e, i, t, ()) for e, i, t, _ in ingest])
+        pairs = [pr for new, x in zip(fresh, ingest, strict=True) if new for pr in x[3]]
         if defer:
-            batch.pairs += [pr for new, x in zip(fresh, ingest, strict=True) if new
-                            for pr in x[3]]
+            batch.pairs += pairs
+        else:
+            await self.store.add_covisits(pairs)
         # only fresh events count: an event replayed after a rebalance or crash was judged
         # the first time (the ingest script deduplicates by event id)
         for new, v in zip(fresh, verdicts, strict=True):

@@ -42,13 +42,16 @@ async def test_pairs_land_once_in_either_order(redis_settings, exact):
         await store.apply_catalog([CatalogChange(**c) for c in CATALOG])
         proc = Processor(s, store, {}, _sink)
         await proc.process_events(_msgs(s, events))
+        await proc.drain()                      # the pairs may still be on their way
         rows = await _rows(store)
         # forward pairs weigh 1 for the previous item (recency decay applies further back),
         # backward pairs covisit_backward times that
         assert dict(rows["1"])["2"] == pytest.approx(2.0)            # a and b: 1 -> 2
         assert dict(rows["2"])["1"] == pytest.approx(2 * s.covisit_backward)
         assert "3" in dict(rows["2"]) and "0" in dict(rows["1"])
-        await Processor(s, store, {}, _sink).process_events(_msgs(s, events))  # replayed
+        again = Processor(s, store, {}, _sink)
+        await again.process_events(_msgs(s, events))                # replayed
+        await again.drain()
         assert await _rows(store) == rows                           # nothing added twice
         # the next event of a new user meets the pairs: c views 1, gets 2 (and 0) first
         await proc.process_events(_msgs(s, [("c1", "c", "1", 9.0)]))
