@@ -34,3 +34,31 @@ def test_embeddings_separate_items_of_one_category():
     # categories alone cannot tell them apart; embeddings can
     assert [i for i, _ in mmr(ranked, {}, 2, 0.5, vectors=vecs)] == ["a", "d"]
     assert [i for i, _ in mmr(ranked, cats, 2, 0.5)] == ["a", "b"]
+
+
+def test_category_mmr_picks_what_the_similarity_matrix_picks():
+    """The fast category-only MMR against the matrix one on random lists (ties included)."""
+    from streamrec.models.diversity import _mmr_categories, _mmr_matrix
+    rng = random.Random(7)
+    for case in range(400):
+        n = rng.randint(1, 45)
+        scores = [round(rng.random(), 1 if case % 3 == 0 else 6) for _ in range(n)]  # ties
+        ranked = sorted(((f"i{j}", s) for j, s in enumerate(scores)), key=lambda t: -t[1])
+        cats = {i: rng.choice(["a", "b", "c", "d", None]) for i, _ in ranked}
+        lo, hi = min(scores), max(scores)
+        norm = [(s - lo) / (hi - lo) if hi > lo else 1.0 for _, s in ranked]
+        lam, k = rng.choice([0.3, 0.5, 0.8, 0.95]), rng.randint(1, 25)
+        assert _mmr_categories(ranked, norm, cats, k, lam) == \
+            _mmr_matrix(ranked, norm, cats, k, lam, None), case
+
+
+def test_intra_list_diversity_by_counts_equals_pairwise():
+    from streamrec.models.diversity import _sim
+    rng = random.Random(3)
+    for _ in range(200):
+        items = [f"i{j}" for j in range(rng.randint(2, 30))]
+        cats = {i: rng.choice(["a", "b", "c", None]) for i in items}
+        n = len(items)
+        pairwise = sum(1 - _sim(items[a], items[b], cats, None)
+                       for a in range(n) for b in range(a + 1, n)) / (n * (n - 1) / 2)
+        assert intra_list_diversity(items, cats) == round(pairwise, 4)
