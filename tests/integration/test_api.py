@@ -44,6 +44,22 @@ async def test_stored_list_minus_sold_out_items(api):
     assert [i["item_id"] for i in body["items"]] == ["a", "b", "c"]
 
 
+async def test_sold_out_items_are_checked_in_lists_made_just_after(api):
+    """A list made within the clock-skew margin after a sellout (a worker that read the stock
+    just before it) is still filtered, and so is a list without ``generated_at``."""
+    import time
+    url, store, http = api
+    await store.apply_catalog([CatalogChange(i, stock=5) for i in "abc"])
+    await store.apply_catalog([CatalogChange("b", stock=0)])
+    items = [{"item_id": i, "score": 1.0} for i in "abc"]
+    await store.write_recs({
+        "late": orjson.dumps({"user_id": "late", "items": items, "generated_at": time.time() + 2}),
+        "bare": orjson.dumps({"user_id": "bare", "items": items})})
+    for user in ("late", "bare"):
+        _, body = await get(http, f"{url}/recommendations/{user}?k=3")
+        assert [i["item_id"] for i in body["items"]] == ["a", "c"], user
+
+
 async def test_cold_user_gets_trending(api):
     url, store, http = api
     await store.ingest([("e1", "x", 10.0, []), ("e2", "y", 10.0, []), ("e3", "y", 11.0, [])])
