@@ -28,6 +28,7 @@ from typing import Any
 
 import aiohttp
 
+from streamrec.bench import wrk
 from streamrec.bench.api_load import LoadResult, closed_loop, open_loop
 from streamrec.bench.pipeline import latency, throughput
 from streamrec.streams.dataset import events_from_ratings, read_catalog, read_ratings
@@ -65,9 +66,11 @@ async def _start_server(cmd: list[str], env: dict[str, str], port: int) -> subpr
 
 
 async def api_bench(redis_url: str, prefix: str, users: list[str], seconds: float,
-                    rates: list[float], connections: int) -> dict[str, list[LoadResult]]:
-    """Closed loop, then open loop at each rate, against the bare handler and our API."""
-    out: dict[str, list[LoadResult]] = {}
+                    rates: list[float], connections: int
+                    ) -> dict[str, list[LoadResult | wrk.WrkResult]]:
+    """Closed loop, then open loop at each rate, against the bare handler and our API;
+    then, where ``wrk`` is installed, its closed loop and a paced run at the first rate."""
+    out: dict[str, list[LoadResult | wrk.WrkResult]] = {}
     servers = {
         "bare aiohttp + 1 GET": lambda port: [sys.executable, "-m", "streamrec.bench.bare_api",
                                               str(port)],
@@ -83,6 +86,12 @@ async def api_bench(redis_url: str, prefix: str, users: list[str], seconds: floa
             runs = [await closed_loop("127.0.0.1", port, users, seconds, connections)]
             for rate in rates:
                 runs.append(await open_loop("127.0.0.1", port, users, rate, seconds))
+            if wrk.available():
+                runs.append(await asyncio.to_thread(wrk.run, "127.0.0.1", port, users,
+                                                    seconds, connections))
+                if rates:
+                    runs.append(await asyncio.to_thread(wrk.run, "127.0.0.1", port, users,
+                                                        seconds, connections, rates[0]))
             out[name] = runs
         finally:
             stop_worker(proc)
@@ -135,11 +144,18 @@ def build_report(tp: dict[str, float], lat: list[dict[str, Any]],
     rows = []
     for name, runs in api.items():
         for x in runs:
+            if isinstance(x, wrk.WrkResult):
+                rows.append([name, f"wrk {x.mode}", x.requests_per_s, x.p50_ms, x.p99_ms,
+                             x.errors])
+                continue
             rows.append([name, "closed loop" if x.mode == "closed" else f"{x.offered:,.0f} req/s",
                          x.requests_per_s, x.pct(0.5), x.pct(0.99), x.errors])
     r.table(f"API: GET /recommendations/{{user}}?k=20 ({api_connections} connections in the "
-            "closed loop; open loop latency from the scheduled send time)",
-            ["server", "load", "req/s", "p50 ms", "p99 ms", "errors"], rows)
+            "closed loop; open loop latency from the scheduled send time; 'wrk' rows: the C "
+            "load generator wrk, when installed, paced by a per-connection delay)",
+            ["server", "load", "client", "req/s", "p50 ms", "p99 ms", "errors"],
+            [[row[0], row[1].removeprefix("wrk "),
+              "wrk" if row[1].startswith("wrk") else "python", *row[2:]] for row in rows])
 
     def bars(ax) -> None:
         ax.bar(list(tp), list(tp.values()), color=["grey", "tab:blue", "tab:green"][:len(tp)])
@@ -177,6 +193,8 @@ def build_report(tp: dict[str, float], lat: list[dict[str, Any]],
         bins = np.logspace(-1, 3, 60)
         for name, runs in api.items():
             for x in runs[1:]:
+                if isinstance(x, wrk.WrkResult):
+                    continue
                 ax.hist(x.latencies_ms, bins=bins, histtype="step",
                         label=f"{name} @ {x.offered:,.0f} req/s")
         ax.set_xscale("log")
