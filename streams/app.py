@@ -20,6 +20,7 @@ import orjson
 
 from streamrec.state.redis_store import RedisStore
 
+from .batching import adaptive_wait, take_events
 from .kafka_tuning import set_fetch_max_wait
 from .processor import Message, Processor
 from .records import EVENT_TOPICS, TOPIC_CATALOG, TOPIC_DLQ, TOPIC_RECS
@@ -163,9 +164,12 @@ def _lag(events: list[faust.EventT]) -> int:
 @app.agent(events_topic)
 async def ingest(stream: faust.StreamT) -> None:
     """view/click/purchase events -> state, shared counters, fresh top-K per user."""
-    wait = settings.batch_wait_ms / 1000.0
-    async for batch in stream.take_events(settings.batch_size, within=wait):
-        proc = redis_service.processor
+    proc = redis_service.processor
+
+    def wait() -> float:      # short when caught up, long when behind (streams/batching.py)
+        return adaptive_wait(proc.lag, settings.batch_size, settings.batch_wait_ms / 1000.0,
+                             settings.batch_backlog_wait_ms / 1000.0)
+    async for batch in take_events(stream, settings.batch_size, wait):
         proc.lag = _lag(batch)
         await proc.process_events(_messages(batch))
 
