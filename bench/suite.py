@@ -69,7 +69,7 @@ async def api_bench(redis_url: str, prefix: str, users: list[str], seconds: floa
                     rates: list[float], connections: int
                     ) -> dict[str, list[LoadResult | wrk.WrkResult]]:
     """Closed loop, then open loop at each rate, against the bare handler and our API;
-    then, where ``wrk`` is installed, its closed loop and a paced run at the first rate."""
+    then, where ``wrk`` is installed, its closed loop."""
     out: dict[str, list[LoadResult | wrk.WrkResult]] = {}
     servers = {
         "bare aiohttp + 1 GET": lambda port: [sys.executable, "-m", "streamrec.bench.bare_api",
@@ -89,9 +89,6 @@ async def api_bench(redis_url: str, prefix: str, users: list[str], seconds: floa
             if wrk.available():
                 runs.append(await asyncio.to_thread(wrk.run, "127.0.0.1", port, users,
                                                     seconds, connections))
-                if rates:
-                    runs.append(await asyncio.to_thread(wrk.run, "127.0.0.1", port, users,
-                                                        seconds, connections, rates[0]))
             out[name] = runs
         finally:
             stop_worker(proc)
@@ -152,7 +149,7 @@ def build_report(tp: dict[str, float], lat: list[dict[str, Any]],
                          x.requests_per_s, x.pct(0.5), x.pct(0.99), x.errors])
     r.table(f"API: GET /recommendations/{{user}}?k=20 ({api_connections} connections in the "
             "closed loop; open loop latency from the scheduled send time; 'wrk' rows: the C "
-            "load generator wrk, when installed, paced by a per-connection delay)",
+            "load generator wrk, when installed)",
             ["server", "load", "client", "req/s", "p50 ms", "p99 ms", "errors"],
             [[row[0], row[1].removeprefix("wrk "),
               "wrk" if row[1].startswith("wrk") else "python", *row[2:]] for row in rows])
