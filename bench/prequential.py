@@ -42,7 +42,7 @@ async def run_config(name: str, redis_url: str, events, catalog, k: int, batch: 
     s = Settings.from_env({}, redis_url=redis_url, redis_prefix=f"{name}:", k=k,
                           ranking="blend" if name.startswith("blend") else name,
                           content_weight=0.0, river_weight=0.3 if name == "blend" else 0.0,
-                          prequential_exact=True)
+                          prequential_exact=True, candidate_cache_ms=0)
     learner = OnlineLearner(seed=0) if name in ("blend", "mf", "ctr") else None
     if learner is not None:
         for c in catalog:
