@@ -32,6 +32,7 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
 
 from streamrec.models.events import CatalogChange
 from streamrec.models.experiments import Experiment, VariantStats
@@ -179,6 +180,7 @@ class RedisStore:
         self._reward = self._r.register_script(_REWARD_LUA)
         self._serve = self._r.register_script(_SERVE_LUA)
         self._raw: aioredis.Redis | None = None   # for binary values (model snapshots)
+        self._scripts_loaded = False
 
     async def __aenter__(self) -> RedisStore:
         return self
@@ -309,19 +311,66 @@ class RedisStore:
         text encoder) of ``items``, the trending list and the out-of-stock set."""
         items = list(dict.fromkeys(items))
         async with self._r.pipeline(transaction=False) as pipe:
-            for i in items:
-                pipe.zrevrange(self.key("cv:" + i), 0, per_item - 1, withscores=True)
-            if content:
-                for i in items:
-                    pipe.zrevrange(self.key("cs:" + i), 0, per_item - 1, withscores=True)
-            pipe.zrevrange(self.key("pop"), 0, n_trending - 1, withscores=True)
-            pipe.smembers(self.key("oos"))
+            self._queue_candidates(pipe, items, per_item, n_trending, content)
             res = await pipe.execute()
+        return self._parse_candidates(res, items, content)
+
+    def _queue_candidates(self, pipe: Any, items: list[str], per_item: int, n_trending: int,
+                          content: bool) -> None:
+        for i in items:
+            pipe.zrevrange(self.key("cv:" + i), 0, per_item - 1, withscores=True)
+        if content:
+            for i in items:
+                pipe.zrevrange(self.key("cs:" + i), 0, per_item - 1, withscores=True)
+        pipe.zrevrange(self.key("pop"), 0, n_trending - 1, withscores=True)
+        pipe.smembers(self.key("oos"))
+
+    @staticmethod
+    def _parse_candidates(res: list[Any], items: list[str], content: bool) -> Candidates:
         n = len(items)
         covis = {i: r for i, r in zip(items, res[:n], strict=True) if r}
         sims = ({i: r for i, r in zip(items, res[n:2 * n], strict=True) if r} if content
                 else {})
         return Candidates(covis, sims, res[-2], set(res[-1]))
+
+    async def ingest_and_read(self, events: Sequence[tuple[str, str, float]],
+                              rec_users: Sequence[str], cand_items: list[str] | None = None,
+                              per_item: int = 0, n_trending: int = 0, content: bool = False
+                              ) -> tuple[list[bool], dict[str, list[str]], Candidates | None]:
+        """One round trip for a batch: the stored lists of ``rec_users`` (as
+        :meth:`read_recs`), dedup + trending of ``events`` (as :meth:`ingest`, without
+        pairs), then, when ``cand_items`` is given, the candidates (as
+        :meth:`fetch_candidates`, so trending includes these events)."""
+        rec_users = list(rec_users)
+        if not events and not rec_users and cand_items is None:
+            return [], {}, None
+        payload = orjson.dumps([[eid, item, float(ts)] for eid, item, ts in events])
+        for attempt in (0, 1):
+            if not self._scripts_loaded:     # EVALSHA in a pipeline: no per-call EXISTS
+                await self._r.script_load(_INGEST_LUA)
+                self._scripts_loaded = True
+            async with self._r.pipeline(transaction=False) as pipe:
+                if rec_users:
+                    pipe.mget([self.key("rec:" + u) for u in rec_users])
+                if events:
+                    pipe.evalsha(self._ingest.sha, 0, self.prefix, self.dedup_ttl_s,
+                                 self.half_life_s, payload)
+                if cand_items is not None:
+                    self._queue_candidates(pipe, cand_items, per_item, n_trending, content)
+                try:
+                    res = await pipe.execute()
+                    break
+                except NoScriptError:        # Redis restarted and forgot the script
+                    self._scripts_loaded = False
+                    if attempt:
+                        raise
+        raws = res.pop(0) if rec_users else []
+        lists = {u: [i["item_id"] for i in orjson.loads(r)["items"]]
+                 for u, r in zip(rec_users, raws, strict=True) if r}
+        fresh = [bool(f) for f in res.pop(0)] if events else []
+        cands = (self._parse_candidates(res, cand_items, content) if cand_items is not None
+                 else None)
+        return fresh, lists, cands
 
     async def write_recs(self, recs: dict[str, bytes]) -> None:
         if not recs:

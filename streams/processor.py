@@ -244,18 +244,17 @@ class Processor:
         co-visitation pairs wait in ``batch.pairs``."""
         s = self.settings
         unread = sorted({ev.user_id for _, ev in valid} - batch.lists.keys())
-        lists = {**await self.store.read_recs(unread), **batch.lists}
         states, seen = batch.states, batch.seen
         touched: dict[str, UserState] = {}
         ingest: list[tuple[str, str, float, list[tuple[str, str, float]]]] = []
-        verdicts: list[tuple[int, float, float, float] | None] = []
+        judgeable: list[bool] = []      # the item is new to its user (judged if a list exists)
         for m, ev in valid:
             st = states.get(ev.user_id)
             if st is None:
                 st = states[ev.user_id] = UserState.from_json(self.users.get(ev.user_id))
                 seen[ev.user_id] = set(st.seen)
             touched[ev.user_id] = st
-            verdicts.append(self._judge(ev, lists, seen[ev.user_id]))
+            judgeable.append(ev.item_id not in seen[ev.user_id])
             seen[ev.user_id].add(ev.item_id)
             ingest.append((ev.event_id, ev.item_id, ev.ts,
                            pairs_for(ev.item_id, st.recent, s.covisit_window,
@@ -263,9 +262,18 @@ class Processor:
             st.observe(ev.item_id, ev.kind, recent_cap=s.recent_items, seen_cap=SEEN_CAP,
                        ts=ev.ts)
             batch.newest[ev.user_id] = max(batch.newest.get(ev.user_id, 0.0), m.timestamp)
-        # deduplication and trending first; the pairs of the fresh events wait until the
-        # lists are out when deferred (see process_events)
-        fresh = await self.store.ingest([(e, i, t, ()) for e, i, t, _ in ingest])
+        # One round trip: the lists to judge against, deduplication and trending, and (when
+        # the pairs are deferred, so that nothing else must land first) the candidates.
+        # The pairs of the fresh events wait until the lists are out when deferred.
+        heads = [i for st in touched.values() for i in st.recent[: s.covisit_window]]
+        need = self._rows_needed(heads) if defer else None
+        fresh, stored, got = await self.store.ingest_and_read(
+            [(e, i, t) for e, i, t, _ in ingest], unread, need, s.candidates_per_item,
+            4 * s.k, content=s.content_weight > 0)
+        lists = {**stored, **batch.lists}
+        verdicts = [self._judge(ev, lists) if j else None
+                    for (_, ev), j in zip(valid, judgeable, strict=True)]
+        cands = self._candidates_from(got, need, heads) if got is not None else None
         pairs = [pr for new, x in zip(fresh, ingest, strict=True) if new for pr in x[3]]
         if defer:
             batch.pairs += pairs
@@ -289,30 +297,32 @@ class Processor:
             for (_, ev), new in zip(valid, fresh, strict=True):
                 if new:
                     self._river.learn(ev)
-        out = await self.recommend(touched, batch.newest)
+        out = await self.recommend(touched, batch.newest, cands)
         batch.out.update(out)
         batch.lists.update({u: o.top for u, o in out.items()})
         return sum(fresh)
 
-    def _judge(self, ev: Interaction, lists: dict[str, list[str]], seen: set[str]
+    def _judge(self, ev: Interaction, lists: dict[str, list[str]]
                ) -> tuple[int, float, float, float] | None:
-        """Prequential ranking quality: an event on an item new to its user is judged
+        """Prequential ranking quality of an event on an item new to its user, judged
         against the user's list held in Redis before it (lists exclude seen items, so
         repeat interactions are not judged; users without a list yet are not judged).
         Returns (curve bucket, hit, reciprocal rank, NDCG) or None when not judged."""
-        if ev.user_id not in lists or ev.item_id in seen:
+        if ev.user_id not in lists:
             return None
         return (bucket_of(ev.ts, self.settings.prequential_bucket_s),
                 *judge(ev.item_id, lists[ev.user_id], self.settings.k))
 
-    async def recommend(self, states: dict[str, UserState], newest: dict[str, float]
-                        ) -> dict[str, _Output]:
-        """Recompute the list of each user in ``states`` (published by :meth:`_publish`)."""
+    async def recommend(self, states: dict[str, UserState], newest: dict[str, float],
+                        cands: Candidates | None = None) -> dict[str, _Output]:
+        """Recompute the list of each user in ``states`` (published by :meth:`_publish`);
+        ``cands``: their candidates when already read."""
         if not states:
             return {}
         s = self.settings
         heads = {u: st.recent[: s.covisit_window] for u, st in states.items()}
-        cands = await self._candidates([i for h in heads.values() for i in h])
+        if cands is None:
+            cands = await self._candidates([i for h in heads.values() for i in h])
         covis, trending, oos = cands.covis, cands.trending, cands.out_of_stock
         exp = await self._experiment()
         outputs: dict[str, _Output] = {}
@@ -418,13 +428,22 @@ class Processor:
         events/s most rows of a batch were read by the batch before); the trending list
         and the out-of-stock set are read every time, so stock changes act at once."""
         s = self.settings
-        now = time.monotonic()
-        ttl = s.candidate_cache_ms / 1000.0
-        rows = self._rows
-        need = [i for i in dict.fromkeys(items)
-                if i not in rows or now - rows[i][0] >= ttl]
+        need = self._rows_needed(items)
         got = await self.store.fetch_candidates(need, s.candidates_per_item, 4 * s.k,
                                                 content=s.content_weight > 0)
+        return self._candidates_from(got, need, items)
+
+    def _rows_needed(self, items: list[str]) -> list[str]:
+        """The items whose cached rows are missing or older than ``candidate_cache_ms``."""
+        now, ttl = time.monotonic(), self.settings.candidate_cache_ms / 1000.0
+        rows = self._rows
+        return [i for i in dict.fromkeys(items) if i not in rows or now - rows[i][0] >= ttl]
+
+    def _candidates_from(self, got: Candidates, need: list[str], items: list[str]
+                         ) -> Candidates:
+        """Cache the rows just read (``got``, for ``need``) and assemble those of ``items``."""
+        now, ttl = time.monotonic(), self.settings.candidate_cache_ms / 1000.0
+        rows = self._rows
         for i in need:
             rows[i] = (now, got.covis.get(i, []), got.content.get(i, []))
         if now - self._rows_swept > max(10 * ttl, 1.0):     # forget rows not used lately

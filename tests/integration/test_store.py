@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from streamrec.state.redis_store import RedisStore
@@ -45,3 +46,19 @@ async def test_covisits_added_apart_from_ingest_count_the_same(redis_settings):
     assert rows[0] == rows[1]
     assert all(3 <= len(r) <= 6 for r in rows[0].values())      # capped the same way
     assert sum(len(r) for r in rows[0].values()) >= 3 * 12     # every row reached it
+
+
+async def test_ingest_and_read_is_one_call_for_lists_dedup_trending_and_candidates(
+        redis_settings):
+    """The worker's one round trip per batch, also after Redis forgot its scripts."""
+    s = redis_settings
+    async with RedisStore(s.redis_url, s.redis_prefix + "one:") as st:
+        await st.ingest([("e0", "a", 1.0, [("a", "b", 1.0)])])
+        await st.write_recs({"u": orjson.dumps({"items": [{"item_id": "b", "score": 1.0}]})})
+        fresh, lists, cands = await st.ingest_and_read(
+            [("e0", "a", 1.0), ("e1", "c", 2.0)], ["u", "nobody"], ["a"], 10, 5)
+        assert fresh == [False, True] and lists == {"u": ["b"]}
+        assert cands.covis == {"a": [("b", 1.0)]} and {i for i, _ in cands.trending} == {"a", "c"}
+        await st.client.script_flush()
+        fresh, _, none = await st.ingest_and_read([("e2", "c", 3.0)], [], None)
+        assert fresh == [True] and none is None
