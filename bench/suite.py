@@ -142,17 +142,16 @@ def build_report(tp: dict[str, float], lat: list[dict[str, Any]],
     for name, runs in api.items():
         for x in runs:
             if isinstance(x, wrk.WrkResult):
-                rows.append([name, f"wrk {x.mode}", x.requests_per_s, x.p50_ms, x.p99_ms,
+                rows.append([name, x.mode, "wrk", x.requests_per_s, x.p50_ms, x.p99_ms,
                              x.errors])
-                continue
-            rows.append([name, "closed loop" if x.mode == "closed" else f"{x.offered:,.0f} req/s",
-                         x.requests_per_s, x.pct(0.5), x.pct(0.99), x.errors])
+            else:
+                rows.append([name, "closed loop" if x.mode == "closed"
+                             else f"{x.offered:,.0f} req/s", "python", x.requests_per_s,
+                             x.pct(0.5), x.pct(0.99), x.errors])
     r.table(f"API: GET /recommendations/{{user}}?k=20 ({api_connections} connections in the "
             "closed loop; open loop latency from the scheduled send time; 'wrk' rows: the C "
             "load generator wrk, when installed)",
-            ["server", "load", "client", "req/s", "p50 ms", "p99 ms", "errors"],
-            [[row[0], row[1].removeprefix("wrk "),
-              "wrk" if row[1].startswith("wrk") else "python", *row[2:]] for row in rows])
+            ["server", "load", "client", "req/s", "p50 ms", "p99 ms", "errors"], rows)
 
     def bars(ax) -> None:
         ax.bar(list(tp), list(tp.values()), color=["grey", "tab:blue", "tab:green"][:len(tp)])

@@ -2,10 +2,8 @@
 
 The Python load generator of :mod:`streamrec.bench.api_load` shares the cores with the
 server it measures; ``wrk`` costs a fraction of its CPU per request, so its numbers are
-closer to what the server alone can do. Two runs: closed loop (``connections`` back to
-back) and paced (each of ``paced_connections`` connections waits between its requests
-so that together they offer about ``rate`` requests/s; ``wrk`` times each request from
-its send, so this is a latency at that load, not a coordinated-omission-free one).
+closer to what the server alone can do. One closed-loop run (``connections`` back to
+back); wrk has no fixed-rate mode (latency at a set rate comes from the Python open loop).
 """
 
 from __future__ import annotations
@@ -60,27 +58,21 @@ def parse(mode: str, out: str) -> WrkResult:
     return WrkResult(mode, float(rps.group(1)) if rps else 0.0, pct("50"), pct("99"), errors)
 
 
-def _script(users: Sequence[str], k: int, delay_ms: float | None) -> str:
+def _script(users: Sequence[str], k: int) -> str:
     ids = ", ".join(f'"{u}"' for u in users)
-    lines = [f"local users = {{{ids}}}", "local i = 0",
-             "request = function()", "  i = i + 1",
-             f'  return wrk.format("GET", "/recommendations/" .. users[(i % #users) + 1]'
-             f' .. "?k={k}")', "end"]
-    if delay_ms is not None:
-        lines += ["delay = function()", f"  return {delay_ms:.3f}", "end"]
-    return "\n".join(lines) + "\n"
+    return "\n".join([f"local users = {{{ids}}}", "local i = 0",
+                      "request = function()", "  i = i + 1",
+                      f'  return wrk.format("GET", "/recommendations/" .. users[(i % #users) + 1]'
+                      f' .. "?k={k}")', "end"]) + "\n"
 
 
 def run(host: str, port: int, users: Sequence[str], seconds: float, connections: int = 32,
-        rate: float | None = None, paced_connections: int = 10, k: int = 20) -> WrkResult:
-    """One ``wrk`` run against ``GET /recommendations/{user}?k=``: closed loop, or about
-    ``rate`` requests/s when given."""
-    conns = connections if rate is None else paced_connections
-    delay = None if rate is None else max(0.0, 1000.0 * conns / rate - 1.0)  # ~1 ms/request
+        k: int = 20) -> WrkResult:
+    """One closed-loop ``wrk`` run against ``GET /recommendations/{user}?k=``."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as f:
-        f.write(_script(users, k, delay))
+        f.write(_script(users, k))
         f.flush()
-        out = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{max(1, round(seconds))}s",
+        out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s",
                               "--latency", "-s", f.name, f"http://{host}:{port}/"],
                              capture_output=True, text=True, check=True).stdout
-    return parse("closed" if rate is None else f"~{rate:,.0f} req/s", out)
+    return parse("closed", out)

@@ -104,7 +104,7 @@ def _mmr_categories(ranked: Sequence[tuple[str, float]], norm: Sequence[float],
         elif old < 0:
             j = new
         else:
-            v_new, v_old = lam * norm[new] - 0.0, lam * norm[old] - (1 - lam)
+            v_new, v_old = lam * norm[new], lam * norm[old] - (1 - lam)
             j = new if v_new > v_old or (v_new == v_old and new < old) else old
         picked.append(j)
         order.remove(j)

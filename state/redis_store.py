@@ -113,7 +113,7 @@ local made = tonumber(string.match(raw, '"generated_at":(-?[%d.]+[eE]?[-+]?%d*)'
 local since = made and redis.call('ZRANGEBYSCORE', p .. 'oos_at', made - tonumber(ARGV[4]),
                                   '+inf') or {}
 local gone = {}
-if not made or #since > 0 then
+if (not made and any_oos) or #since > 0 then
   local sold = {}
   for _, i in ipairs(since) do sold[i] = true end
   for i, it in ipairs(cjson.decode(raw)['items']) do
@@ -214,17 +214,11 @@ class RedisStore:
         True where new. Duplicates (same event_id within the dedup TTL) change nothing, so
         at-least-once delivery never counts an event twice.
 
-        Two scripts: deduplication and trending, then the pairs of the fresh events (the
-        worker calls the second itself, after its lists are out: :meth:`add_covisits`).
+        Two scripts: deduplication and trending (:meth:`ingest_and_read`), then the pairs
+        of the fresh events (:meth:`add_covisits`; the worker sends those itself, after its
+        lists are out).
         """
-        if not events:
-            return []
-        # one orjson payload per batch: encoding thousands of separate script arguments
-        # in redis-py cost more than the whole Lua script
-        payload = orjson.dumps([[eid, item, float(ts)] for eid, item, ts, _ in events])
-        flags = await self._ingest(args=[self.prefix, self.dedup_ttl_s, self.half_life_s,
-                                         payload])
-        fresh = [bool(f) for f in flags]
+        fresh, _, _ = await self.ingest_and_read([(e, i, t) for e, i, t, _ in events], [])
         await self.add_covisits([pair for new, ev in zip(fresh, events, strict=True) if new
                                  for pair in ev[3]])
         return fresh
@@ -344,6 +338,8 @@ class RedisStore:
         rec_users = list(rec_users)
         if not events and not rec_users and cand_items is None:
             return [], {}, None
+        # one orjson payload per batch: encoding thousands of separate script arguments
+        # in redis-py cost more than the whole Lua script
         payload = orjson.dumps([[eid, item, float(ts)] for eid, item, ts in events])
         for attempt in (0, 1):
             if not self._scripts_loaded:     # EVALSHA in a pipeline: no per-call EXISTS
@@ -364,9 +360,7 @@ class RedisStore:
                     self._scripts_loaded = False
                     if attempt:
                         raise
-        raws = res.pop(0) if rec_users else []
-        lists = {u: [i["item_id"] for i in orjson.loads(r)["items"]]
-                 for u, r in zip(rec_users, raws, strict=True) if r}
+        lists = self._item_ids(rec_users, res.pop(0)) if rec_users else {}
         fresh = [bool(f) for f in res.pop(0)] if events else []
         cands = (self._parse_candidates(res, cand_items, content) if cand_items is not None
                  else None)
@@ -382,6 +376,11 @@ class RedisStore:
         if not user_ids:
             return {}
         raws = await self._r.mget([self.key("rec:" + u) for u in user_ids])
+        return self._item_ids(user_ids, raws)
+
+    @staticmethod
+    def _item_ids(user_ids: Sequence[str], raws: Sequence[str | None]
+                  ) -> dict[str, list[str]]:
         return {u: [i["item_id"] for i in orjson.loads(r)["items"]]
                 for u, r in zip(user_ids, raws, strict=True) if r}
 

@@ -84,7 +84,7 @@ users = app.Table(
     # values are orjson bytes, not dicts: the changelog write is the bytes as they are, and
     # the garbage collector has no per-user lists to walk (a full collection of dict
     # values took ~50 ms at 200 users, a pause in the middle of a batch)
-    value_type=bytes,            # bytes are written to the changelog as they are (raw)
+    value_type=bytes,
     use_partitioner=True,
     help="Per user: recent items (newest first), seen items, bought items, last event ts.",
 )
