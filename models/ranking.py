@@ -12,9 +12,15 @@ trending scores. Excluded items (out of stock, bought, already seen) never appea
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Mapping, Sequence
 
+import numpy as np
+
 RECENCY_DECAY = 0.85
+NO_RANK = 100      # rank given to a candidate that is no neighbour of the newest item
+FEATURES = ("blend", "log_position", "heads_share", "first_head", "newest_rank", "trending",
+            "category_match")
 
 
 def blend_rank(
@@ -89,8 +95,7 @@ def rank_variant(variant: str, recent: Sequence[str],
     if variant == "blend":
         return blend_rank(recent, covis, trending, exclude=exclude, k=k,
                           trending_weight=trending_weight, recency_decay=recency_decay,
-                          content=content,
-                          content_weight=content_weight)
+                          content=content, content_weight=content_weight)
     raise ValueError(f"unknown ranking variant {variant!r}")
 
 
@@ -115,3 +120,61 @@ def rerank_with_model(ranked: Sequence[tuple[str, float]],
         hn = (h - hlo) / (hhi - hlo) if hhi > hlo else 0.0
         out.append((item, round((1 - weight) * hn + weight * mn, 6)))
     return sorted(out, key=lambda x: (-x[1], x[0]))
+
+
+def candidate_features(ranked: Sequence[tuple[str, float]], recent: Sequence[str],
+                       covis: Mapping[str, Sequence[tuple[str, float]]],
+                       trending: Sequence[tuple[str, float]],
+                       categories: Mapping[str, str | None]) -> np.ndarray:
+    """One row of :data:`FEATURES` per candidate of ``ranked`` (the blend's order), for
+    the learned re-ranker (:mod:`streamrec.models.ltr`): its blend score, log position,
+    share of the ``recent`` items whose co-visitation rows hold it, how far back the
+    newest of them is (0 = the newest item), its log rank in the newest item's row
+    (``NO_RANK`` when absent), its trending score and the share of the recent items in
+    its category.
+
+    >>> covis = {"x": [("b", 4.0), ("c", 2.0)], "y": [("c", 4.0)]}
+    >>> ranked = blend_rank(["x", "y"], covis, [("b", 2.0)], exclude=(), k=3,
+    ...                     trending_weight=0.1)
+    >>> X = candidate_features(ranked, ["x", "y"], covis, [("b", 2.0)],
+    ...                        {"b": "Drama", "c": "Comedy", "x": "Drama", "y": "Horror"})
+    >>> ranked[0][0], dict(zip(FEATURES, X[0].round(3).tolist()))["heads_share"]
+    ('c', 1.0)
+    >>> X[1].round(3).tolist()   # b: second, under one of two recent items: x, at rank 0
+    [0.841, 0.693, 0.5, 0.0, 0.0, 1.0, 0.5]
+    """
+    n_recent = max(len(recent), 1)
+    count: dict[str, int] = {}
+    first: dict[str, int] = {}
+    for h, item in enumerate(recent):
+        for cand, _ in covis.get(item, ()):
+            if cand in count:
+                count[cand] += 1
+            else:
+                count[cand] = 1
+                first[cand] = h
+    newest = {c: r for r, (c, _) in enumerate(covis.get(recent[0], ()))} if recent else {}
+    cat_count: dict[str | None, int] = {}
+    for item in recent:
+        c = categories.get(item)
+        cat_count[c] = cat_count.get(c, 0) + 1
+    cat_count[None] = 0
+    tmax = (trending[0][1] or 1.0) if trending else 1.0
+    trend = dict(trending)
+    items = [c for c, _ in ranked]
+    log_rank = _LOG_RANK
+    X = np.array([
+        [s for _, s in ranked],
+        np.log1p(np.arange(len(items))),
+        [count.get(c, 0) for c in items],
+        [first.get(c, n_recent) for c in items],
+        [log_rank[min(newest.get(c, NO_RANK), NO_RANK)] for c in items],
+        [trend.get(c, 0.0) / tmax for c in items],
+        [cat_count.get(categories.get(c), 0) for c in items],
+    ], dtype=float).T
+    X[:, 2:4] /= n_recent
+    X[:, 6] /= n_recent
+    return X.reshape(len(items), len(FEATURES))
+
+
+_LOG_RANK = [math.log1p(r) for r in range(NO_RANK + 1)]

@@ -15,6 +15,7 @@ import base64
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -22,13 +23,14 @@ from typing import Any, Protocol
 import numpy as np
 import orjson
 
-from streamrec.models.covisit import pairs_for
+from streamrec.models.covisit import pairs_for, time_weight
 from streamrec.models.diversity import intra_list_diversity, mmr
 from streamrec.models.events import CatalogChange, Interaction
 from streamrec.models.experiments import Experiment, VariantStats, choose_variant
 from streamrec.models.explore import explore
+from streamrec.models.ltr import OnlineRanker
 from streamrec.models.prequential import Tally, bucket_of, judge, split_runs
-from streamrec.models.ranking import rank_variant, rerank_with_model
+from streamrec.models.ranking import FEATURES, candidate_features, rank_variant, rerank_with_model
 from streamrec.models.rules import apply_price_rules
 from streamrec.models.userstate import UserState
 from streamrec.state.redis_store import Candidates, RedisStore
@@ -43,6 +45,8 @@ log = logging.getLogger(__name__)
 POLICY = "covisit+trending"
 MODEL_VERSION = "blend-v1"
 SEEN_CAP = 2000
+RANKER_USERS = 20_000   # users whose last candidates (about 6 KB each) a worker keeps to
+                        # train its learned ranker on their next event
 
 
 @dataclass(slots=True)
@@ -145,6 +149,11 @@ class Processor:
         self._covisits: asyncio.Task[None] | None = None   # the last batch's pairs, in flight
         self.served: list[str] = []
         self.diversity: list[float] = []
+        # learned re-ranking of the blend's candidates, trained on this worker's users: the
+        # candidates and features of each user's last list (recently active users only)
+        self.ranker = OnlineRanker(len(FEATURES), warm_up=settings.ranker_warm_up,
+                                   seed=settings.seed) if settings.learned_ranker else None
+        self._ranked: OrderedDict[str, tuple[dict[str, int], np.ndarray]] = OrderedDict()
 
     # -- events ------------------------------------------------------------------------
     async def process_events(self, msgs: Sequence[Message]) -> int:
@@ -258,7 +267,8 @@ class Processor:
             seen[ev.user_id].add(ev.item_id)
             ingest.append((ev.event_id, ev.item_id, ev.ts,
                            pairs_for(ev.item_id, st.recent, s.covisit_window,
-                                     s.covisit_backward)))
+                                     s.covisit_backward,
+                                     time_weight(ev.ts, s.covisit_half_life_s))))
             st.observe(ev.item_id, ev.kind, recent_cap=s.recent_items, seen_cap=SEEN_CAP,
                        ts=ev.ts)
             batch.newest[ev.user_id] = max(batch.newest.get(ev.user_id, 0.0), m.timestamp)
@@ -293,6 +303,12 @@ class Processor:
             await self.store.count_item_clicks(
                 [ev.item_id for (_, ev), new in zip(valid, fresh, strict=True)
                  if new and ev.rec_id and ev.kind == "click"])
+        if self.ranker is not None:   # test (judged above), then train the ranker
+            for (_, ev), j, new in zip(valid, judgeable, fresh, strict=True):
+                last = self._ranked.get(ev.user_id) if j and new else None
+                row = last[0].get(ev.item_id) if last is not None else None
+                if row is not None:
+                    self.ranker.learn(last[1], row)
         if self._river_live:   # test (judged above), then train, then the next lists
             for (_, ev), new in zip(valid, fresh, strict=True):
                 if new:
@@ -328,6 +344,7 @@ class Processor:
         outputs: dict[str, _Output] = {}
         variants: dict[str, str | None] = {}
         lists: dict[str, list[tuple[str, float]]] = {}
+        learned: list[str] = []      # users whose blend list the learned ranker orders
         for uid, st in states.items():
             exclude = oos | set(st.bought)
             if s.exclude_seen:
@@ -335,12 +352,17 @@ class Processor:
             variants[uid] = choose_variant(uid, exp, self._exp_stats, self._rng) if exp else None
             base = variants[uid] or s.ranking
             # keep 2K (and enough for the scorer) so that serve-time stock filtering leaves K
+            want = max(2 * s.k, s.score_candidates)
+            if self.ranker is not None and base == "blend":
+                learned.append(uid)
+                want = max(want, s.ranker_candidates)
             lists[uid] = rank_variant("blend" if base in ("mf", "ctr") else base, heads[uid],
-                                      covis, trending,
-                                      exclude=exclude, k=max(2 * s.k, s.score_candidates),
+                                      covis, trending, exclude=exclude, k=want,
                                       trending_weight=s.trending_weight,
                                       recency_decay=s.recency_decay,
                                       content=cands.content, content_weight=s.content_weight)
+        ordered = await self._learned_order(lists, learned, heads, covis, trending) \
+            if learned else set()
         scored, scoring_note = await self._transformer_scores(states, lists, variants)
         river = await self._river_model()
         now = time.time()
@@ -349,7 +371,7 @@ class Processor:
         for uid in states:
             variant, ranked = variants[uid], lists[uid]
             mode = variant or s.ranking
-            version = MODEL_VERSION
+            version = f"{MODEL_VERSION}+ltr" if uid in ordered else MODEL_VERSION
             if river is not None and ranked and mode in ("mf", "ctr"):
                 mf, ctr = river.score_parts(uid, [i for i, _ in ranked], newest.get(uid, now))
                 by = mf if mode == "mf" else ctr
@@ -404,6 +426,33 @@ class Processor:
                 else None
             outputs[uid] = _Output(orjson.dumps(rec), [i for i, _ in ranked], exp, imp, shown)
         return outputs
+
+    async def _learned_order(self, lists: dict[str, list[tuple[str, float]]],
+                             users: list[str], heads: dict[str, list[str]],
+                             covis: dict[str, list[tuple[str, float]]],
+                             trending: Sequence[tuple[str, float]]) -> set[str]:
+        """Features of each blend list's candidates (kept for the user's next event to
+        train on) and, once the ranker is warm, the lists in its order, scores in (0, 1).
+        Returns the users whose list it ordered."""
+        assert self.ranker is not None
+        items = {i for u in users for i, _ in lists[u]} | {i for u in users for i in heads[u]}
+        info = await self._catalog_info(items)
+        cats = {i: d.get("category") for i, d in info.items()}
+        ordered = set()
+        for uid in users:
+            ranked = lists[uid]
+            X = candidate_features(ranked, heads[uid], covis, trending, cats)
+            self._ranked[uid] = ({i: n for n, (i, _) in enumerate(ranked)}, X)
+            self._ranked.move_to_end(uid)
+            if self.ranker.ready and ranked:
+                z = np.clip(self.ranker.score(X), -30.0, 30.0)
+                order = np.argsort(-z, kind="stable").tolist()
+                p = np.round(1.0 / (1.0 + np.exp(-z)), 6).tolist()
+                lists[uid] = [(ranked[n][0], p[n]) for n in order]
+                ordered.add(uid)
+        while len(self._ranked) > RANKER_USERS:
+            self._ranked.popitem(last=False)
+        return ordered
 
     async def _publish(self, outputs: dict[str, _Output]) -> list[str]:
         """Write the lists to Redis (one MSET), count their impressions and publish them

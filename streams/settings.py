@@ -53,6 +53,10 @@ class Settings:
                                 1, 100)
     covisit_backward: float = _spec(0.5, "weight of a co-visitation pair from the newer item "
                                     "to the older (the forward pair weighs 1)", 0.0, 1.0)
+    covisit_half_life_s: float = _spec(2 * 365 * 86400.0, "co-visitation pairs count double "
+                                       "every this many seconds of event time, so newer "
+                                       "pairs weigh more (0 = off; at least 30 days)",
+                                       0.0, 1e12)
     recency_decay: float = _spec(0.85, "weight ratio of each recent item to the next newer one "
                                  "when summing co-visitation candidates", 0.0, 1.0)
     covisit_cap: int = _spec(200, "co-visited items kept per item in Redis", 10, 100000)
@@ -76,6 +80,13 @@ class Settings:
     score_candidates: int = _spec(50, "candidates per user sent to the scorer", 1, 10000)
     transformer_weight: float = _spec(0.5, "weight of the transformer score when blending",
                                       0.0, 1.0)
+    learned_ranker: bool = _spec(True, "order the blend's candidates with an online "
+                                 "learning-to-rank model (models/ltr.py) trained on what "
+                                 "users view next; the blend order until it has warmed up")
+    ranker_candidates: int = _spec(100, "blend candidates per user the learned ranker orders",
+                                   1, 10000)
+    ranker_warm_up: int = _spec(1000, "viewed candidates the learned ranker learns from "
+                                "before it orders lists", 0, 10_000_000)
     river_weight: float = _spec(0.3, "weight of the River models (MF + CTR) when a learner "
                                 "publishes snapshots; 0 = off", 0.0, 1.0)
     diversity_lambda: float = _spec(0.8, "MMR trade-off: 1 = relevance only, lower = more "
@@ -131,6 +142,11 @@ class Settings:
                     raise SettingsError(
                         f"{ENV_PREFIX}BROKER={self.broker!r}: expected host:port[,host:port], "
                         "e.g. 127.0.0.1:9092 (no kafka:// scheme)")
+        if 0 < self.covisit_half_life_s < 30 * 86400:
+            raise SettingsError(
+                f"{ENV_PREFIX}COVISIT_HALF_LIFE_S={self.covisit_half_life_s:g}: use 0 (off) or "
+                "at least 2592000 (30 days); shorter half-lives overflow the pair weights "
+                "within a few years")
         if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise SettingsError(
                 f"{ENV_PREFIX}REDIS_URL={self.redis_url!r}: expected redis://host:port/db, "

@@ -9,6 +9,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from streamrec.models.covisit import time_weight
 from streamrec.state.redis_store import RedisStore
 from streamrec.streams.replay import Producer, replay_events
 from tests.conftest import eventually
@@ -137,7 +138,7 @@ async def test_duplicates_count_once(settings, worker_factory):
         m, _, _ = await store.read_metrics()
         assert m["events_total"] == 3
         pair = await store.client.zscore(store.key("cv:1"), "2")
-        assert pair == 1.0
+        assert pair == pytest.approx(time_weight(11.0, settings.covisit_half_life_s))  # once
 
 
 async def test_user_state_survives_worker_restart(settings, worker_factory):
@@ -171,10 +172,12 @@ async def test_user_state_survives_worker_restart(settings, worker_factory):
             return m.get("events_total") == 5
         await eventually(third_applied, 60)
         # the restarted worker knew u's history: item 3 was paired with 2 and 1 (forward
-        # pairs 2 -> 3 and 1 -> 3 weigh 1 and 1/2, backward ones half that)
-        assert await store.client.zscore(store.key("cv:2"), "3") == 1.0
-        assert await store.client.zscore(store.key("cv:1"), "3") == 0.5
-        assert await store.client.zscore(store.key("cv:3"), "2") == 0.5
+        # pairs 2 -> 3 and 1 -> 3 weigh 1 and 1/2, backward ones half that, times the
+        # time weight of the event)
+        tw = time_weight(12.0, settings.covisit_half_life_s)
+        assert await store.client.zscore(store.key("cv:2"), "3") == pytest.approx(tw)
+        assert await store.client.zscore(store.key("cv:1"), "3") == pytest.approx(0.5 * tw)
+        assert await store.client.zscore(store.key("cv:3"), "2") == pytest.approx(0.5 * tw)
 
         async def rec_after_restart():
             r = (await store.read_rec("u", 50))[0]

@@ -29,6 +29,7 @@ def test_round_trip_through_env():
     ({"STREAMREC_BROKER": "kafka://h:9092"}, "expected host:port"),
     ({"STREAMREC_REDIS_URL": "localhost:6379"}, "expected redis://host:port/db"),
     ({"STREAMREC_EXCLUDE_SEEN": "maybe"}, "must be a boolean"),
+    ({"STREAMREC_COVISIT_HALF_LIFE_S": "86400"}, "use 0 (off) or at least 2592000"),
 ])
 def test_bad_values_name_the_setting(env, fragment):
     with pytest.raises(SettingsError) as e:
