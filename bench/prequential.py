@@ -14,6 +14,9 @@ train). Batches are cut into runs without a repeated user (``prequential_exact``
 batch size changes speed, not results. Content candidates are off (they need the scorer's
 text encoder). ``streamrec evaluate`` does the same through the broker and real workers.
 
+Other settings come from the environment, as for the worker, e.g.
+``STREAMREC_LEARNED_RANKER=0`` for the blend without the learned re-ranker.
+
 Run: ``python -m streamrec.bench.prequential [--users 0] [--k 20]``
 """
 
@@ -39,9 +42,9 @@ async def _sink(*args: object) -> None:
 
 
 async def run_config(name: str, redis_url: str, events, catalog, k: int, batch: int) -> dict:
-    s = Settings.from_env({}, redis_url=redis_url, redis_prefix=f"{name}:", k=k,
+    s = Settings.from_env(None, redis_url=redis_url, redis_prefix=f"{name}:", k=k,
                           ranking="blend" if name.startswith("blend") else name,
-                          content_weight=0.0, river_weight=0.3 if name == "blend" else 0.0,
+                          content_weight=0.0, river_weight=None if name == "blend" else 0.0,
                           prequential_exact=True, candidate_cache_ms=0)
     learner = OnlineLearner(seed=0) if name in ("blend", "mf", "ctr") else None
     if learner is not None:
