@@ -9,6 +9,7 @@ Keys (all under ``redis_prefix``)::
     pop, pop:t0        trending sorted set (forward-decayed weights) and its base time
     cv:{item}          co-visited items of item, sorted set, trimmed to ``covisit_cap``
     catalog, items     item -> JSON {stock, price, category, title}; set of known ids
+    catalog:v          catalog version, +1 on every change (workers' caches check it)
     oos                set of out-of-stock items (filtered when ranking and when serving)
     oos_at             when each out-of-stock item sold out (sorted set, unix s)
     rec:{user}         the user's latest recommendation (JSON)
@@ -160,6 +161,7 @@ class Candidates:
     content: dict[str, list[tuple[str, float]]]
     trending: list[tuple[str, float]]
     out_of_stock: set[str]
+    catalog_version: int = 0     # ``catalog:v`` read with the rows (0: no change yet)
 
 
 class RedisStore:
@@ -257,6 +259,7 @@ class RedisStore:
             merged[c.item_id] = d
         async with self._r.pipeline(transaction=True) as pipe:
             pipe.hset(self.key("catalog"), mapping={i: orjson.dumps(d) for i, d in merged.items()})
+            pipe.incr(self.key("catalog:v"))
             pipe.sadd(self.key("items"), *merged)
             out = [i for i, d in merged.items() if d.get("stock") == 0]
             back = [i for i, d in merged.items() if d.get("stock") != 0]
@@ -318,6 +321,7 @@ class RedisStore:
                 pipe.zrevrange(self.key("cs:" + i), 0, per_item - 1, withscores=True)
         pipe.zrevrange(self.key("pop"), 0, n_trending - 1, withscores=True)
         pipe.smembers(self.key("oos"))
+        pipe.get(self.key("catalog:v"))
 
     @staticmethod
     def _parse_candidates(res: list[Any], items: list[str], content: bool) -> Candidates:
@@ -325,7 +329,7 @@ class RedisStore:
         covis = {i: r for i, r in zip(items, res[:n], strict=True) if r}
         sims = ({i: r for i, r in zip(items, res[n:2 * n], strict=True) if r} if content
                 else {})
-        return Candidates(covis, sims, res[-2], set(res[-1]))
+        return Candidates(covis, sims, res[-3], set(res[-2]), int(res[-1] or 0))
 
     async def ingest_and_read(self, events: Sequence[tuple[str, str, float]],
                               rec_users: Sequence[str], cand_items: list[str] | None = None,

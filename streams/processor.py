@@ -141,7 +141,8 @@ class Processor:
         self._river_primed = False
         self._river_version: str | None = "inline" if river is not None else None
         self._river_read_at = float("-inf")
-        self._info: dict[str, tuple[float, dict[str, Any]]] = {}   # item -> (read at, info)
+        self._info: dict[str, dict[str, Any]] = {}   # item -> catalog info (_catalog_info)
+        self._info_version = 0
         self._vecs: dict[str, tuple[float, Any]] = {}    # item -> (read at, embedding | None)
         # item -> (read at, co-visitation row, content row)
         self._rows: dict[str, tuple[float, list[tuple[str, float]], list[tuple[str, float]]]] = {}
@@ -361,8 +362,8 @@ class Processor:
                                       trending_weight=s.trending_weight,
                                       recency_decay=s.recency_decay,
                                       content=cands.content, content_weight=s.content_weight)
-        ordered = await self._learned_order(lists, learned, heads, covis, trending) \
-            if learned else set()
+        ordered = await self._learned_order(lists, learned, heads, covis, trending,
+                                            cands.catalog_version) if learned else set()
         scored, scoring_note = await self._transformer_scores(states, lists, variants)
         river = await self._river_model()
         now = time.time()
@@ -395,7 +396,7 @@ class Processor:
             versions[uid] = version
             results[uid] = result
         candidates = {i for r in lists.values() for i, _ in r}
-        info = await self._catalog_info(candidates)
+        info = await self._catalog_info(candidates, cands.catalog_version)
         cats = {i: d.get("category") for i, d in info.items()}
         vecs = await self._embeddings(candidates) if s.content_weight > 0 else None
         arms = await self.store.item_arm_stats(sorted(candidates)) if s.explore else {}
@@ -430,13 +431,13 @@ class Processor:
     async def _learned_order(self, lists: dict[str, list[tuple[str, float]]],
                              users: list[str], heads: dict[str, list[str]],
                              covis: dict[str, list[tuple[str, float]]],
-                             trending: Sequence[tuple[str, float]]) -> set[str]:
+                             trending: Sequence[tuple[str, float]], version: int) -> set[str]:
         """Features of each blend list's candidates (kept for the user's next event to
         train on) and, once the ranker is warm, the lists in its order, scores in (0, 1).
         Returns the users whose list it ordered."""
         assert self.ranker is not None
         items = {i for u in users for i, _ in lists[u]} | {i for u in users for i in heads[u]}
-        info = await self._catalog_info(items)
+        info = await self._catalog_info(items, version)
         cats = {i: d.get("category") for i, d in info.items()}
         ordered = set()
         for uid in users:
@@ -500,7 +501,7 @@ class Processor:
             self._rows_swept = now
         covis = {i: rows[i][1] for i in items if rows[i][1]}
         content = {i: rows[i][2] for i in items if rows[i][2]}
-        return Candidates(covis, content, got.trending, got.out_of_stock)
+        return Candidates(covis, content, got.trending, got.out_of_stock, got.catalog_version)
 
     async def _transformer_scores(self, states: dict[str, UserState],
                                   lists: dict[str, list[tuple[str, float]]],
@@ -517,17 +518,18 @@ class Processor:
         got = await self.scoring.score(ask, s.score_deadline_ms / 1000.0)
         return got, f"fallback: no transformer scores within {s.score_deadline_ms} ms"
 
-    async def _catalog_info(self, items: set[str], max_age_s: float = 2.0
-                            ) -> dict[str, dict[str, Any]]:
-        """Category and prices of ``items`` (cached up to ``max_age_s``; stock is exact via
-        the out-of-stock set)."""
-        now = time.monotonic()
-        stale = [i for i in items if i not in self._info or now - self._info[i][0] > max_age_s]
-        if stale:
-            got = await self.store.catalog_info(sorted(stale))
-            for i in stale:
-                self._info[i] = (now, got.get(i, {}))
-        return {i: self._info[i][1] for i in items}
+    async def _catalog_info(self, items: set[str], version: int) -> dict[str, dict[str, Any]]:
+        """Category and prices of ``items``, cached until the catalog version (read with
+        the candidates) changes; stock is exact via the out-of-stock set."""
+        if version != self._info_version:
+            self._info, self._info_version = {}, version
+        info = self._info
+        missing = [i for i in items if i not in info]
+        if missing:
+            got = await self.store.catalog_info(sorted(missing))
+            for i in missing:
+                info[i] = got.get(i, {})
+        return {i: info[i] for i in items}
 
     async def _embeddings(self, items: set[str], retry_missing_s: float = 30.0
                           ) -> dict[str, Any]:
