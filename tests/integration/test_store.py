@@ -62,3 +62,32 @@ async def test_ingest_and_read_is_one_call_for_lists_dedup_trending_and_candidat
         await st.client.script_flush()
         fresh, _, none = await st.ingest_and_read([("e2", "c", 3.0)], [], None)
         assert fresh == [True] and none is None
+
+
+async def test_record_batch_adds_counters_sums_curve_and_served_items(redis_settings):
+    """One batch's metrics in one script call: counters and float sums add up across
+    batches to full precision, the latency histogram and curve are kept, and the served
+    items (more than one PFADD chunk) are counted once each."""
+    from streamrec.models.prequential import Tally
+    s = redis_settings
+    served = [f"i{n}" for n in range(2500)]
+    async with RedisStore(s.redis_url, s.redis_prefix + "metrics:") as store:
+        for n in range(2):
+            t = Tally(judged=3, hits=1, rr=1 / 3, ndcg_sum=0.1)
+            await store.record_batch(
+                events=7, dlq=n, recs=2, catalog=0, latencies_ms=[3.0, 40.0, 1e6],
+                worker="w1", worker_info={"events_per_s": 5.0 + n}, served=served * 2,
+                diversity=[0.5, 0.25], tally=t, curve={17: t, 18: Tally(1, 0, 0.0, 0.0)})
+        m, lat, workers = await store.read_metrics()
+        curve = await store.read_curve()
+    assert (m["events_total"], m["dlq_total"], m["recs_total"]) == (14, 1, 4)
+    assert "catalog_total" not in m                        # zero counts are not written
+    assert m["preq_judged"] == 6 and m["preq_hits"] == 2
+    assert m["preq_rr"] == pytest.approx(2 / 3, abs=1e-15)
+    assert m["latency_sum_ms"] == 2 * (43.0 + 1e6) and m["latency_count"] == 6
+    assert m["ild_sum"] == 1.5 and m["ild_count"] == 4
+    assert sum(lat.values()) == 6 and lat["+Inf"] == 2
+    assert workers == {"w1": {"events_per_s": 6.0}}        # the latest batch's info
+    assert abs(m["served_items"] - 2500) <= 2500 * 0.03     # HyperLogLog: ~1% error
+    assert (curve[17].judged, curve[17].hits, curve[18].judged) == (6, 2, 2)
+    assert curve[17].rr == pytest.approx(2 / 3, abs=1e-15)
