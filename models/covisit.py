@@ -41,18 +41,30 @@ def time_weight(ts: float, half_life_s: float) -> float:
     return 2.0 ** ((ts - EPOCH) / half_life_s) if half_life_s > 0 else 1.0
 
 
+def partners(item_id: str, recent: list[str], window: int) -> list[str]:
+    """The items a new interaction with ``item_id`` pairs with: the first ``window`` of
+    ``recent`` (newest first) other than the item itself; the d-th weighs 1/d.
+
+    >>> partners("b", ["b", "a", "c"], window=1)
+    ['a']
+    """
+    out: list[str] = []
+    if window > 0:
+        for other in recent:
+            if other != item_id:
+                out.append(other)
+                if len(out) == window:
+                    break
+    return out
+
+
 def pairs_for(item_id: str, recent: list[str], window: int, backward: float = 1.0,
               scale: float = 1.0) -> list[tuple[str, str, float]]:
     """Weighted (from, to, weight) pairs for a new ``item_id`` given ``recent`` (newest
-    first); every weight is multiplied by ``scale`` (see :func:`time_weight`)."""
+    first); every weight is multiplied by ``scale`` (see :func:`time_weight`). The Redis
+    store expands (item, :func:`partners`, scale) into the same increments."""
     out: list[tuple[str, str, float]] = []
-    d = 0
-    for other in recent:
-        if other == item_id:
-            continue
-        d += 1
-        if d > window:
-            break
+    for d, other in enumerate(partners(item_id, recent, window), 1):
         w = scale / d
         out.append((other, item_id, w))
         out.append((item_id, other, w * backward))

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 import orjson
 
-from streamrec.models.covisit import pairs_for, time_weight
+from streamrec.models.covisit import partners, time_weight
 from streamrec.models.diversity import intra_list_diversity, mmr
 from streamrec.models.events import CatalogChange, Interaction
 from streamrec.models.experiments import Experiment, VariantStats, choose_variant
@@ -33,7 +33,7 @@ from streamrec.models.prequential import Tally, bucket_of, judge, split_runs
 from streamrec.models.ranking import FEATURES, candidate_features, rank_variant, rerank_with_model
 from streamrec.models.rules import apply_price_rules
 from streamrec.models.userstate import UserState
-from streamrec.state.redis_store import Candidates, RedisStore
+from streamrec.state.redis_store import Candidates, RedisStore, Visit
 
 from .records import EVENT_TOPICS
 from .scoring_client import ScoringClient
@@ -82,7 +82,7 @@ class _Batch:
     newest: dict[str, float] = field(default_factory=dict)
     lists: dict[str, list[str]] = field(default_factory=dict)
     out: dict[str, _Output] = field(default_factory=dict)
-    pairs: list[tuple[str, str, float]] = field(default_factory=list)  # deferred co-visits
+    visits: list[Visit] = field(default_factory=list)   # deferred co-visitation increments
 
 
 class UserStore(Protocol):
@@ -190,8 +190,9 @@ class Processor:
         # the pairs go to Redis while the next batch is prepared (it waits for them before
         # sending its own, and its reads queue behind them in Redis)
         await self.drain()
-        if batch.pairs:
-            self._covisits = asyncio.create_task(self.store.add_covisits(batch.pairs))
+        if batch.visits:
+            self._covisits = asyncio.create_task(
+                self.store.add_covisits(batch.visits, s.covisit_backward))
         self._tick(len(msgs))
         await self.store.record_batch(
             events=n_fresh, dlq=rejected, recs=len(written), catalog=0,
@@ -251,12 +252,12 @@ class Processor:
                            tally: Tally, curve: dict[int, Tally], defer: bool) -> int:
         """Judge, update state and shared counters, learn, rank the touched users again.
         Returns the number of fresh (not duplicate) events; with ``defer`` their
-        co-visitation pairs wait in ``batch.pairs``."""
+        co-visitation increments wait in ``batch.visits``."""
         s = self.settings
         unread = sorted({ev.user_id for _, ev in valid} - batch.lists.keys())
         states, seen = batch.states, batch.seen
         touched: dict[str, UserState] = {}
-        ingest: list[tuple[str, str, float, list[tuple[str, str, float]]]] = []
+        ingest: list[tuple[str, str, float, Visit]] = []
         judgeable: list[bool] = []      # the item is new to its user (judged if a list exists)
         for m, ev in valid:
             st = states.get(ev.user_id)
@@ -267,9 +268,8 @@ class Processor:
             judgeable.append(ev.item_id not in seen[ev.user_id])
             seen[ev.user_id].add(ev.item_id)
             ingest.append((ev.event_id, ev.item_id, ev.ts,
-                           pairs_for(ev.item_id, st.recent, s.covisit_window,
-                                     s.covisit_backward,
-                                     time_weight(ev.ts, s.covisit_half_life_s))))
+                           (ev.item_id, partners(ev.item_id, st.recent, s.covisit_window),
+                            time_weight(ev.ts, s.covisit_half_life_s))))
             st.observe(ev.item_id, ev.kind, recent_cap=s.recent_items, seen_cap=SEEN_CAP,
                        ts=ev.ts)
             batch.newest[ev.user_id] = max(batch.newest.get(ev.user_id, 0.0), m.timestamp)
@@ -285,11 +285,11 @@ class Processor:
         verdicts = [self._judge(ev, lists) if j else None
                     for (_, ev), j in zip(valid, judgeable, strict=True)]
         cands = self._candidates_from(got, need, heads) if got is not None else None
-        pairs = [pr for new, x in zip(fresh, ingest, strict=True) if new for pr in x[3]]
+        visits = [x[3] for new, x in zip(fresh, ingest, strict=True) if new and x[3][1]]
         if defer:
-            batch.pairs += pairs
+            batch.visits += visits
         else:
-            await self.store.add_covisits(pairs)
+            await self.store.add_covisits(visits, s.covisit_backward)
         # only fresh events count: an event replayed after a rebalance or crash was judged
         # the first time (the ingest script deduplicates by event id)
         for new, v in zip(fresh, verdicts, strict=True):

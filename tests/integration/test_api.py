@@ -62,7 +62,8 @@ async def test_sold_out_items_are_checked_in_lists_made_just_after(api):
 
 async def test_cold_user_gets_trending(api):
     url, store, http = api
-    await store.ingest([("e1", "x", 10.0, []), ("e2", "y", 10.0, []), ("e3", "y", 11.0, [])])
+    await store.ingest([("e1", "x", 10.0, [], 1.0), ("e2", "y", 10.0, [], 1.0),
+                        ("e3", "y", 11.0, [], 1.0)])
     status, body = await get(http, f"{url}/recommendations/nobody?k=5")
     assert status == 200 and body["cold_start"] is True and body["policy"] == "trending"
     assert [i["item_id"] for i in body["items"]] == ["y", "x"]

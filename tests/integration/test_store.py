@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from streamrec.models.covisit import CoVisitation, pairs_for, partners
 from streamrec.state.redis_store import RedisStore
 
 pytestmark = pytest.mark.integration
@@ -13,10 +14,10 @@ pytestmark = pytest.mark.integration
 async def test_covisitation_accumulates_and_is_trimmed_to_its_cap(redis_settings):
     s = redis_settings
     async with RedisStore(s.redis_url, s.redis_prefix, covisit_cap=10) as store:
-        # "a" co-visited with 30 items; item i with weight i / 100, then "x0" once more
-        events = [(f"e{i}", f"x{i}", 1.0 + i, [("a", f"x{i}", i / 100.0)]) for i in range(30)]
+        # "a" co-visited with 30 items: x{i} viewed after a, weight i / 100; then x29 again
+        events = [(f"e{i}", f"x{i}", 1.0 + i, ["a"], i / 100.0) for i in range(30)]
         assert await store.ingest(events) == [True] * 30
-        await store.ingest([("again", "x29", 40.0, [("a", "x29", 0.5)])])
+        await store.ingest([("again", "x29", 40.0, ["a"], 0.5)])
         assert await store.ingest(events[:3]) == [False] * 3         # duplicates: no effect
         top = await store.client.zrevrange(store.key("cv:a"), 0, -1, withscores=True)
         assert 10 <= len(top) <= 20                                  # trimmed past 2 x cap
@@ -30,17 +31,17 @@ async def test_covisits_added_apart_from_ingest_count_the_same(redis_settings):
     of fresh events after its lists are out: the rows end up as one ingest would leave them."""
     s = redis_settings
     events = [(f"e{i}", f"x{i % 12}", 1.0 + i,
-               [(f"x{(i * 5 + d) % 12}", f"x{i % 12}", (i % 5 + d) / 10) for d in (1, 2, 3)])
-              for i in range(60)]
+               partners(f"x{i % 12}", [f"x{(i * 5 + d) % 12}" for d in (1, 2, 3, 4)], 3),
+               (i % 5 + 1) / 10) for i in range(60)]
     rows = []
     for name in ("together", "apart"):
         async with RedisStore(s.redis_url, s.redis_prefix + name + ":", covisit_cap=3) as st:
             if name == "together":
                 await st.ingest(events)
             else:
-                fresh = await st.ingest([(e, i, t, ()) for e, i, t, _ in events])
-                await st.add_covisits([p for new, x in zip(fresh, events, strict=True)
-                                       if new for p in x[3]])
+                fresh = await st.ingest([(e, i, t, [], 1.0) for e, i, t, _, _ in events])
+                await st.add_covisits([(i, ps, sc) for new, (_, i, _, ps, sc)
+                                       in zip(fresh, events, strict=True) if new])
             rows.append({k: await st.client.zrevrange(st.key(f"cv:x{k}"), 0, -1,
                                                       withscores=True) for k in range(12)})
     assert rows[0] == rows[1]
@@ -48,12 +49,34 @@ async def test_covisits_added_apart_from_ingest_count_the_same(redis_settings):
     assert sum(len(r) for r in rows[0].values()) >= 3 * 12     # every row reached it
 
 
+async def test_script_adds_what_pairs_for_gives(redis_settings):
+    """Redis expands (item, partners, scale) visits into the increments of
+    models.covisit.pairs_for: the rows match an in-memory CoVisitation fed its pairs."""
+    import random
+    rng = random.Random(7)
+    s = redis_settings
+    items = [f"i{n}" for n in range(15)]
+    recent: list[str] = []
+    visits, mem = [], CoVisitation(window=4, backward=0.5)
+    for _ in range(300):
+        item, scale = rng.choice(items), rng.choice([0.5, 1.0, 1.7])
+        visits.append((item, partners(item, recent, 4), scale))
+        mem.learn_pairs(pairs_for(item, recent, 4, backward=0.5, scale=scale))
+        recent = [item] + [r for r in recent if r != item][:9]
+    async with RedisStore(s.redis_url, s.redis_prefix + "expand:", covisit_cap=1000) as st:
+        await st.add_covisits(visits[:150], backward=0.5)
+        await st.add_covisits(visits[150:], backward=0.5)
+        for i in items:
+            got = dict(await st.client.zrevrange(st.key(f"cv:{i}"), 0, -1, withscores=True))
+            assert got == pytest.approx(dict(mem.neighbours(i, 100)), rel=1e-12), i
+
+
 async def test_ingest_and_read_is_one_call_for_lists_dedup_trending_and_candidates(
         redis_settings):
     """The worker's one round trip per batch, also after Redis forgot its scripts."""
     s = redis_settings
     async with RedisStore(s.redis_url, s.redis_prefix + "one:") as st:
-        await st.ingest([("e0", "a", 1.0, [("a", "b", 1.0)])])
+        await st.ingest([("e0", "a", 1.0, ["b"], 1.0)])
         await st.write_recs({"u": orjson.dumps({"items": [{"item_id": "b", "score": 1.0}]})})
         fresh, lists, cands = await st.ingest_and_read(
             [("e0", "a", 1.0), ("e1", "c", 2.0)], ["u", "nobody"], ["a"], 10, 5)
