@@ -167,7 +167,8 @@ async def ingest(stream: faust.StreamT) -> None:
     proc = redis_service.processor
 
     def wait() -> float:      # short when caught up, long when behind (streams/batching.py)
-        return adaptive_wait(proc.lag, settings.batch_size, settings.batch_wait_ms / 1000.0,
+        return adaptive_wait(proc.lag, settings.batch_backlog_events,
+                             settings.batch_wait_ms / 1000.0,
                              settings.batch_backlog_wait_ms / 1000.0)
     async for batch in take_events(stream, settings.batch_size, wait):
         proc.lag = _lag(batch)

@@ -20,17 +20,17 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 
-def adaptive_wait(lag: int, batch_size: int, wait_s: float, backlog_wait_s: float) -> float:
-    """How long to fill the next batch: ``wait_s`` when fewer than ``batch_size`` events
+def adaptive_wait(lag: int, backlog: int, wait_s: float, backlog_wait_s: float) -> float:
+    """How long to fill the next batch: ``wait_s`` when fewer than ``backlog`` events
     wait in the broker (caught up: latency first), else ``backlog_wait_s`` (behind:
     bigger batches, higher throughput).
 
-    >>> adaptive_wait(lag=10, batch_size=1000, wait_s=0.005, backlog_wait_s=0.05)
+    >>> adaptive_wait(lag=10, backlog=1000, wait_s=0.005, backlog_wait_s=0.05)
     0.005
-    >>> adaptive_wait(lag=40_000, batch_size=1000, wait_s=0.005, backlog_wait_s=0.05)
+    >>> adaptive_wait(lag=40_000, backlog=1000, wait_s=0.005, backlog_wait_s=0.05)
     0.05
     """
-    return backlog_wait_s if lag >= batch_size else wait_s
+    return backlog_wait_s if lag >= backlog else wait_s
 
 
 def take_events(stream: Any, max_: int, within: Callable[[], float]

@@ -113,8 +113,11 @@ class Settings:
     batch_size: int = _spec(1000, "max events the worker processes per batch", 1, 100000)
     batch_wait_ms: int = _spec(5, "max wait in ms to fill a batch", 1, 10000)
     batch_backlog_wait_ms: int = _spec(50, "max wait in ms to fill a batch while at least "
-                                       "batch_size events wait in the broker (bigger "
-                                       "batches to catch up)", 1, 10000)
+                                       "batch_backlog_events events wait in the broker "
+                                       "(bigger batches to catch up)", 1, 10000)
+    batch_backlog_events: int = _spec(1000, "events waiting in the broker from which the "
+                                      "worker counts as behind (see batch_backlog_wait_ms)",
+                                      1, 10_000_000)
     fetch_max_wait_ms: int = _spec(10, "longest a broker may hold a fetch; low = low latency",
                                    1, 10000)
     max_event_bytes: int = _spec(16384, "larger event payloads go to the DLQ", 64, 10_000_000)
