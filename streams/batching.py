@@ -5,7 +5,9 @@ generator, and stops buffering while the agent processes a batch, so every batch
 with an empty buffer and ``within`` sets both the latency added to each event and, under
 a backlog, the batch size. Measured on the worker (2 cores, 49k movielens events
 pre-loaded): 5 ms -> ~3.5k events/s, 20 ms -> 4.4k, 50 ms -> 5.0k; at 2,000 events/s
-live, 5 ms gave p50 ~30 ms where 20 ms gave ~54 ms.
+live, 5 ms gave p50 ~30 ms where 20 ms gave ~54 ms on a fast day, but on a slower one
+Faust handed over only ~25 events per 5 ms, too few to keep up: 10 ms (the default) kept
+the worker caught up in 5 runs of 5 (p50 35-52 ms, p99 72-333 ms), 5 ms in 3 of 9.
 
 :func:`take_events` is Faust's ``take_events`` (faust-streaming 0.15) with ``within`` a
 callable read before every wait, so the worker waits briefly when it is caught up and

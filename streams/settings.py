@@ -111,7 +111,7 @@ class Settings:
                                      "this long leaves the group (raise it on an overloaded "
                                      "machine)", 1.0, 3600.0)
     batch_size: int = _spec(1000, "max events the worker processes per batch", 1, 100000)
-    batch_wait_ms: int = _spec(5, "max wait in ms to fill a batch", 1, 10000)
+    batch_wait_ms: int = _spec(10, "max wait in ms to fill a batch", 1, 10000)
     batch_backlog_wait_ms: int = _spec(50, "max wait in ms to fill a batch while at least "
                                        "batch_backlog_events events wait in the broker "
                                        "(bigger batches to catch up)", 1, 10000)
