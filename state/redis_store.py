@@ -39,7 +39,6 @@ from streamrec.models.events import CatalogChange
 from streamrec.models.experiments import Experiment, VariantStats
 from streamrec.models.prequential import Tally
 
-# (event_id, item_id, ts, co-visitation pairs (from, to, weight))
 # a new interaction with an item, the items it pairs with (models.covisit.partners, newest
 # first) and its time weight
 Visit = tuple[str, Sequence[str], float]
