@@ -1,7 +1,11 @@
 """A no-op Faust agent on the same event topics, for the pipeline benchmark's baseline.
 
 It consumes raw values in batches exactly like the streamrec worker does and only
-counts them (one Redis INCRBY per batch, so the benchmark can see progress).
+counts them (one Redis INCRBY per batch, so the benchmark can see progress). With
+``STREAMREC_NOOP_LISTS=1`` (the latency phase) it also writes, per batch and in one
+pipeline, a stand-in ``rec:{user}`` holding only ``event_ts`` (the newest event's Kafka
+timestamp) for each user in the batch: the floor of event-to-Redis latency that Faust, the
+broker and one Redis round trip per batch set, measured the same way as the worker's.
 Run: ``python -m streamrec.bench.noop_app worker`` with STREAMREC_* env set.
 """
 
@@ -13,6 +17,7 @@ import shutil
 import tempfile
 
 import faust
+import orjson
 import redis.asyncio as aioredis
 
 from streamrec.streams.kafka_tuning import set_fetch_max_wait
@@ -31,6 +36,19 @@ app = faust.App(f"{settings.app_id}-noop", broker=f"kafka://{settings.broker}",
 topic = app.topic(*(settings.topic(t) for t in EVENT_TOPICS), key_type=bytes, value_type=bytes,
                   key_serializer="raw", value_serializer="raw")
 COUNT_KEY = settings.redis_prefix + "noop:count"
+WRITE_LISTS = os.environ.get("STREAMREC_NOOP_LISTS") == "1"
+
+
+async def _write_lists(r: aioredis.Redis, batch: list[faust.EventT]) -> None:
+    newest: dict[bytes, float] = {}
+    for e in batch:
+        key = e.message.key or b""
+        newest[key] = max(newest.get(key, 0.0), e.message.timestamp)
+    async with r.pipeline(transaction=False) as pipe:
+        for user, ts in newest.items():
+            pipe.set(f"{settings.redis_prefix}rec:{user.decode()}", orjson.dumps({"event_ts": ts}))
+        pipe.incrby(COUNT_KEY, len(batch))
+        await pipe.execute()
 
 
 @app.agent(topic)
@@ -39,7 +57,10 @@ async def noop(stream: faust.StreamT) -> None:
     try:
         async for batch in stream.take_events(settings.batch_size,
                                               within=settings.batch_wait_ms / 1000):
-            await r.incrby(COUNT_KEY, len(batch))
+            if WRITE_LISTS:
+                await _write_lists(r, batch)
+            else:
+                await r.incrby(COUNT_KEY, len(batch))
     finally:
         await r.aclose()
 

@@ -46,6 +46,16 @@ def _settings(broker: TansuBroker, redis: RedisServer, **kw) -> Settings:
                              topic_prefix=f"{n}.", redis_prefix=f"{n}:", app_id=n, **kw)
 
 
+def start_noop(s: Settings, lists: bool = False) -> subprocess.Popen:
+    """The no-op Faust agent (``bench/noop_app.py``) as a child process; ``lists``: it also
+    writes a stand-in ``rec:{user}`` per batch (for the latency phase)."""
+    env = {**os.environ, **s.to_env(), "STREAMREC_NOOP_LISTS": "1" if lists else "0"}
+    return subprocess.Popen([sys.executable, "-m", "streamrec.bench.noop_app", "worker",
+                             "--without-web", "--loglevel", "warn"], env=env,
+                            preexec_fn=_die_with_parent,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 async def _wait_count(read, n: int, timeout: float) -> tuple[float, float]:
     """Poll ``read()`` until it reaches n; returns (time first > 0, time reached n)."""
     t_first = None
@@ -73,11 +83,7 @@ async def throughput(broker, redis, events, catalog, partitions: int
     out = {}
     r = aioredis.Redis.from_url(s.redis_url)
     # baseline: no-op Faust agent
-    env = {**os.environ, **s.to_env()}
-    noop = subprocess.Popen([sys.executable, "-m", "streamrec.bench.noop_app", "worker",
-                             "--without-web", "--loglevel", "warn"], env=env,
-                            preexec_fn=_die_with_parent,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    noop = start_noop(s)
     try:
         async def noop_count() -> int:
             return int(await r.get(s.redis_prefix + "noop:count") or 0)
@@ -109,10 +115,12 @@ async def throughput(broker, redis, events, catalog, partitions: int
 
 
 async def latency(broker, redis, events, catalog, rate: float, seconds: float,
-                  partitions: int, max_events: int = 20000, warmup_s: float = 2.0
-                  ) -> dict[str, Any]:
+                  partitions: int, max_events: int = 20000, warmup_s: float = 2.0,
+                  noop: bool = False) -> dict[str, Any]:
     """Event-produced -> list-rewritten latency at an offered ``rate`` (0 = as fast as the
     producer can: ``max_events`` events, unpaced). Returns percentiles and the raw list.
+    ``noop``: measure the no-op Faust agent writing a stand-in list per user per batch
+    instead of the worker (the floor Faust, the broker and Redis set on this machine).
 
     A paced load first runs ``warmup_s`` seconds unmeasured (the worker's caches of
     catalog entries and candidates fill in that time: its first second at 2,000 events/s
@@ -149,7 +157,7 @@ async def latency(broker, redis, events, catalog, rate: float, seconds: float,
 
     async with RedisStore(s.redis_url, s.redis_prefix) as store:
         await store.apply_catalog(catalog)
-        w = start_worker(s)
+        w = start_noop(s, lists=True) if noop else start_worker(s)
         obs = asyncio.create_task(observe())
         try:
             # the shop's producer as aiokafka makes it by default (linger 0: each event is

@@ -7,7 +7,9 @@ events (default mapping):
    worker with a River snapshot each consume them all (``bench/pipeline.py``);
 2. latency: the worker running, events produced at each offered load (events/s; ``max``
    = unpaced), latency from produced to ``rec:{user}`` rewritten in Redis (observed by
-   keyspace notifications), p50/p95/p99;
+   keyspace notifications), p50/p95/p99; then the same load through the no-op Faust
+   agent writing a stand-in list per user per batch: the floor that Faust, the broker,
+   Redis and the load generator set on this machine;
 3. API: ``streamrec api`` and, as the baseline, a bare aiohttp handler doing one Redis
    GET (``bench/bare_api.py``), each a separate process serving the lists the worker
    wrote; closed loop for requests/s, open loop at fixed rates for latency.
@@ -110,19 +112,23 @@ async def run_bench(settings: Settings, users: int, rates: list[float], seconds:
         tp, prefix = await throughput(broker, redis, events, catalog, partitions)
         lat = []
         for rate in rates:
-            print(f"latency at {rate or 'max'} events/s ...", flush=True)
-            lat.append(await latency(broker, redis, events, catalog, rate, seconds, partitions))
+            for consumer in ("worker", "no-op"):
+                print(f"latency at {rate or 'max'} events/s, {consumer} ...", flush=True)
+                x = await latency(broker, redis, events, catalog, rate, seconds, partitions,
+                                  noop=consumer == "no-op")
+                lat.append({**x, "rate": rate, "consumer": consumer})
         print(f"API: closed loop and {api_rates} requests/s ...", flush=True)
         api = await api_bench(redis.url, prefix, user_ids, api_seconds, api_rates,
                               api_connections)
-    return build_report(tp, lat, api, len(events), users, partitions, rates, api_connections,
+    return build_report(tp, lat, api, len(events), users, partitions, api_connections,
                         time.monotonic() - t0)
 
 
 def build_report(tp: dict[str, float], lat: list[dict[str, Any]],
                  api: dict[str, list[LoadResult]], n_events: int, users: int, partitions: int,
-                 rates: list[float], api_connections: int, elapsed_s: float
-                 ) -> tuple[Report, dict[str, Any]]:
+                 api_connections: int, elapsed_s: float) -> tuple[Report, dict[str, Any]]:
+    """``lat``: one dict per (offered rate, consumer) from :func:`latency`, with ``rate``
+    (0 = max) and ``consumer`` ("worker" or "no-op") added."""
     r = Report("streamrec bench: pipeline and API")
     cores = os.cpu_count()
     r.para(f"Run {dt.datetime.now().isoformat(timespec='seconds')}, {cores} cores, "
@@ -134,10 +140,12 @@ def build_report(tp: dict[str, float], lat: list[dict[str, Any]],
             ["consumer", "events/s", "vs no-op"],
             [[n, v, f"{v / base:.0%}"] for n, v in tp.items()])
     r.table("latency: event produced -> rec:{user} rewritten in Redis (ms); each paced load "
-            "first runs 2 s unmeasured (warm-up), then the measured seconds",
-            ["offered ev/s", "achieved ev/s", "events", "p50", "p95", "p99", "max"],
-            [["max" if rate == 0 else rate, x["offered"], x["n"], x["p50"], x["p95"], x["p99"],
-              x["max"]] for rate, x in zip(rates, lat, strict=True)])
+            "first runs 2 s unmeasured (warm-up), then the measured seconds; 'no-op' = the "
+            "no-op Faust agent writing a stand-in list per user per batch (the floor)",
+            ["offered ev/s", "consumer", "achieved ev/s", "events", "p50", "p95", "p99", "max"],
+            [["max" if x["rate"] == 0 else x["rate"], x["consumer"], x["offered"], x["n"],
+              x["p50"], x["p95"], x["p99"], x["max"]] for x in lat])
+    worker_lat = [x for x in lat if x["consumer"] == "worker"]
     rows = []
     for name, runs in api.items():
         for x in runs:
@@ -160,29 +168,34 @@ def build_report(tp: dict[str, float], lat: list[dict[str, Any]],
     r.plot("throughput", "Events/s of each consumer on the same pre-loaded topic", bars)
 
     def pcts(ax) -> None:
-        xs = [x["offered"] for x in lat]
-        for p in ("p50", "p95", "p99"):
-            ax.plot(xs, [x[p] for x in lat], marker="o", label=p)
+        for consumer, style in (("worker", "-"), ("no-op", ":")):
+            xs = [x for x in lat if x["consumer"] == consumer]
+            for p, color in (("p50", "tab:blue"), ("p95", "tab:orange"), ("p99", "tab:red")):
+                ax.plot([x["offered"] for x in xs], [x[p] for x in xs], style, marker="o",
+                        color=color, label=f"{consumer} {p}")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("achieved offered load (events/s)")
         ax.set_ylabel("ms, event -> list in Redis")
         ax.legend()
         ax.grid(alpha=0.3, which="both")
-    r.plot("latency_vs_load", "Event-to-list latency percentiles by offered load", pcts)
+    r.plot("latency_vs_load", "Event-to-list latency percentiles by offered load "
+           "(dotted: the no-op Faust agent)", pcts)
 
     def hist(ax) -> None:
         import numpy as np
         bins = np.logspace(0, 5, 60)
-        for rate, x in zip(rates, lat, strict=True):
+        for x in worker_lat:
             if x["latencies_ms"]:
+                rate = x["rate"]
                 ax.hist(x["latencies_ms"], bins=bins, histtype="step",
                         label=f"{'max' if rate == 0 else f'{rate:,.0f}'} ev/s")
         ax.set_xscale("log")
         ax.set_xlabel("ms, event -> list in Redis")
         ax.set_ylabel("events")
         ax.legend()
-    r.plot("latency_histogram", "Event-to-list latency distribution per offered load", hist)
+    r.plot("latency_histogram", "The worker's event-to-list latency distribution per offered "
+           "load", hist)
 
     def api_plot(ax) -> None:
         import numpy as np
@@ -199,8 +212,7 @@ def build_report(tp: dict[str, float], lat: list[dict[str, Any]],
     r.plot("api_latency", "API latency at fixed request rates", api_plot)
     raw = {"cores": cores, "elapsed_s": elapsed_s, "events": n_events, "users": users,
            "partitions": partitions, "throughput_events_per_s": tp,
-           "latency": [{k: v for k, v in x.items() if k != "latencies_ms"} | {"rate": rate}
-                       for rate, x in zip(rates, lat, strict=True)],
+           "latency": [{k: v for k, v in x.items() if k != "latencies_ms"} for x in lat],
            "api": {n: [x.summary() for x in runs] for n, runs in api.items()}}
     return r, raw
 
