@@ -34,7 +34,7 @@ class RtrecBaseline:
                      "through the broker")
 
     def run(self, events: Sequence[tuple[str, dict[str, Any]]], bucket_s: float,
-            progress: bool = False) -> tuple[Tally, dict[int, Tally]]:
+            progress: bool = False, judge_from: float = 0.0) -> tuple[Tally, dict[int, Tally]]:
         from rtrec.models import SLIM
 
         logging.getLogger("rtrec").setLevel(logging.ERROR)
@@ -47,7 +47,7 @@ class RtrecBaseline:
                             mininterval=1.0):
             user, item = e["user_id"], e["item_id"]
             mine = seen.get(user)
-            if mine is not None and item not in mine:
+            if mine is not None and item not in mine and e["ts"] >= judge_from:
                 # nothing to recommend before the first fit (rtrec cannot predict yet)
                 top = [i for i in model.recommend(user, top_k=self.k + len(mine),
                                                   filter_interacted=True)

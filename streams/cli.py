@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import logging
 import os
 import signal
@@ -56,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=64)
     t.add_argument("--patience", type=int, default=3, help="epochs without improvement")
     t.add_argument("--device", default=None, help="cuda or cpu (default: cuda if present)")
+    t.add_argument("--until", default=None, metavar="DATE",
+                   help="train only on events before this date (YYYY-MM-DD, UTC) or Unix "
+                   "time, so that `evaluate --judge-from DATE` judges unseen events")
     sc = sub.add_parser("scorer", help="micro-batched transformer scoring worker")
     sc.add_argument("--model-dir", default="artifacts/seqrec", help="folder from `train`")
     sc.add_argument("--max-batch", type=int, default=64)
@@ -86,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--max-events", type=int, default=0, help="first N events only (0 = all)")
     ev.add_argument("--model-dir", default=None, help="model from `streamrec train` "
                     "(for the transformer configuration)")
+    ev.add_argument("--judge-from", default=None, metavar="DATE",
+                    help="judge only events from this date (YYYY-MM-DD, UTC) or Unix time on; "
+                    "earlier events are learned from only (needed for --configs transformer: "
+                    "the date `streamrec train --until` used or later)")
     ev.add_argument("--out", default=None, help="report folder (default reports/evaluate-TIME)")
     ev.add_argument("--parallel", type=int, default=0,
                     help="configurations evaluated at the same time (0 = one per core)")
@@ -156,7 +164,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         run_train(settings, Path(args.out), users=settings.replay_users if
                   args.replay_users is not None else 0, epochs=args.epochs, dim=args.dim,
                   layers=args.layers, heads=args.heads, max_len=args.max_len, lr=args.lr,
-                  batch_size=args.batch_size, patience=args.patience, device=args.device)
+                  batch_size=args.batch_size, patience=args.patience, device=args.device,
+                  until=parse_when(args.until, "--until") if args.until else None)
         return 0
     if args.cmd == "learner":
         return asyncio.run(_learner(_need_broker(settings), args))
@@ -230,11 +239,37 @@ def _report_dir(given: str | None, kind: str) -> Path:
     return Path(given or f"reports/{kind}-{dt.datetime.now():%Y%m%d-%H%M%S}")
 
 
+def parse_when(value: str, option: str) -> float:
+    """A date (YYYY-MM-DD or an ISO time, UTC unless it says otherwise) or Unix seconds.
+
+    >>> parse_when("2016-01-01", "--until")
+    1451606400.0
+    >>> parse_when("1451606400", "--until")
+    1451606400.0
+    """
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        t = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise StreamrecError(f"{option} {value!r}: give a date like 2016-01-01 or Unix "
+                             "seconds") from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.UTC)
+    return t.timestamp()
+
+
 async def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
     from .evaluate import DEFAULT_CONFIGS, check_configs, evaluate
     from .eventlog import load_event_log
     model_dir = Path(args.model_dir) if args.model_dir else None
-    configs = check_configs(args.configs or DEFAULT_CONFIGS, model_dir)
+    if args.judge_from:
+        settings = settings.replace(
+            prequential_from_ts=parse_when(args.judge_from, "--judge-from"))
+    configs = check_configs(args.configs or DEFAULT_CONFIGS, model_dir,
+                            settings.prequential_from_ts)
     users = args.replay_users or 0          # evaluate: all users unless --users is given
     if args.log is None:
         path = ensure_data(settings).resolved_data_dir()

@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import logging
 import multiprocessing
 import os
@@ -103,8 +104,10 @@ class ConfigResult:
                            "mrr": t.mrr, "ndcg": t.ndcg} for b, t in self.curve.items()]}
 
 
-def check_configs(names: Sequence[str], model_dir: Path | None) -> list[str]:
-    """Validate ``--configs``; errors name the option and the fix."""
+def check_configs(names: Sequence[str], model_dir: Path | None, judge_from: float = 0.0
+                  ) -> list[str]:
+    """Validate ``--configs``; errors name the option and the fix. ``transformer`` needs a
+    model trained only on events before ``judge_from`` (else its scores leak the future)."""
     out = []
     for n in names:
         if n not in ALL_CONFIGS:
@@ -113,6 +116,8 @@ def check_configs(names: Sequence[str], model_dir: Path | None) -> list[str]:
         if n == "transformer" and (model_dir is None or not (model_dir / "config.json").exists()):
             raise StreamrecError("--configs transformer needs --model-dir with a model from "
                                  "`streamrec train` (trained on data before the stream)")
+        if n == "transformer":
+            _check_not_leaking(model_dir, judge_from)
         if n == "rtrec":
             try:
                 import rtrec  # noqa: F401
@@ -121,6 +126,26 @@ def check_configs(names: Sequence[str], model_dir: Path | None) -> list[str]:
                                      "pip install rtrec") from None
         out.append(n)
     return out
+
+
+def _check_not_leaking(model_dir: Path, judge_from: float) -> None:
+    metrics = json.loads((model_dir / "metrics.json").read_text()) \
+        if (model_dir / "metrics.json").exists() else {}
+    until = metrics.get("trained_until")
+    if until is None:
+        raise StreamrecError(
+            f"--configs transformer: the model in {model_dir} was trained on all of its data, "
+            "so its scores would leak the events it is judged on; train it with "
+            "`streamrec train --until DATE` and evaluate with --judge-from DATE")
+    if judge_from < until:
+        raise StreamrecError(
+            f"--configs transformer: the model in {model_dir} was trained on events up to "
+            f"{_date(until)}; pass --judge-from {_date(until)} (or later) so that only events "
+            "it never saw are judged")
+
+
+def _date(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds")
 
 
 def bucket_width(log: EventLog, n_buckets: int = 40) -> float:
@@ -172,7 +197,8 @@ async def run_evaluation(settings: Settings, log: EventLog, configs: Sequence[st
                 pool = stack.enter_context(
                     ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")))
                 outside = asyncio.get_running_loop().run_in_executor(
-                    pool, _rtrec, log, k, bucket_s, progress and not wave)
+                    pool, _rtrec, log, k, bucket_s, progress and not wave,
+                    settings.prequential_from_ts)
             workers = {}
             for name, s in wave.items():
                 async with RedisStore(s.redis_url, s.redis_prefix) as store:
@@ -224,10 +250,15 @@ async def _drive(log: EventLog, per: dict[str, Settings], workers: dict[str, sub
             m, lat, _ = await st.read_metrics()
             t = Tally(int(m.get("preq_judged", 0)), int(m.get("preq_hits", 0)),
                       m.get("preq_rr", 0.0), m.get("preq_ndcg", 0.0))
+            recs, scored = int(m.get("recs_total", 0)), int(m.get("recs_model_total", 0))
+            note = (f"{scored:,} of {recs:,} lists ({scored / max(recs, 1):.1%}) ranked with "
+                    "transformer scores; the rest fell back to the heuristic ranking (no scores "
+                    "within STREAMREC_SCORE_DEADLINE_MS)" if per[n].scorer else "")
             out.append(ConfigResult(
                 n, t, await st.read_curve(), m["served_items"] / max(m["catalog_items"], 1),
-                m.get("ild_sum", 0) / max(m.get("ild_count", 1), 1), int(m.get("recs_total", 0)),
-                int(m.get("events_total", 0)), done_at.get(n, time.monotonic()) - t0, lat))
+                m.get("ild_sum", 0) / max(m.get("ild_count", 1), 1), recs,
+                int(m.get("events_total", 0)), done_at.get(n, time.monotonic()) - t0, lat,
+                note=note))
         return out
     finally:
         for st in stores.values():
@@ -257,12 +288,13 @@ async def _wait(read, target: int, workers: dict[str, subprocess.Popen], idle_ti
         await asyncio.sleep(0.5)
 
 
-def _rtrec(log: EventLog, k: int, bucket_s: float, progress: bool) -> ConfigResult:
+def _rtrec(log: EventLog, k: int, bucket_s: float, progress: bool, judge_from: float = 0.0
+           ) -> ConfigResult:
     from streamrec.models.baselines import RtrecBaseline
 
     t0 = time.monotonic()
     base = RtrecBaseline(k=k)
-    tally, curve = base.run(log.events, bucket_s, progress)
+    tally, curve = base.run(log.events, bucket_s, progress, judge_from)
     return ConfigResult("rtrec", tally, curve, base.coverage(len(log.catalog)), float("nan"),
                         base.lists, len(log.events), time.monotonic() - t0,
                         note=base.note)
@@ -274,7 +306,7 @@ HEADER = ["configuration", "HR@{k}", "MRR@{k}", "NDCG@{k}", "judged", "coverage"
 
 
 def build_report(log: EventLog, results: list[ConfigResult], k: int, bucket_s: float,
-                 elapsed_s: float) -> tuple[Report, dict[str, Any]]:
+                 elapsed_s: float, judge_from: float = 0.0) -> tuple[Report, dict[str, Any]]:
     r = Report(f"streamrec evaluate: {log.name}")
     r.para(f"Run {dt.datetime.now().isoformat(timespec='seconds')} on {os.cpu_count()} cores, "
            f"{elapsed_s:.0f} s. Stream: {len(log.events):,} events of {log.users:,} users, "
@@ -287,6 +319,10 @@ def build_report(log: EventLog, results: list[ConfigResult], k: int, bucket_s: f
            "real broker in its own consumer group; River models learn inside their worker. "
            "Coverage: share of the catalog that appeared in any served top-K. events/s: this "
            "configuration's worker while all ran side by side (not a throughput benchmark).")
+    if judge_from:
+        r.para(f"Judged from {_date(judge_from)} on: every configuration learned from the "
+               "whole stream, but only events at or after that time were judged (a "
+               "transformer trained on the events before it sees none of the judged ones).")
     if not any(c.get("category") for c in log.catalog):
         for x in results:          # unknown categories count as different: meaningless
             x.ild = float("nan")
@@ -342,6 +378,7 @@ def build_report(log: EventLog, results: list[ConfigResult], k: int, bucket_s: f
            "users": log.users, "catalog_items": len(log.catalog), "k": k,
            "bucket_s": bucket_s, "elapsed_s": elapsed_s, "cores": os.cpu_count(),
            "protocol": "prequential, exact per event, items new to the user, seen excluded",
+           "judged_from_ts": judge_from or None,
            "results": [x.to_json(bucket_s) for x in results]}
     return r, raw
 
@@ -353,7 +390,8 @@ async def evaluate(settings: Settings, log: EventLog, configs: Sequence[str], k:
     t0 = time.monotonic()
     results, bucket_s = await run_evaluation(settings, log, configs, k, model_dir, progress,
                                              parallel=parallel)
-    report, raw = build_report(log, results, k, bucket_s, time.monotonic() - t0)
+    report, raw = build_report(log, results, k, bucket_s, time.monotonic() - t0,
+                               settings.prequential_from_ts)
     print("\n" + report.tables_text(), flush=True)
     path = report.save(out, raw)
     print(f"\nreport: {path}", flush=True)

@@ -150,6 +150,7 @@ class Processor:
         self._covisits: asyncio.Task[None] | None = None   # the last batch's pairs, in flight
         self.served: list[str] = []
         self.diversity: list[float] = []
+        self.model_lists = 0     # lists of the batch ranked with transformer scores
         # learned re-ranking of the blend's candidates, trained on this worker's users: the
         # candidates and features of each user's last list (recently active users only)
         self.ranker = OnlineRanker(len(FEATURES), warm_up=settings.ranker_warm_up,
@@ -168,8 +169,7 @@ class Processor:
         if self._river_live and not self._river_primed:
             await self._prime_river()
         valid, rejected = await self._validate(msgs)
-        runs = (split_runs(valid, key=lambda x: x[1].user_id) if s.prequential_exact
-                else [valid])
+        runs = self._runs(valid)
         tally = Tally()
         curve: dict[int, Tally] = {}
         batch = _Batch()
@@ -199,9 +199,23 @@ class Processor:
             latencies_ms=latencies, worker=self.worker_id,
             worker_info={"events_per_s": round(self.rate, 1), "lag": self.lag,
                          "ts": now},
-            served=self.served, diversity=self.diversity, tally=tally, curve=curve)
-        self.served, self.diversity = [], []
+            served=self.served, diversity=self.diversity, tally=tally, curve=curve,
+            model_lists=self.model_lists)
+        self.served, self.diversity, self.model_lists = [], [], 0
         return len(valid)
+
+    def _runs(self, valid: list[tuple[Message, Interaction]]
+              ) -> list[list[tuple[Message, Interaction]]]:
+        """The batch as processed: whole, or with ``prequential_exact`` in stream-order runs
+        without a repeated user. Events before ``prequential_from_ts`` (a warm-up that is
+        learned from, not judged) stay one run: they need no per-event lists."""
+        s = self.settings
+        if not s.prequential_exact:
+            return [valid]
+        cut = next((n for n, (_, ev) in enumerate(valid) if ev.ts >= s.prequential_from_ts),
+                   len(valid))
+        return ([valid[:cut]] if cut else []) + split_runs(valid[cut:],
+                                                           key=lambda x: x[1].user_id)
 
     async def drain(self) -> None:
         """Wait for the co-visitation pairs still on their way to Redis (call on stop)."""
@@ -324,8 +338,10 @@ class Processor:
         """Prequential ranking quality of an event on an item new to its user, judged
         against the user's list held in Redis before it (lists exclude seen items, so
         repeat interactions are not judged; users without a list yet are not judged).
-        Returns (curve bucket, hit, reciprocal rank, NDCG) or None when not judged."""
-        if ev.user_id not in lists:
+        Events before ``prequential_from_ts`` are not judged (a warm-up, e.g. the data a
+        transformer was trained on). Returns (curve bucket, hit, reciprocal rank, NDCG) or
+        None when not judged."""
+        if ev.user_id not in lists or ev.ts < self.settings.prequential_from_ts:
             return None
         return (bucket_of(ev.ts, self.settings.prequential_bucket_s),
                 *judge(ev.item_id, lists[ev.user_id], self.settings.k))
@@ -387,6 +403,7 @@ class Processor:
                 version = f"{version}+river@{self._river_version}"
             result = scored.get(uid)
             if result is not None:
+                self.model_lists += 1
                 n = len(result["scores"])
                 ranked = rerank_with_model(ranked[:n], result["scores"], s.transformer_weight)
                 version = f"{MODEL_VERSION}+{result['model_version']}"

@@ -104,6 +104,9 @@ class Settings:
                                     "the list made after the user's previous one (slower)")
     prequential_bucket_s: float = _spec(30 * 86400.0, "width in event-time seconds of the "
                                         "buckets of the prequential curve", 1.0, 1e12)
+    prequential_from_ts: float = _spec(0.0, "evaluation: judge only events at or after this "
+                                       "event time (Unix s); earlier ones are learned from "
+                                       "only, in ordinary batches (0 = judge all)", 0.0, 1e12)
     river_inline: bool = _spec(False, "evaluation: the worker trains its own River models, "
                                "test then train, instead of reading the learner's snapshots "
                                "(one worker only)")

@@ -19,12 +19,15 @@ from .settings import Settings
 
 def run_train(settings: Settings, out: Path, *, users: int, epochs: int, dim: int, layers: int,
               heads: int, max_len: int, lr: float, batch_size: int, patience: int,
-              device: str | None = None) -> dict:
+              device: str | None = None, until: float | None = None) -> dict:
+    """Train on the ratings (of the first ``users`` users; before ``until``, Unix s, when
+    given: ``evaluate --judge-from`` then judges only events the model never saw)."""
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     data = settings.resolved_data_dir()
     seqs: dict[str, list[str]] = defaultdict(list)
-    for user, item, _, _ in read_ratings(data, users):
-        seqs[user].append(item)
+    for user, item, _, ts in read_ratings(data, users):
+        if until is None or ts < until:
+            seqs[user].append(item)
     split = seqtrain.leave_last_out(seqs)
     model = build(len(split.item_ids), dim=dim, layers=layers, heads=heads, max_len=max_len,
                   seed=settings.seed)
@@ -43,7 +46,8 @@ def run_train(settings: Settings, out: Path, *, users: int, epochs: int, dim: in
     rows = {"transformer": seqtrain.evaluate(model.score_all, split.test),
             "popularity": seqtrain.evaluate(seqtrain.popularity_scorer(split), split.test),
             "co-visitation": seqtrain.evaluate(seqtrain.covisit_scorer(split), split.test)}
-    metrics = {"dataset": str(data), "users": len(split.test), "items": len(split.item_ids),
+    metrics = {"dataset": str(data), "trained_until": until,
+               "users": len(split.test), "items": len(split.item_ids),
                "device": device, "train_seconds": round(seconds, 1),
                "epochs_run": len(hist.loss), "best_epoch": hist.best_epoch,
                "loss": hist.loss, "valid_hr10": hist.valid_hr,

@@ -52,7 +52,8 @@ async def run_pipeline(s, with_scorer, tmp_path):
                     if got["probe"] or time.monotonic() > deadline:
                         break
             await proc.process_events(views(s, "me", ["3", "4"], 1000.0))
-            return (await store.read_rec("me", 20))[0], client
+            metrics, _, _ = await store.read_metrics()
+            return (await store.read_rec("me", 20))[0], client, metrics
         finally:
             await client.stop()
             if scorer_task:
@@ -62,8 +63,9 @@ async def run_pipeline(s, with_scorer, tmp_path):
 
 async def test_lists_use_transformer_scores_when_the_scorer_answers(settings, tmp_path):
     s = settings.replace(scorer=True, score_deadline_ms=5000)
-    rec, client = await run_pipeline(s, True, tmp_path)
+    rec, client, metrics = await run_pipeline(s, True, tmp_path)
     assert rec["scoring"] == "transformer"
+    assert metrics.get("recs_model_total", 0) >= 1      # counted (evaluate reports it)
     assert "+seqrec-" in rec["model_version"]
     assert rec["items"] and not {"3", "4"} & {i["item_id"] for i in rec["items"]}
 
@@ -71,8 +73,9 @@ async def test_lists_use_transformer_scores_when_the_scorer_answers(settings, tm
 async def test_ranking_falls_back_and_says_so_without_a_scorer(settings, tmp_path):
     s = settings.replace(scorer=True, score_deadline_ms=200)
     t0 = time.monotonic()
-    rec, client = await run_pipeline(s, False, tmp_path)
+    rec, client, metrics = await run_pipeline(s, False, tmp_path)
     assert rec["scoring"] == "fallback: no transformer scores within 200 ms"
+    assert "recs_model_total" not in metrics
     assert rec["model_version"] == "blend-v1" and rec["items"]
     assert client.timed_out >= 1 and time.monotonic() - t0 < 30
 

@@ -74,6 +74,29 @@ async def test_exact_batch_equals_event_by_event(redis_settings, data_dir):
     assert batched.get("preq_judged", 0) == 0
 
 
+async def test_events_before_judge_from_are_learned_from_not_judged(redis_settings, data_dir):
+    """``prequential_from_ts``: the events before it (e.g. what a transformer was trained
+    on) are learned from as one ordinary run, the later ones judged exactly as event by
+    event."""
+    rows = read_ratings(data_dir, 40)
+    ratings = [r for r in rows if r[0] == "1"]
+    events = list(events_from_ratings(ratings))
+    warm = list(events_from_ratings([r for r in rows if r[0] != "1"]))
+    catalog = catalog_changes(read_catalog(data_dir))
+    cut = sorted(r[3] for r in ratings)[len(ratings) // 2]
+    late = sum(1 for r in ratings if r[3] >= cut)
+    assert 0 < late < len(ratings)
+    p = redis_settings.redis_prefix
+    s = redis_settings.replace(prequential_exact=True, prequential_from_ts=cut)
+    one, _, final_one = await _run(s, p + "one:", warm, events, catalog, 1)
+    whole, _, final_whole = await _run(s, p + "whole:", warm, events, catalog, len(events))
+    assert one["preq_judged"] == late            # the user has a list from the warm-up part
+    assert one["preq_hits"] > 0
+    for name in ("preq_judged", "preq_hits", "preq_rr", "preq_ndcg"):
+        assert whole[name] == pytest.approx(one[name]), name
+    assert final_whole == final_one
+
+
 async def test_replayed_events_are_not_judged_twice(redis_settings, data_dir):
     """At-least-once delivery: a batch consumed again after a rebalance or crash (same event
     ids) must not add to the prequential counts."""
