@@ -529,11 +529,11 @@ class RedisStore:
                            latencies_ms: Sequence[float], worker: str,
                            worker_info: dict[str, Any], served: Sequence[str] = (),
                            diversity: Sequence[float] = (), tally: Tally | None = None,
-                           curve: dict[int, Tally] | None = None, model_lists: int = 0
-                           ) -> None:
-        """Add one batch's counters: events, DLQ, lists (``model_lists`` of them ranked with
-        transformer scores), latency histogram, served items, diversity and prequential
-        sums (``preqc`` holds the curve: ``{bucket}:{field}``)."""
+                           curve: dict[int, Tally] | None = None, ranked_lists: int = 0,
+                           model_lists: int = 0) -> None:
+        """Add one batch's counters: events, DLQ, lists written, lists ranked
+        (``model_lists`` of them with transformer scores), latency histogram, served items,
+        diversity and prequential sums (``preqc`` holds the curve: ``{bucket}:{field}``)."""
         buckets: dict[str, int] = {}
         for ms in latencies_ms:
             for le in LATENCY_BUCKETS_MS:
@@ -545,7 +545,8 @@ class RedisStore:
         ints: list[tuple[str, str, int]] = [
             ("metrics", name, n) for name, n in (("events_total", events), ("dlq_total", dlq),
                                                  ("recs_total", recs),
-                                                 ("recs_model_total", model_lists),
+                                                 ("lists_ranked_total", ranked_lists),
+                                                 ("lists_model_total", model_lists),
                                                  ("catalog_total", catalog)) if n]
         floats: list[tuple[str, str, float]] = []
         if latencies_ms:

@@ -95,9 +95,12 @@ async def metrics(request: web.Request) -> web.Response:
            [("", m.get("dlq_total", 0))])
     metric("streamrec_recommendations_total", "counter", "recommendation lists written",
            [("", m.get("recs_total", 0))])
-    metric("streamrec_recommendations_model_scored_total", "counter",
-           "recommendation lists ranked with transformer scores (the rest fell back to the "
-           "heuristic ranking)", [("", m.get("recs_model_total", 0))])
+    metric("streamrec_lists_ranked_total", "counter",
+           "lists ranked (recommendations_total counts those written)",
+           [("", m.get("lists_ranked_total", 0))])
+    metric("streamrec_lists_model_scored_total", "counter",
+           "lists ranked with transformer scores (the others fell back to the heuristic "
+           "ranking)", [("", m.get("lists_model_total", 0))])
     metric("streamrec_catalog_updates_total", "counter", "catalog updates applied",
            [("", m.get("catalog_total", 0))])
     metric("streamrec_prequential_hit_rate", "gauge",

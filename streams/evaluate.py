@@ -250,8 +250,9 @@ async def _drive(log: EventLog, per: dict[str, Settings], workers: dict[str, sub
             m, lat, _ = await st.read_metrics()
             t = Tally(int(m.get("preq_judged", 0)), int(m.get("preq_hits", 0)),
                       m.get("preq_rr", 0.0), m.get("preq_ndcg", 0.0))
-            recs, scored = int(m.get("recs_total", 0)), int(m.get("recs_model_total", 0))
-            note = (f"{scored:,} of {recs:,} lists ({scored / max(recs, 1):.1%}) ranked with "
+            recs = int(m.get("recs_total", 0))
+            ranked, scored = int(m.get("lists_ranked_total", 0)), int(m.get("lists_model_total", 0))
+            note = (f"{scored:,} of {ranked:,} lists ({scored / max(ranked, 1):.1%}) ranked with "
                     "transformer scores; the rest fell back to the heuristic ranking (no scores "
                     "within STREAMREC_SCORE_DEADLINE_MS)" if per[n].scorer else "")
             out.append(ConfigResult(

@@ -150,7 +150,9 @@ class Processor:
         self._covisits: asyncio.Task[None] | None = None   # the last batch's pairs, in flight
         self.served: list[str] = []
         self.diversity: list[float] = []
-        self.model_lists = 0     # lists of the batch ranked with transformer scores
+        # lists ranked in this batch (in exact mode also those a later run replaced: the
+        # lists events were judged against), and how many of them with transformer scores
+        self.ranked_lists = self.model_lists = 0
         # learned re-ranking of the blend's candidates, trained on this worker's users: the
         # candidates and features of each user's last list (recently active users only)
         self.ranker = OnlineRanker(len(FEATURES), warm_up=settings.ranker_warm_up,
@@ -200,8 +202,9 @@ class Processor:
             worker_info={"events_per_s": round(self.rate, 1), "lag": self.lag,
                          "ts": now},
             served=self.served, diversity=self.diversity, tally=tally, curve=curve,
-            model_lists=self.model_lists)
-        self.served, self.diversity, self.model_lists = [], [], 0
+            ranked_lists=self.ranked_lists, model_lists=self.model_lists)
+        self.served, self.diversity = [], []
+        self.ranked_lists = self.model_lists = 0
         return len(valid)
 
     def _runs(self, valid: list[tuple[Message, Interaction]]
@@ -381,6 +384,7 @@ class Processor:
         ordered = await self._learned_order(lists, learned, heads, covis, trending,
                                             cands.catalog_version) if learned else set()
         scored, scoring_note = await self._transformer_scores(states, lists, variants)
+        self.ranked_lists += len(states)
         river = await self._river_model()
         now = time.time()
         versions: dict[str, str] = {}

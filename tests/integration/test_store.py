@@ -101,11 +101,11 @@ async def test_record_batch_adds_counters_sums_curve_and_served_items(redis_sett
                 events=7, dlq=n, recs=2, catalog=0, latencies_ms=[3.0, 40.0, 1e6],
                 worker="w1", worker_info={"events_per_s": 5.0 + n}, served=served * 2,
                 diversity=[0.5, 0.25], tally=t, curve={17: t, 18: Tally(1, 0, 0.0, 0.0)},
-                model_lists=n)
+                ranked_lists=3, model_lists=n)
         m, lat, workers = await store.read_metrics()
         curve = await store.read_curve()
     assert (m["events_total"], m["dlq_total"], m["recs_total"]) == (14, 1, 4)
-    assert m["recs_model_total"] == 1
+    assert (m["lists_ranked_total"], m["lists_model_total"]) == (6, 1)
     assert "catalog_total" not in m                        # zero counts are not written
     assert m["preq_judged"] == 6 and m["preq_hits"] == 2
     assert m["preq_rr"] == pytest.approx(2 / 3, abs=1e-15)
