@@ -300,6 +300,12 @@ class RedisStore:
                 pipe.zrem(self.key("oos_at"), *back)
             await pipe.execute()
 
+    async def all_items(self, limit: int) -> set[str]:
+        """Every catalog item id, or none when the catalog has more than ``limit``."""
+        if await self._r.scard(self.key("items")) > limit:
+            return set()
+        return set(await self._r.smembers(self.key("items")))
+
     async def known_items(self, ids: Sequence[str]) -> set[str]:
         if not ids:
             return set()

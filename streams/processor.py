@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 POLICY = "covisit+trending"
 MODEL_VERSION = "blend-v1"
 SEEN_CAP = 2000
+KNOWN_PRELOAD_MAX = 200_000   # catalog ids a worker reads at once (~10 MB at most)
 RANKER_USERS = 20_000   # users whose last candidates (about 6 KB each) a worker keeps to
                         # train its learned ranker on their next event
 
@@ -126,7 +127,8 @@ class Processor:
         self._topics = {settings.topic(t): kind for t, kind in EVENT_TOPICS.items()}
         self._dlq = settings.topic("events.dlq")
         self._recs = settings.topic("recommendations")
-        self._known: set[str] = set()
+        self._known: set[str] = set()     # catalog items (membership never revoked)
+        self._known_loaded = False
         self._window_start = time.monotonic()
         self._window_events = 0
         self.rate = 0.0
@@ -251,6 +253,12 @@ class Processor:
             else:
                 valid.append((m, ev))
         unknown = {ev.item_id for _, ev in valid} - self._known
+        if unknown and not self._known_loaded:
+            # a catalog of up to KNOWN_PRELOAD_MAX items is read once: each new item in
+            # a batch would otherwise cost a round trip (other workers' catalog partitions)
+            self._known_loaded = True
+            self._known |= await self.store.all_items(KNOWN_PRELOAD_MAX)
+            unknown -= self._known
         if unknown:
             self._known |= await self.store.known_items(sorted(unknown))
             unknown -= self._known
