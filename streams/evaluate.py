@@ -71,11 +71,8 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "mf": {"ranking": "mf", "river_inline": True},
     "ctr": {"ranking": "ctr", "river_inline": True},
     "blend": {"ranking": "blend", "river_inline": True},
-    # the scorer's answer is waited for up to 2 s (serving waits 100 ms): a list that fell
-    # back to the heuristic order would judge the heuristic, not the model (with 100 ms,
-    # 47% of the lists of a full-stream run fell back while the broker was busy)
     "transformer": {"ranking": "blend", "river_weight": 0.0, "scorer": True,
-                    "transformer_weight": 1.0, "score_deadline_ms": 2000},
+                    "transformer_weight": 1.0},
 }
 DEFAULT_CONFIGS = ("trending", "covisit", "mf", "ctr", "blend")
 ALL_CONFIGS = (*CONFIGS, "rtrec")
