@@ -114,10 +114,11 @@ def check_configs(names: Sequence[str], model_dir: Path | None, judge_from: floa
         if n not in ALL_CONFIGS:
             raise StreamrecError(f"--configs: unknown configuration {n!r}; choose from "
                                  f"{', '.join(ALL_CONFIGS)}")
-        if n == "transformer" and (model_dir is None or not (model_dir / "config.json").exists()):
-            raise StreamrecError("--configs transformer needs --model-dir with a model from "
-                                 "`streamrec train` (trained on data before the stream)")
         if n == "transformer":
+            if model_dir is None or not (model_dir / "config.json").exists():
+                raise StreamrecError("--configs transformer needs --model-dir with a model "
+                                     "from `streamrec train` (trained on data before the "
+                                     "stream)")
             _check_not_leaking(model_dir, judge_from)
         if n == "rtrec":
             try:
