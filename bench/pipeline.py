@@ -3,8 +3,9 @@
 One run, embedded Tansu broker + redis-server, movielens-small events (default mapping):
 
 1. throughput: the same N events are pre-loaded into the topics; a no-op Faust agent
-   (``bench/noop_app.py``) and the full worker each consume them from the start in
-   their own consumer group; events/s = N / (time of last - time of first processed).
+   (``bench/noop_app.py``), a no-op aiokafka consumer (``bench/raw_noop.py``) and the
+   full worker each consume them from the start in their own consumer group;
+   events/s = N / (time of last - time of first processed).
 2. latency: with the worker running, events are produced at an offered rate; an
    observer subscribed to Redis keyspace notifications records when ``rec:{user}`` is
    rewritten and reads the list's ``event_ts``; latency = rewrite time - send time of
@@ -46,12 +47,14 @@ def _settings(broker: TansuBroker, redis: RedisServer, **kw) -> Settings:
                              topic_prefix=f"{n}.", redis_prefix=f"{n}:", app_id=n, **kw)
 
 
-def start_noop(s: Settings, lists: bool = False) -> subprocess.Popen:
-    """The no-op Faust agent (``bench/noop_app.py``) as a child process; ``lists``: it also
+def start_noop(s: Settings, lists: bool = False, raw: bool = False) -> subprocess.Popen:
+    """The no-op Faust agent (``bench/noop_app.py``), or with ``raw`` the no-op plain
+    aiokafka consumer (``bench/raw_noop.py``), as a child process; ``lists``: it also
     writes a stand-in ``rec:{user}`` per batch (for the latency phase)."""
     env = {**os.environ, **s.to_env(), "STREAMREC_NOOP_LISTS": "1" if lists else "0"}
-    return subprocess.Popen([sys.executable, "-m", "streamrec.bench.noop_app", "worker",
-                             "--without-web", "--loglevel", "warn"], env=env,
+    cmd = (["-m", "streamrec.bench.raw_noop"] if raw else
+           ["-m", "streamrec.bench.noop_app", "worker", "--without-web", "--loglevel", "warn"])
+    return subprocess.Popen([sys.executable, *cmd], env=env,
                             preexec_fn=_die_with_parent,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -82,15 +85,17 @@ async def throughput(broker, redis, events, catalog, partitions: int
     n = len(events)
     out = {}
     r = aioredis.Redis.from_url(s.redis_url)
-    # baseline: no-op Faust agent
-    noop = start_noop(s)
-    try:
-        async def noop_count() -> int:
-            return int(await r.get(s.redis_prefix + "noop:count") or 0)
-        t0, t1 = await _wait_count(noop_count, n, 600)
-        out["no-op Faust agent"] = n / max(t1 - t0, 1e-9)
-    finally:
-        stop_worker(noop)
+    # baselines: the no-op Faust agent, and a no-op plain aiokafka consumer
+    for label, raw in (("no-op Faust agent", False), ("no-op aiokafka consumer", True)):
+        s1 = s.replace(app_id=f"{s.app_id}{int(raw)}", redis_prefix=f"{s.redis_prefix}{int(raw)}:")
+        noop = start_noop(s1, raw=raw)
+        try:
+            async def noop_count(s1=s1) -> int:
+                return int(await r.get(s1.redis_prefix + "noop:count") or 0)
+            t0, t1 = await _wait_count(noop_count, n, 600)
+            out[label] = n / max(t1 - t0, 1e-9)
+        finally:
+            stop_worker(noop)
     # the full worker, without and with a River snapshot (learned first, in-process, so
     # that the learner's CPU is not charged to the worker); catalog loaded into Redis first
     for label, models in (("streamrec worker", False), ("worker + River snapshot", True)):
@@ -116,11 +121,12 @@ async def throughput(broker, redis, events, catalog, partitions: int
 
 async def latency(broker, redis, events, catalog, rate: float, seconds: float,
                   partitions: int, max_events: int = 20000, warmup_s: float = 2.0,
-                  noop: bool = False) -> dict[str, Any]:
+                  noop: bool = False, raw: bool = False) -> dict[str, Any]:
     """Event-produced -> list-rewritten latency at an offered ``rate`` (0 = as fast as the
     producer can: ``max_events`` events, unpaced). Returns percentiles and the raw list.
     ``noop``: measure the no-op Faust agent writing a stand-in list per user per batch
-    instead of the worker (the floor Faust, the broker and Redis set on this machine).
+    instead of the worker (the floor Faust, the broker and Redis set on this machine);
+    with ``raw`` too, the no-op plain aiokafka consumer (the floor without Faust).
 
     A paced load first runs ``warmup_s`` seconds unmeasured (the worker's caches of
     catalog entries and candidates fill in that time: its first second at 2,000 events/s
@@ -144,10 +150,10 @@ async def latency(broker, redis, events, catalog, rate: float, seconds: float,
             now = time.time()
             key = msg["channel"].split(":", 1)[1]
             user = key[len(s.redis_prefix) + 4:]
-            raw = await reader.get(key)
-            if not raw:
+            value = await reader.get(key)
+            if not value:
                 continue
-            ev_ts = orjson.loads(raw)["event_ts"]
+            ev_ts = orjson.loads(value)["event_ts"]
             q = sent[user]
             while q and q[0][0] <= ev_ts + 0.002:  # events this list already includes
                 at, measured = q.popleft()
@@ -157,7 +163,7 @@ async def latency(broker, redis, events, catalog, rate: float, seconds: float,
 
     async with RedisStore(s.redis_url, s.redis_prefix) as store:
         await store.apply_catalog(catalog)
-        w = start_noop(s, lists=True) if noop else start_worker(s)
+        w = start_noop(s, lists=True, raw=raw) if noop else start_worker(s)
         obs = asyncio.create_task(observe())
         try:
             # the shop's producer as aiokafka makes it by default (linger 0: each event is

@@ -30,6 +30,7 @@ import orjson
 
 from streamrec.models.online_learner import OnlineLearner
 from streamrec.state.redis_store import RedisStore
+from streamrec.state.users import MemoryUsers
 from streamrec.streams.dataset import events_from_ratings, read_catalog, read_ratings
 from streamrec.streams.embedded import RedisServer
 from streamrec.streams.models_bridge import catalog_changes
@@ -52,7 +53,7 @@ async def run_config(name: str, redis_url: str, events, catalog, k: int, batch: 
             learner.catalog_change(c)
     async with RedisStore(redis_url, s.redis_prefix) as store:
         await store.apply_catalog(catalog)
-        proc = Processor(s, store, {}, _sink, river=learner)
+        proc = Processor(s, store, MemoryUsers(), _sink, river=learner)
         t0 = time.perf_counter()
         for start in range(0, len(events), batch):
             chunk = events[start:start + batch]

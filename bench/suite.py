@@ -3,13 +3,15 @@
 One embedded Tansu broker and redis-server (fresh topics and keys per phase), movielens
 events (default mapping):
 
-1. throughput: the same events pre-loaded; a no-op Faust agent, the worker, and the
-   worker with a River snapshot each consume them all (``bench/pipeline.py``);
+1. throughput: the same events pre-loaded; a no-op Faust agent, a no-op plain aiokafka
+   consumer, the worker, and the worker with a River snapshot each consume them all
+   (``bench/pipeline.py``);
 2. latency: the worker running, events produced at each offered load (events/s; ``max``
    = unpaced), latency from produced to ``rec:{user}`` rewritten in Redis (observed by
    keyspace notifications), p50/p95/p99; then the same load through the no-op Faust
-   agent writing a stand-in list per user per batch: the floor that Faust, the broker,
-   Redis and the load generator set on this machine;
+   agent and through the no-op aiokafka consumer (the worker's own kind of consumer),
+   each writing a stand-in list per user per batch: the floors that the consumer, the
+   broker, Redis and the load generator set on this machine;
 3. API: ``streamrec api`` and, as the baseline, a bare aiohttp handler doing one Redis
    GET (``bench/bare_api.py``), each a separate process serving the lists the worker
    wrote; closed loop for requests/s, open loop at fixed rates for latency.
@@ -39,6 +41,8 @@ from streamrec.streams.embedded import RedisServer, TansuBroker, _die_with_paren
 from streamrec.streams.models_bridge import catalog_changes
 from streamrec.streams.report import Report
 from streamrec.streams.settings import Settings
+
+CONSUMERS = ("worker", "no-op", "no-op aiokafka")   # the latency phase's, in order
 
 
 def parse_rates(values: list[str]) -> list[float]:
@@ -107,15 +111,16 @@ async def run_bench(settings: Settings, users: int, rates: list[float], seconds:
     catalog = catalog_changes(read_catalog(data))
     user_ids = sorted({r[0] for r in ratings}, key=int)
     with TansuBroker() as broker, RedisServer() as redis:
-        print(f"throughput: {len(events):,} events, no-op agent / worker / worker + River",
+        print(f"throughput: {len(events):,} events, no-op Faust agent / no-op aiokafka "
+              "consumer / worker / worker + River",
               flush=True)
         tp, prefix = await throughput(broker, redis, events, catalog, partitions)
         lat = []
         for rate in rates:
-            for consumer in ("worker", "no-op"):
+            for consumer in CONSUMERS:
                 print(f"latency at {rate or 'max'} events/s, {consumer} ...", flush=True)
                 x = await latency(broker, redis, events, catalog, rate, seconds, partitions,
-                                  noop=consumer == "no-op")
+                                  noop=consumer != "worker", raw=consumer == "no-op aiokafka")
                 lat.append({**x, "rate": rate, "consumer": consumer})
         print(f"API: closed loop and {api_rates} requests/s ...", flush=True)
         api = await api_bench(redis.url, prefix, user_ids, api_seconds, api_rates,
@@ -128,7 +133,7 @@ def build_report(tp: dict[str, float], lat: list[dict[str, Any]],
                  api: dict[str, list[LoadResult]], n_events: int, users: int, partitions: int,
                  api_connections: int, elapsed_s: float) -> tuple[Report, dict[str, Any]]:
     """``lat``: one dict per (offered rate, consumer) from :func:`latency`, with ``rate``
-    (0 = max) and ``consumer`` ("worker" or "no-op") added."""
+    (0 = max) and ``consumer`` (one of :data:`CONSUMERS`) added."""
     r = Report("streamrec bench: pipeline and API")
     cores = os.cpu_count()
     r.para(f"Run {dt.datetime.now().isoformat(timespec='seconds')}, {cores} cores, "
@@ -141,7 +146,9 @@ def build_report(tp: dict[str, float], lat: list[dict[str, Any]],
             [[n, v, f"{v / base:.0%}"] for n, v in tp.items()])
     r.table("latency: event produced -> rec:{user} rewritten in Redis (ms); each paced load "
             "first runs 2 s unmeasured (warm-up), then the measured seconds; 'no-op' = the "
-            "no-op Faust agent writing a stand-in list per user per batch (the floor)",
+            "no-op Faust agent, 'no-op aiokafka' = a no-op plain aiokafka consumer (the "
+            "worker's own consumer), each writing a stand-in list per user per batch (the "
+            "floors)",
             ["offered ev/s", "consumer", "achieved ev/s", "events", "p50", "p95", "p99", "max"],
             [["max" if x["rate"] == 0 else x["rate"], x["consumer"], x["offered"], x["n"],
               x["p50"], x["p95"], x["p99"], x["max"]] for x in lat])
@@ -162,13 +169,16 @@ def build_report(tp: dict[str, float], lat: list[dict[str, Any]],
             ["server", "load", "client", "req/s", "p50 ms", "p99 ms", "errors"], rows)
 
     def bars(ax) -> None:
-        ax.bar(list(tp), list(tp.values()), color=["grey", "tab:blue", "tab:green"][:len(tp)])
-        ax.set_ylabel("events/s")
+        ax.bar(list(tp), list(tp.values()),
+               color=["grey", "silver", "tab:blue", "tab:green"][:len(tp)])
+        ax.set_yscale("log")
+        ax.tick_params(axis="x", labelsize=7)
+        ax.set_ylabel("events/s (log)")
         ax.grid(axis="y", alpha=0.3)
     r.plot("throughput", "Events/s of each consumer on the same pre-loaded topic", bars)
 
     def pcts(ax) -> None:
-        for consumer, style in (("worker", "-"), ("no-op", ":")):
+        for consumer, style in zip(CONSUMERS, ("-", ":", "--"), strict=True):
             xs = [x for x in lat if x["consumer"] == consumer]
             for p, color in (("p50", "tab:blue"), ("p95", "tab:orange"), ("p99", "tab:red")):
                 ax.plot([x["offered"] for x in xs], [x[p] for x in xs], style, marker="o",
@@ -180,7 +190,7 @@ def build_report(tp: dict[str, float], lat: list[dict[str, Any]],
         ax.legend()
         ax.grid(alpha=0.3, which="both")
     r.plot("latency_vs_load", "Event-to-list latency percentiles by offered load "
-           "(dotted: the no-op Faust agent)", pcts)
+           "(dotted: the no-op Faust agent; dashed: the no-op aiokafka consumer)", pcts)
 
     def hist(ax) -> None:
         import numpy as np

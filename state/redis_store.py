@@ -410,6 +410,13 @@ class RedisStore:
             return
         await self._r.mset({self.key("rec:" + u): v for u, v in recs.items()})
 
+    async def user_states(self, user_ids: Sequence[str]) -> list[str | None]:
+        """Each user's stored state (``state/users.py``), None where there is none."""
+        return list(await self._r.mget([self.key("user:" + u) for u in user_ids]))
+
+    async def put_user_states(self, states: dict[str, bytes]) -> None:
+        await self._r.mset({self.key("user:" + u): v for u, v in states.items()})
+
     async def read_recs(self, user_ids: Sequence[str]) -> dict[str, list[str]]:
         """The item ids of each user's stored list (users without one omitted)."""
         if not user_ids:

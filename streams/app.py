@@ -1,11 +1,15 @@
-"""The Faust app, declared once: topics, the per-user table and two thin agents.
+"""The Faust app, declared once: topics, the catalog agent and the worker's service.
 
-Settings come from ``STREAMREC_*`` env vars when this module is imported (the CLI sets
-them from flags first). Run it with ``streamrec worker``.
+The event topics are consumed by the service's aiokafka consumer (``streams/consumer.py``:
+Faust's per-event stream cost ~57x the events/s of plain ``getmany`` batches here), and
+per-user state lives in Redis (``state/users.py``). Settings come from ``STREAMREC_*``
+env vars when this module is imported (the CLI sets them from flags first). Run it with
+``streamrec worker``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import gc
 import logging
@@ -16,16 +20,17 @@ import tempfile
 
 import faust
 import mode
-import orjson
 
 from streamrec.state.redis_store import RedisStore
+from streamrec.state.users import RedisUsers
 
-from .batching import adaptive_wait, take_events
+from .consumer import EventConsumer
 from .kafka_tuning import set_fetch_max_wait
 from .processor import Message, Processor
 from .records import EVENT_TOPICS, TOPIC_CATALOG, TOPIC_DLQ, TOPIC_RECS
 from .scoring_client import ScoringClient
 from .settings import Settings
+from .topics import ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +40,7 @@ if not settings.broker or not settings.redis_url:
                      "(or --broker/--redis-url); `streamrec demo` starts embedded ones")
 
 set_fetch_max_wait(settings.fetch_max_wait_ms)
+FAUST_SESSION_S = 6.0
 
 
 def _datadir() -> str:
@@ -62,32 +68,20 @@ app = faust.App(
     broker_commit_interval=1.0,
     producer_linger_ms=2,
     table_standby_replicas=0,
-    # Tansu holds a JoinGroup for the whole rebalance timeout; short timeouts keep
-    # start-up and fail-over in seconds (a departed member is noticed within the session).
+    # Tansu holds a first JoinGroup for half the session timeout; short timeouts keep
+    # start-up and fail-over in seconds. Faust's group reads only the catalog (the event
+    # topics' consumer has STREAMREC_SESSION_TIMEOUT_S), and the worker's service starts
+    # after it has joined: a short session here keeps the two joins from adding up.
     broker_rebalance_timeout=3.0,
-    broker_session_timeout=settings.session_timeout_s,
+    broker_session_timeout=min(settings.session_timeout_s, FAUST_SESSION_S),
     broker_heartbeat_interval=min(1.0, settings.session_timeout_s / 3),
 )
 
 _raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
         "value_serializer": "raw", "partitions": settings.partitions}
-events_topic = app.topic(*(settings.topic(t) for t in EVENT_TOPICS), **_raw)
 catalog_topic = app.topic(settings.topic(TOPIC_CATALOG), **_raw)
 recs_topic = app.topic(settings.topic(TOPIC_RECS), **_raw)
 dlq_topic = app.topic(settings.topic(TOPIC_DLQ), **_raw)
-
-users = app.Table(
-    f"{settings.topic_prefix}users",
-    default=None,
-    partitions=settings.partitions,
-    key_type=bytes,              # same bytes as the event key: same partition as the user
-    # values are orjson bytes, not dicts: the changelog write is the bytes as they are, and
-    # the garbage collector has no per-user lists to walk (a full collection of dict
-    # values took ~50 ms at 200 users, a pause in the middle of a batch)
-    value_type=bytes,
-    use_partitioner=True,
-    help="Per user: recent items (newest first), seen items, bought items, last event ts.",
-)
 
 
 _topics = {recs_topic.get_topic_name(): recs_topic, dlq_topic.get_topic_name(): dlq_topic}
@@ -97,19 +91,9 @@ async def _send(topic: str, key: bytes | None, value: bytes) -> None:
     await _topics[topic].send(key=key, value=value)
 
 
-class _UserTable:
-    """str-keyed view of the bytes-keyed ``users`` table."""
-
-    def get(self, user_id: str) -> dict | None:
-        raw = users.get(user_id.encode())
-        return orjson.loads(raw) if raw else None
-
-    def __setitem__(self, user_id: str, value: dict) -> None:
-        users[user_id.encode()] = orjson.dumps(value)
-
-
 class RedisService(mode.Service):
-    """Owns the worker's Redis client (connections open lazily) and the batch processor."""
+    """Owns the worker's Redis client (connections open lazily), the batch processor and
+    the event topics' consumer (started after Redis answers, stopped before it closes)."""
 
     def __post_init__(self) -> None:
         self.scoring = ScoringClient(settings) if settings.scorer else None
@@ -122,8 +106,11 @@ class RedisService(mode.Service):
         if settings.river_inline:   # evaluation: this worker trains River, test then train
             from streamrec.models.online_learner import OnlineLearner
             river = OnlineLearner(seed=settings.seed)
-        self.processor = Processor(settings, self.store, _UserTable(), _send, worker_id,
+        self.users = RedisUsers(self.store)
+        self.processor = Processor(settings, self.store, self.users, _send, worker_id,
                                    self.scoring, river=river)
+        self.consumer = EventConsumer(settings, self.processor, self.users)
+        self._consuming: asyncio.Task[None] | None = None
 
     async def on_start(self) -> None:
         # Everything loaded so far (modules, Faust's app) lives as long as the process:
@@ -132,10 +119,24 @@ class RedisService(mode.Service):
         gc.collect()
         gc.freeze()
         await self.store.ping()
+        await ensure_topics(settings, EVENT_TOPICS)   # as Faust declares its agents' topics
         if self.scoring is not None:
             await self.scoring.start()
+        self._consuming = asyncio.create_task(self._consume())
+
+    async def _consume(self) -> None:
+        try:
+            await self.consumer.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the worker must not live on without consuming events
+            log.exception("event consumer failed")
+            await self.crash(exc)
 
     async def on_stop(self) -> None:
+        self.consumer.stop()
+        if self._consuming is not None:
+            await self._consuming
         await self.processor.drain()
         if self.scoring is not None:
             await self.scoring.stop()
@@ -144,35 +145,10 @@ class RedisService(mode.Service):
 
 redis_service = app.service(RedisService())
 
+
 def _messages(events: list[faust.EventT]) -> list[Message]:
     return [Message(e.message.topic, e.message.partition, e.message.offset, e.message.key,
                     e.message.value, e.message.timestamp) for e in events]
-
-
-def _lag(events: list[faust.EventT]) -> int:
-    last = {}
-    for e in events:
-        last[e.message.tp] = e.message.offset
-    lag = 0
-    for tp, off in last.items():
-        hw = app.consumer.highwater(tp)
-        if hw is not None:
-            lag += max(0, hw - off - 1)
-    return lag
-
-
-@app.agent(events_topic)
-async def ingest(stream: faust.StreamT) -> None:
-    """view/click/purchase events -> state, shared counters, fresh top-K per user."""
-    proc = redis_service.processor
-
-    def wait() -> float:      # short when caught up, long when behind (streams/batching.py)
-        return adaptive_wait(proc.lag, settings.batch_backlog_events,
-                             settings.batch_wait_ms / 1000.0,
-                             settings.batch_backlog_wait_ms / 1000.0)
-    async for batch in take_events(stream, settings.batch_size, wait):
-        proc.lag = _lag(batch)
-        await proc.process_events(_messages(batch))
 
 
 @app.agent(catalog_topic)

@@ -16,7 +16,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -87,10 +87,13 @@ class _Batch:
 
 
 class UserStore(Protocol):
-    """Per-user state by user id (the worker's Faust table; a dict in tests)."""
+    """Per-user state by user id (``state/users.py``: Redis-backed in the worker, a dict
+    in tests); a batch's users are loaded before ``get`` and written back by ``flush``."""
 
+    async def load(self, user_ids: Iterable[str]) -> None: ...
     def get(self, user_id: str) -> dict[str, Any] | None: ...
     def __setitem__(self, user_id: str, value: dict[str, Any]) -> None: ...
+    async def flush(self) -> None: ...
 
 
 Send = Callable[[str, bytes | None, bytes], Awaitable[Any]]  # (topic, key, value)
@@ -173,6 +176,7 @@ class Processor:
         if self._river_live and not self._river_primed:
             await self._prime_river()
         valid, rejected = await self._validate(msgs)
+        await self.users.load(ev.user_id for _, ev in valid)
         runs = self._runs(valid)
         tally = Tally()
         curve: dict[int, Tally] = {}
@@ -186,8 +190,9 @@ class Processor:
         n_fresh = 0
         for run in runs:
             n_fresh += await self._process_run(run, batch, tally, curve, defer)
-        for uid, st in batch.states.items():       # one table write per touched user
+        for uid, st in batch.states.items():       # one write per touched user
             self.users[uid] = st.to_json()
+        await self.users.flush()
         written = await self._publish(batch.out)
         now = time.time()
         latencies = [(now - batch.newest[u]) * 1000.0 for u in written if batch.newest[u] > 0]

@@ -44,7 +44,8 @@ class Settings:
                            "(demo only)")
     topic_prefix: str = _spec("", "prefix added to every topic name (isolates test runs)")
     redis_prefix: str = _spec("", "prefix added to every Redis key")
-    app_id: str = _spec("streamrec", "Faust app id = Kafka consumer group of the workers")
+    app_id: str = _spec("streamrec", "Faust app id = the workers' consumer group of the "
+                        "catalog; the event topics' group is APP_ID.events")
     partitions: int = _spec(4, "partitions of each topic created by streamrec", 1, 1024)
     k: int = _spec(20, "top-K items per recommendation list", 1, 500)
     recent_items: int = _spec(20, "recent items kept per user", 1, 1000)
@@ -110,17 +111,13 @@ class Settings:
     river_inline: bool = _spec(False, "evaluation: the worker trains its own River models, "
                                "test then train, instead of reading the learner's snapshots "
                                "(one worker only)")
-    session_timeout_s: float = _spec(6.0, "Kafka consumer session timeout: a worker silent "
-                                     "this long leaves the group (raise it on an overloaded "
-                                     "machine)", 1.0, 3600.0)
+    session_timeout_s: float = _spec(6.0, "session timeout of the event consumer: a worker "
+                                     "silent this long leaves the group (raise it on an "
+                                     "overloaded machine)", 1.0, 3600.0)
     batch_size: int = _spec(1000, "max events the worker processes per batch", 1, 100000)
-    batch_wait_ms: int = _spec(10, "max wait in ms to fill a batch", 1, 10000)
-    batch_backlog_wait_ms: int = _spec(50, "max wait in ms to fill a batch while at least "
-                                       "batch_backlog_events events wait in the broker "
-                                       "(bigger batches to catch up)", 1, 10000)
-    batch_backlog_events: int = _spec(1000, "events waiting in the broker from which the "
-                                      "worker counts as behind (see batch_backlog_wait_ms)",
-                                      1, 10_000_000)
+    batch_wait_ms: int = _spec(10, "longest the worker waits for events when none are "
+                               "waiting (a batch never waits to fill: it is what arrived "
+                               "while the last one was processed)", 1, 10000)
     fetch_max_wait_ms: int = _spec(10, "longest a broker may hold a fetch; low = low latency",
                                    1, 10000)
     max_event_bytes: int = _spec(16384, "larger event payloads go to the DLQ", 64, 10_000_000)

@@ -10,6 +10,7 @@ import pytest
 from streamrec.models.covisit import EPOCH
 from streamrec.models.events import CatalogChange
 from streamrec.state.redis_store import RedisStore
+from streamrec.state.users import MemoryUsers
 from streamrec.streams.processor import Message, Processor
 
 pytestmark = pytest.mark.integration
@@ -33,7 +34,7 @@ async def test_price_change_reaches_the_next_list(redis_settings):
     s = redis_settings.replace(min_price=5.0, candidate_cache_ms=0)
     async with RedisStore(s.redis_url, s.redis_prefix) as store:
         await store.apply_catalog(CATALOG)
-        proc = Processor(s, store, {}, _sink)
+        proc = Processor(s, store, MemoryUsers(), _sink)
         # b's sequence makes 2 and 3 neighbours of 1; a views 0 then 1
         await proc.process_events(_msgs(s, [("b1", "b", "1", 1), ("b2", "b", "2", 2),
                                             ("b3", "b", "3", 3), ("a1", "a", "0", 4),

@@ -12,6 +12,7 @@ import pytest
 
 from streamrec.models.events import CatalogChange
 from streamrec.state.redis_store import RedisStore
+from streamrec.state.users import MemoryUsers
 from streamrec.streams.api import start_api
 from streamrec.streams.processor import Message, Processor
 
@@ -92,7 +93,7 @@ async def test_clicks_on_impressions_reward_the_variant_once(redis_settings, sto
     await store.create_experiment(Experiment.from_dict(
         {"name": "ab", "variants": ["covisit", "trending"], "weights": [0.5, 0.5]}))
     sink = Sink()
-    proc = Processor(s, store, {}, sink)
+    proc = Processor(s, store, MemoryUsers(), sink)
     await proc.process_events([view(s, f"v{u}", f"u{u}", str(u % 7), 10.0 + u)
                                for u in range(40)])
     recs = {}
@@ -127,7 +128,7 @@ async def test_rewards_outside_the_attribution_window_do_not_count(redis_setting
     from streamrec.models.experiments import Experiment
     await store.create_experiment(Experiment.from_dict(
         {"name": "w", "variants": ["blend"], "attribution_window_s": 1}))
-    proc = Processor(s, store, {}, Sink())
+    proc = Processor(s, store, MemoryUsers(), Sink())
     await proc.process_events([view(s, "v1", "u1", "1", 1.0)])
     imp = (await store.read_rec("u1", 5))[0]["impression_id"]
     await asyncio.sleep(2.1)
@@ -142,7 +143,7 @@ async def test_two_processors_give_the_same_totals_as_one(redis_settings):
     async def totals(prefix, n_workers):
         async with RedisStore(s.redis_url, prefix) as st:
             await st.apply_catalog([CatalogChange(str(i), stock=10) for i in range(13)])
-            procs = [Processor(s.replace(redis_prefix=prefix), st, {}, Sink())
+            procs = [Processor(s.replace(redis_prefix=prefix), st, MemoryUsers(), Sink())
                      for _ in range(n_workers)]
             # users are partitioned between workers; a redelivered batch counts nothing
             for w, p in enumerate(procs):

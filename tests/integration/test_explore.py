@@ -9,6 +9,7 @@ import pytest
 
 from streamrec.models.events import CatalogChange
 from streamrec.state.redis_store import RedisStore
+from streamrec.state.users import MemoryUsers
 from streamrec.streams.processor import Message, Processor
 
 pytestmark = pytest.mark.integration
@@ -32,7 +33,8 @@ async def test_clicked_items_rise_and_stats_are_shared(redis_settings):
     async with RedisStore(s.redis_url, s.redis_prefix) as store:
         items = [str(i) for i in range(12)]
         await store.apply_catalog([CatalogChange(i, stock=9) for i in items])
-        a, b = Processor(s, store, {}, sink), Processor(s, store, {}, sink)  # two workers
+        # two workers
+        a, b = Processor(s, store, MemoryUsers(), sink), Processor(s, store, MemoryUsers(), sink)
         # popularity: item 0 most viewed ... item 9 least; the sleeper "5" is ranked 6th,
         # the last of the 2K = 6 candidates exploration chooses from
         await a.process_events([msg("view", f"p{j}", str(i)) for i in range(10)

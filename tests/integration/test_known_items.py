@@ -8,6 +8,7 @@ import pytest
 
 from streamrec.models.events import CatalogChange
 from streamrec.state.redis_store import RedisStore
+from streamrec.state.users import MemoryUsers
 from streamrec.streams.processor import Message, Processor
 
 pytestmark = pytest.mark.integration
@@ -29,7 +30,7 @@ async def test_items_added_after_the_preload_are_accepted_unknown_ones_rejected(
         await store.apply_catalog([CatalogChange("a", stock=3), CatalogChange("b", stock=3)])
         assert await store.all_items(limit=2) == {"a", "b"}
         assert await store.all_items(limit=1) == set()        # too big: looked up per item
-        proc = Processor(s, store, {}, send)
+        proc = Processor(s, store, MemoryUsers(), send)
         assert await proc.process_events([view(1, "a")]) == 1
         await store.apply_catalog([CatalogChange("c", stock=3)])   # after the preload
         assert await proc.process_events([view(2, "c"), view(3, "nope"), view(4, "b")]) == 2

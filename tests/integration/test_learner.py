@@ -10,6 +10,7 @@ import pytest
 
 from streamrec.models.events import CatalogChange
 from streamrec.state.redis_store import RedisStore
+from streamrec.state.users import MemoryUsers
 from streamrec.streams.learner import Learner
 from streamrec.streams.processor import Message, Processor
 from streamrec.streams.replay import Producer
@@ -70,7 +71,7 @@ async def test_worker_lists_name_the_snapshot_that_scored_them(settings):
 
         async def sink(*a):
             pass
-        proc = Processor(settings, store, {}, sink)
+        proc = Processor(settings, store, MemoryUsers(), sink)
         await proc.process_events([Message(settings.topic("events.view"), 0, n,
                                            e["user_id"].encode(), orjson.dumps(e), time.time())
                                    for n, (_, e) in enumerate(history)])

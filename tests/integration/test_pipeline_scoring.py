@@ -11,6 +11,7 @@ import pytest
 from streamrec.models.events import CatalogChange
 from streamrec.models.sequential import build, save
 from streamrec.state.redis_store import RedisStore
+from streamrec.state.users import MemoryUsers
 from streamrec.streams.processor import Message, Processor
 from streamrec.streams.scorer import Scorer
 from streamrec.streams.scoring_client import ScoringClient
@@ -42,7 +43,7 @@ async def run_pipeline(s, with_scorer, tmp_path):
         client = ScoringClient(s)
         await client.start()
         try:
-            proc = Processor(s, store, {}, Sink(), scoring=client)
+            proc = Processor(s, store, MemoryUsers(), Sink(), scoring=client)
             for u in range(6):   # co-visitation history
                 await proc.process_events(views(s, f"o{u}", ITEMS[u: u + 8], 100.0 * u))
             if with_scorer:      # wait until the scorer has joined and answers

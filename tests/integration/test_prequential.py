@@ -6,6 +6,7 @@ import orjson
 import pytest
 
 from streamrec.state.redis_store import RedisStore
+from streamrec.state.users import MemoryUsers
 from streamrec.streams.dataset import events_from_ratings, read_catalog, read_ratings
 from streamrec.streams.models_bridge import catalog_changes
 from streamrec.streams.processor import Message, Processor
@@ -34,10 +35,11 @@ async def _run(settings, prefix: str, warm, events, catalog, batch: int
     s = settings.replace(redis_prefix=prefix, ranking="covisit")
     async with RedisStore(s.redis_url, s.redis_prefix) as store:
         await store.apply_catalog(catalog)
-        await _feed(Processor(s.replace(prequential_exact=False), store, {}, _sink), warm, 500)
+        await _feed(Processor(s.replace(prequential_exact=False), store, MemoryUsers(), _sink),
+                    warm, 500)
         before, _, _ = await store.read_metrics()
         await store.client.delete(store.key("preqc"))
-        await _feed(Processor(s, store, {}, _sink), events, batch)
+        await _feed(Processor(s, store, MemoryUsers(), _sink), events, batch)
         m, _, _ = await store.read_metrics()
         final = (await store.read_recs(["1"]))["1"]
         return {k: v - before.get(k, 0.0) for k, v in m.items()}, await store.read_curve(), final
@@ -108,11 +110,11 @@ async def test_replayed_events_are_not_judged_twice(redis_settings, data_dir):
                                ranking="covisit", prequential_exact=True)
     async with RedisStore(s.redis_url, s.redis_prefix) as store:
         await store.apply_catalog(catalog_changes(read_catalog(data)))
-        proc = Processor(s, store, {}, _sink)
+        proc = Processor(s, store, MemoryUsers(), _sink)
         await _feed(proc, warm, 500)
         await _feed(proc, events, 100)
         once, _, _ = await store.read_metrics()
-        await _feed(Processor(s, store, {}, _sink), events[50:250], 100)   # redelivered
+        await _feed(Processor(s, store, MemoryUsers(), _sink), events[50:250], 100)   # redelivered
         twice, _, _ = await store.read_metrics()
     assert once["preq_judged"] > 0
     for name in ("preq_judged", "preq_hits", "events_total"):

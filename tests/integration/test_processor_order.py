@@ -9,6 +9,7 @@ import pytest
 from streamrec.models.covisit import EPOCH
 from streamrec.models.events import CatalogChange
 from streamrec.state.redis_store import RedisStore
+from streamrec.state.users import MemoryUsers
 from streamrec.streams.processor import Message, Processor
 
 pytestmark = pytest.mark.integration
@@ -43,7 +44,7 @@ async def test_pairs_land_once_in_either_order(redis_settings, exact):
         ("b2", "b", "2", 2.5), ("a3", "a", "2", 3.0), ("b3", "b", "3", 3.5)]]
     async with RedisStore(s.redis_url, s.redis_prefix) as store:
         await store.apply_catalog([CatalogChange(**c) for c in CATALOG])
-        proc = Processor(s, store, {}, _sink)
+        proc = Processor(s, store, MemoryUsers(), _sink)
         await proc.process_events(_msgs(s, events))
         await proc.drain()                      # the pairs may still be on their way
         rows = await _rows(store)
@@ -52,7 +53,7 @@ async def test_pairs_land_once_in_either_order(redis_settings, exact):
         assert dict(rows["1"])["2"] == pytest.approx(2.0)            # a and b: 1 -> 2
         assert dict(rows["2"])["1"] == pytest.approx(2 * s.covisit_backward)
         assert "3" in dict(rows["2"]) and "0" in dict(rows["1"])
-        again = Processor(s, store, {}, _sink)
+        again = Processor(s, store, MemoryUsers(), _sink)
         await again.process_events(_msgs(s, events))                # replayed
         await again.drain()
         assert await _rows(store) == rows                           # nothing added twice
@@ -75,7 +76,7 @@ async def test_newer_pairs_weigh_more(redis_settings, half_life):
               ("b1", "b", "0", later), ("b2", "b", "2", later + 1)]
     async with RedisStore(s.redis_url, s.redis_prefix) as store:
         await store.apply_catalog([CatalogChange(**c) for c in CATALOG])
-        proc = Processor(s, store, {}, _sink)
+        proc = Processor(s, store, MemoryUsers(), _sink)
         await proc.process_events(_msgs(s, events))
         await proc.drain()
         row = dict(await store.client.zrevrange(store.key("cv:0"), 0, -1, withscores=True))

@@ -7,6 +7,7 @@ import orjson
 import pytest
 
 from streamrec.state.redis_store import RedisStore
+from streamrec.state.users import MemoryUsers
 from streamrec.streams.dataset import events_from_ratings, read_catalog, read_ratings
 from streamrec.streams.models_bridge import catalog_changes
 from streamrec.streams.processor import Message, Processor
@@ -24,7 +25,7 @@ async def test_ranker_learns_then_orders_the_lists(redis_settings, data_dir):
                                diversity_lambda=1.0, price_drop_boost=0.0, content_weight=0.0)
     async with RedisStore(s.redis_url, s.redis_prefix) as store:
         await store.apply_catalog(catalog_changes(read_catalog(data_dir)))
-        proc = Processor(s, store, {}, _sink)
+        proc = Processor(s, store, MemoryUsers(), _sink)
         assert proc.ranker is not None and not proc.ranker.ready
         seen_versions: set[str] = set()
         for start in range(0, len(events), 200):
@@ -55,7 +56,7 @@ async def test_other_rankings_and_the_switch_leave_the_blend_order(redis_setting
         s = s.replace(redis_prefix=f"{s.redis_prefix}{s.ranking}{s.learned_ranker}:")
         async with RedisStore(s.redis_url, s.redis_prefix) as store:
             await store.apply_catalog(catalog_changes(read_catalog(data_dir)))
-            proc = Processor(s, store, {}, _sink)
+            proc = Processor(s, store, MemoryUsers(), _sink)
             msgs = [Message(s.topic(f"events.{kind}"), 0, n, e["user_id"].encode(),
                             orjson.dumps(e), 0.0) for n, (kind, e) in enumerate(events)]
             await proc.process_events(msgs)

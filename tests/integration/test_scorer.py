@@ -12,6 +12,7 @@ import torch
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streamrec.models.sequential import build, load, save
+from streamrec.state.users import MemoryUsers
 from streamrec.streams.scorer import Scorer
 from streamrec.streams.topics import ensure_topics
 
@@ -172,7 +173,7 @@ async def test_catalog_titles_become_content_candidates(settings, tmp_path):
             top = await store.client.zrevrange(store.key("cs:1"), 0, 0)
             assert top == ["2"]
             # a user who viewed Toy Story gets its sequel although nobody co-viewed them
-            proc = Processor(settings.replace(trending_weight=0.0), store, {},
+            proc = Processor(settings.replace(trending_weight=0.0), store, MemoryUsers(),
                              lambda *a: asyncio.sleep(0))
             await proc.process_events([Message(settings.topic("events.view"), 0, 0, b"u",
                                                orjson.dumps({"event_id": "e", "user_id": "u",
