@@ -17,9 +17,9 @@ import shutil
 import tempfile
 
 import faust
-import orjson
 import redis.asyncio as aioredis
 
+from streamrec.bench.common import noop_batch
 from streamrec.streams.kafka_tuning import set_fetch_max_wait
 from streamrec.streams.records import EVENT_TOPICS
 from streamrec.streams.settings import Settings
@@ -35,20 +35,7 @@ app = faust.App(f"{settings.app_id}-noop", broker=f"kafka://{settings.broker}",
                 broker_heartbeat_interval=1.0, topic_partitions=settings.partitions)
 topic = app.topic(*(settings.topic(t) for t in EVENT_TOPICS), key_type=bytes, value_type=bytes,
                   key_serializer="raw", value_serializer="raw")
-COUNT_KEY = settings.redis_prefix + "noop:count"
 WRITE_LISTS = os.environ.get("STREAMREC_NOOP_LISTS") == "1"
-
-
-async def _write_lists(r: aioredis.Redis, batch: list[faust.EventT]) -> None:
-    newest: dict[bytes, float] = {}
-    for e in batch:
-        key = e.message.key or b""
-        newest[key] = max(newest.get(key, 0.0), e.message.timestamp)
-    async with r.pipeline(transaction=False) as pipe:
-        for user, ts in newest.items():
-            pipe.set(f"{settings.redis_prefix}rec:{user.decode()}", orjson.dumps({"event_ts": ts}))
-        pipe.incrby(COUNT_KEY, len(batch))
-        await pipe.execute()
 
 
 @app.agent(topic)
@@ -57,10 +44,9 @@ async def noop(stream: faust.StreamT) -> None:
     try:
         async for batch in stream.take_events(settings.batch_size,
                                               within=settings.batch_wait_ms / 1000):
-            if WRITE_LISTS:
-                await _write_lists(r, batch)
-            else:
-                await r.incrby(COUNT_KEY, len(batch))
+            await noop_batch(r, settings.redis_prefix, len(batch),
+                             [(e.message.key, e.message.timestamp) for e in batch]
+                             if WRITE_LISTS else None)
     finally:
         await r.aclose()
 

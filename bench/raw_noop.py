@@ -2,8 +2,8 @@
 
 The same job as ``bench/noop_app.py`` (count events, one Redis INCRBY per batch; with
 ``STREAMREC_NOOP_LISTS=1`` a stand-in ``rec:{user}`` holding ``event_ts`` per user per
-batch) without Faust: one ``AIOKafkaConsumer`` in a consumer group, ``getmany`` batches
-(at most ``STREAMREC_BATCH_WAIT_MS`` of waiting), offsets committed after each batch. It
+batch) without Faust: the worker's aiokafka consumer (``streams/consumer.py``) in a group
+of its own, ``getmany`` batches, offsets committed after each batch. It
 shows what Faust's stream machinery costs on this machine: the gap between this floor and
 the no-op Faust agent's is the part of the event-to-Redis latency no worker logic adds.
 Run: ``python -m streamrec.bench.raw_noop`` with STREAMREC_* env set.
@@ -15,23 +15,18 @@ import asyncio
 import os
 import signal
 
-import orjson
 import redis.asyncio as aioredis
-from aiokafka import AIOKafkaConsumer
 
+from streamrec.bench.common import noop_batch
+from streamrec.streams.consumer import make_consumer
 from streamrec.streams.records import EVENT_TOPICS
 from streamrec.streams.settings import Settings
 
 
 async def run(settings: Settings, write_lists: bool, stop: asyncio.Event) -> None:
     r = aioredis.Redis.from_url(settings.redis_url)
-    consumer = AIOKafkaConsumer(
-        *(settings.topic(t) for t in EVENT_TOPICS), bootstrap_servers=settings.broker,
-        group_id=f"{settings.app_id}-rawnoop", auto_offset_reset="earliest",
-        enable_auto_commit=False, fetch_max_wait_ms=settings.fetch_max_wait_ms,
-        session_timeout_ms=int(settings.session_timeout_s * 1000),
-        heartbeat_interval_ms=1000, rebalance_timeout_ms=3000)
-    count_key = settings.redis_prefix + "noop:count"
+    consumer = make_consumer(settings, f"{settings.app_id}-rawnoop")   # the worker's config
+    consumer.subscribe([settings.topic(t) for t in EVENT_TOPICS])
     await consumer.start()
     try:
         while not stop.is_set():
@@ -40,17 +35,9 @@ async def run(settings: Settings, write_lists: bool, stop: asyncio.Event) -> Non
             records = [m for batch in got.values() for m in batch]
             if not records:
                 continue
-            async with r.pipeline(transaction=False) as pipe:
-                if write_lists:
-                    newest: dict[bytes, float] = {}
-                    for m in records:
-                        key = m.key or b""
-                        newest[key] = max(newest.get(key, 0.0), m.timestamp / 1000.0)
-                    for user, ts in newest.items():
-                        pipe.set(f"{settings.redis_prefix}rec:{user.decode()}",
-                                 orjson.dumps({"event_ts": ts}))
-                pipe.incrby(count_key, len(records))
-                await pipe.execute()
+            await noop_batch(r, settings.redis_prefix, len(records),
+                             [(m.key, m.timestamp / 1000.0) for m in records]
+                             if write_lists else None)
             await consumer.commit()
     finally:
         await consumer.stop()

@@ -51,6 +51,19 @@ def group_id(settings: Settings) -> str:
     return f"{settings.app_id}.events"
 
 
+def make_consumer(settings: Settings, group: str) -> AIOKafkaConsumer:
+    """The event topics' consumer as the worker configures it (manual commits; the
+    benchmark's no-op aiokafka consumer uses the same)."""
+    s = settings
+    return AIOKafkaConsumer(
+        bootstrap_servers=s.broker, group_id=group, client_id=f"{s.app_id}-events",
+        enable_auto_commit=False, auto_offset_reset="earliest",
+        fetch_max_wait_ms=s.fetch_max_wait_ms,
+        session_timeout_ms=int(s.session_timeout_s * 1000),
+        heartbeat_interval_ms=int(min(1.0, s.session_timeout_s / 3) * 1000),
+        rebalance_timeout_ms=3000)
+
+
 def to_messages(records: Sequence[ConsumerRecord]) -> list[Message]:
     """aiokafka records -> the processor's messages (timestamps in seconds)."""
     return [Message(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp / 1000.0)
@@ -74,20 +87,9 @@ class EventConsumer:
         self._last_commit = time.monotonic()
         self._consumer: AIOKafkaConsumer | None = None
 
-    def _make_consumer(self) -> AIOKafkaConsumer:
-        s = self.settings
-        return AIOKafkaConsumer(
-            bootstrap_servers=s.broker, group_id=group_id(s), client_id=f"{s.app_id}-events",
-            enable_auto_commit=False, auto_offset_reset="earliest",
-            fetch_max_wait_ms=s.fetch_max_wait_ms,
-            max_partition_fetch_bytes=1 << 20,
-            session_timeout_ms=int(s.session_timeout_s * 1000),
-            heartbeat_interval_ms=int(min(1.0, s.session_timeout_s / 3) * 1000),
-            rebalance_timeout_ms=3000)
-
     async def run(self) -> None:
         s = self.settings
-        consumer = self._consumer = self._make_consumer()
+        consumer = self._consumer = make_consumer(s, group_id(s))
         consumer.subscribe([s.topic(t) for t in EVENT_TOPICS], listener=_Rebalance(self))
         await consumer.start()
         try:
