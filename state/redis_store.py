@@ -543,10 +543,11 @@ class RedisStore:
                            worker_info: dict[str, Any], served: Sequence[str] = (),
                            diversity: Sequence[float] = (), tally: Tally | None = None,
                            curve: dict[int, Tally] | None = None, ranked_lists: int = 0,
-                           model_lists: int = 0) -> None:
+                           asked_lists: int = 0, model_lists: int = 0) -> None:
         """Add one batch's counters: events, DLQ, lists written, lists ranked
-        (``model_lists`` of them with transformer scores), latency histogram, served items,
-        diversity and prequential sums (``preqc`` holds the curve: ``{bucket}:{field}``)."""
+        (``asked_lists`` of them sent for transformer scores, ``model_lists`` ranked with
+        them), latency histogram, served items, diversity and prequential sums (``preqc``
+        holds the curve: ``{bucket}:{field}``)."""
         buckets: dict[str, int] = {}
         for ms in latencies_ms:
             for le in LATENCY_BUCKETS_MS:
@@ -559,6 +560,7 @@ class RedisStore:
             ("metrics", name, n) for name, n in (("events_total", events), ("dlq_total", dlq),
                                                  ("recs_total", recs),
                                                  ("lists_ranked_total", ranked_lists),
+                                                 ("lists_asked_total", asked_lists),
                                                  ("lists_model_total", model_lists),
                                                  ("catalog_total", catalog)) if n]
         floats: list[tuple[str, str, float]] = []

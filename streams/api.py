@@ -98,6 +98,9 @@ async def metrics(request: web.Request) -> web.Response:
     metric("streamrec_lists_ranked_total", "counter",
            "lists ranked (recommendations_total counts those written)",
            [("", m.get("lists_ranked_total", 0))])
+    metric("streamrec_lists_model_asked_total", "counter",
+           "lists sent for transformer scores (asked minus scored = fallbacks)",
+           [("", m.get("lists_asked_total", 0))])
     metric("streamrec_lists_model_scored_total", "counter",
            "lists ranked with transformer scores (the others fell back to the heuristic "
            "ranking)", [("", m.get("lists_model_total", 0))])

@@ -28,7 +28,7 @@ from .consumer import EventConsumer
 from .kafka_tuning import set_fetch_max_wait
 from .processor import Message, Processor
 from .records import EVENT_TOPICS, TOPIC_CATALOG, TOPIC_DLQ, TOPIC_RECS
-from .scoring_client import ScoringClient
+from .scoring_client import Scoring, ScoringClient
 from .settings import Settings
 from .topics import ensure_topics
 
@@ -96,7 +96,10 @@ class RedisService(mode.Service):
     the event topics' consumer (started after Redis answers, stopped before it closes)."""
 
     def __post_init__(self) -> None:
-        self.scoring = ScoringClient(settings) if settings.scorer else None
+        self.scoring: Scoring | None = ScoringClient(settings) if settings.scorer else None
+        if settings.scorer_inline_dir:   # evaluation: every list scored in this process
+            from .scorer import InlineScoring
+            self.scoring = InlineScoring(settings.scorer_inline_dir)
         self.store = RedisStore(settings.redis_url, settings.redis_prefix,
                                 dedup_ttl_s=settings.dedup_ttl_s,
                                 half_life_s=settings.half_life_s,

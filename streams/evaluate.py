@@ -23,7 +23,10 @@ One run, one stream, several configurations side by side:
    PNG plots, results.json).
 
 ``transformer`` needs ``--model-dir`` (a model from ``streamrec train``, trained on data
-BEFORE the evaluated stream, or its scores leak); its worker asks a real scorer process.
+BEFORE the evaluated stream, or its scores leak); its worker scores every list with that
+model itself (``STREAMREC_SCORER_INLINE_DIR``), so the number measures the model, not how
+many lists a scoring worker answered within the serving deadline (``streamrec bench`` and
+the scorer's metrics measure that).
 ``rtrec`` (the outside baseline, when the ``rtrec`` package is installed) is fed the same
 events in-process, under the same judging rule.
 """
@@ -71,9 +74,9 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "mf": {"ranking": "mf", "river_inline": True},
     "ctr": {"ranking": "ctr", "river_inline": True},
     "blend": {"ranking": "blend", "river_inline": True},
-    "transformer": {"ranking": "blend", "river_weight": 0.0, "scorer": True,
-                    "transformer_weight": 1.0},
+    "transformer": {"ranking": "blend", "river_weight": 0.0, "transformer_weight": 1.0},
 }
+MODEL_CONFIGS = ("transformer",)   # scored with --model-dir's model inside their worker
 DEFAULT_CONFIGS = ("trending", "covisit", "mf", "ctr", "blend")
 ALL_CONFIGS = (*CONFIGS, "rtrec")
 
@@ -90,6 +93,9 @@ class ConfigResult:
     seconds: float
     latency_buckets: dict[str, int] = field(default_factory=dict)
     note: str = ""
+    ranked_lists: int = 0        # lists the worker ranked (``lists`` counts those written)
+    asked_lists: int = 0         # of them, sent for transformer scores (had candidates)
+    scored_lists: int = 0        # of them, ranked with transformer scores
 
     def row(self) -> list[Any]:
         return [self.name, self.tally.hr, self.tally.mrr, self.tally.ndcg, self.tally.judged,
@@ -101,6 +107,8 @@ class ConfigResult:
                 "coverage": self.coverage, "intra_list_diversity": self.ild,
                 "lists": self.lists, "events": self.events, "seconds": self.seconds,
                 "note": self.note, "latency_buckets_ms": self.latency_buckets,
+                "ranked_lists": self.ranked_lists, "asked_lists": self.asked_lists,
+                "scored_lists": self.scored_lists,
                 "curve": [{"bucket_start_ts": b * bucket_s, "judged": t.judged, "hr": t.hr,
                            "mrr": t.mrr, "ndcg": t.ndcg} for b, t in self.curve.items()]}
 
@@ -179,7 +187,9 @@ async def run_evaluation(settings: Settings, log: EventLog, configs: Sequence[st
         per: dict[str, Settings] = {
             name: base.replace(app_id=f"{run}-{name}",
                                redis_prefix=f"{settings.redis_prefix}{run}:{name}:",
-                               **CONFIGS[name])
+                               **CONFIGS[name],
+                               **({"scorer_inline_dir": str(model_dir)}
+                                  if name in MODEL_CONFIGS else {}))
             for name in configs if name in CONFIGS}
         procs: list[subprocess.Popen] = []
         stack.callback(lambda: [stop_worker(p) for p in procs])
@@ -205,8 +215,6 @@ async def run_evaluation(settings: Settings, log: EventLog, configs: Sequence[st
             for name, s in wave.items():
                 async with RedisStore(s.redis_url, s.redis_prefix) as store:
                     await store.apply_catalog(catalog_changes(log.catalog))   # no race
-                if s.scorer:
-                    procs.append(start_worker(s, "scorer", ["--model-dir", str(model_dir)]))
                 workers[name] = start_worker(s)
                 procs.append(workers[name])
             if wave:
@@ -258,14 +266,16 @@ async def _drive(log: EventLog, per: dict[str, Settings], workers: dict[str, sub
                       m.get("preq_rr", 0.0), m.get("preq_ndcg", 0.0))
             recs = int(m.get("recs_total", 0))
             ranked, scored = int(m.get("lists_ranked_total", 0)), int(m.get("lists_model_total", 0))
+            asked = int(m.get("lists_asked_total", 0))
             note = (f"{scored:,} of {ranked:,} lists ({scored / max(ranked, 1):.1%}) ranked with "
-                    "transformer scores; the rest fell back to the heuristic ranking (no scores "
-                    "within STREAMREC_SCORE_DEADLINE_MS)" if per[n].scorer else "")
+                    f"transformer scores, computed inside the worker without a deadline "
+                    f"({ranked - asked:,} had no candidates to score)"
+                    if per[n].scorer_inline_dir else "")
             out.append(ConfigResult(
                 n, t, await st.read_curve(), m["served_items"] / max(m["catalog_items"], 1),
                 m.get("ild_sum", 0) / max(m.get("ild_count", 1), 1), recs,
                 int(m.get("events_total", 0)), done_at.get(n, time.monotonic()) - t0, lat,
-                note=note))
+                note=note, ranked_lists=ranked, asked_lists=asked, scored_lists=scored))
         return out
     finally:
         for st in stores.values():

@@ -36,7 +36,7 @@ from streamrec.models.userstate import UserState
 from streamrec.state.redis_store import Candidates, RedisStore, Visit
 
 from .records import EVENT_TOPICS
-from .scoring_client import ScoringClient
+from .scoring_client import Scoring
 from .settings import Settings
 from .validate import Rejection, parse_catalog, parse_interaction
 
@@ -120,7 +120,7 @@ class Processor:
 
     def __init__(self, settings: Settings, store: RedisStore,
                  users: UserStore, send: Send, worker_id: str = "w",
-                 scoring: ScoringClient | None = None, river: Any = None) -> None:
+                 scoring: Scoring | None = None, river: Any = None) -> None:
         self.settings = settings
         self.store = store
         self.users = users
@@ -156,8 +156,9 @@ class Processor:
         self.served: list[str] = []
         self.diversity: list[float] = []
         # lists ranked in this batch (in exact mode also those a later run replaced: the
-        # lists events were judged against), and how many of them with transformer scores
-        self.ranked_lists = self.model_lists = 0
+        # lists events were judged against), how many were sent for transformer scores
+        # (those with candidates, of a variant that uses the model) and got them in time
+        self.ranked_lists = self.asked_lists = self.model_lists = 0
         # learned re-ranking of the blend's candidates, trained on this worker's users: the
         # candidates and features of each user's last list (recently active users only)
         self.ranker = OnlineRanker(len(FEATURES), warm_up=settings.ranker_warm_up,
@@ -209,9 +210,10 @@ class Processor:
             worker_info={"events_per_s": round(self.rate, 1), "lag": self.lag,
                          "ts": now},
             served=self.served, diversity=self.diversity, tally=tally, curve=curve,
-            ranked_lists=self.ranked_lists, model_lists=self.model_lists)
+            ranked_lists=self.ranked_lists, asked_lists=self.asked_lists,
+            model_lists=self.model_lists)
         self.served, self.diversity = [], []
-        self.ranked_lists = self.model_lists = 0
+        self.ranked_lists = self.asked_lists = self.model_lists = 0
         return len(valid)
 
     def _runs(self, valid: list[tuple[Message, Interaction]]
@@ -549,6 +551,7 @@ class Processor:
         ask = {uid: (list(reversed(states[uid].recent)),
                      [i for i, _ in lists[uid][: s.score_candidates]])
                for uid in states if (variants[uid] or s.ranking) == "blend" and lists[uid]}
+        self.asked_lists += len(ask)
         got = await self.scoring.score(ask, s.score_deadline_ms / 1000.0)
         return got, f"fallback: no transformer scores within {s.score_deadline_ms} ms"
 

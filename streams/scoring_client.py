@@ -12,12 +12,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from .settings import Settings
+
+
+class Scoring(Protocol):
+    """What the processor asks for transformer scores: :class:`ScoringClient` (the
+    scoring worker, over the broker) or ``streams.scorer.InlineScoring`` (evaluation)."""
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def score(self, requests: dict[str, tuple[list[str], list[str]]], deadline_s: float
+                    ) -> dict[str, dict[str, Any] | None]: ...
 
 
 class ScoringClient:

@@ -78,6 +78,9 @@ class Settings:
     scorer: bool = _spec(False, "ask the transformer scoring worker (streamrec scorer)")
     score_deadline_ms: int = _spec(100, "wait at most this long for transformer scores, then "
                                    "rank without them (and say so)", 1, 60000)
+    scorer_inline_dir: str = _spec("", "evaluation: score every list with the model in this "
+                                   "folder inside the worker (no deadline, no fallbacks) "
+                                   "instead of asking streamrec scorer; empty = off")
     score_candidates: int = _spec(50, "candidates per user sent to the scorer", 1, 10000)
     transformer_weight: float = _spec(0.5, "weight of the transformer score when blending",
                                       0.0, 1.0)

@@ -40,3 +40,27 @@ async def test_evaluate_two_configurations_through_real_workers(broker, redis_se
     saved = orjson.loads((tmp_path / "rep" / "results.json").read_bytes())
     assert [r["config"] for r in saved["results"]] == ["trending", "covisit", "rtrec"]
     assert saved["results"][1]["hits"] == results[1].tally.hits
+
+
+async def test_evaluate_transformer_scores_every_list_in_its_worker(broker, redis_settings,
+                                                                    data_dir, tmp_path):
+    """The transformer configuration on a time split: its worker scores every list with
+    the model itself (no scorer process, no deadline), and only later events are judged."""
+    from streamrec.streams.train import run_train
+
+    log = load_event_log(data_dir, users=4)
+    ts = sorted(e["ts"] for _, e in log.events)
+    cut = ts[len(ts) * 2 // 3]
+    model = tmp_path / "seqrec"
+    run_train(redis_settings.replace(data_dir=str(data_dir)), model, users=4, epochs=1,
+              dim=16, layers=1, heads=2, max_len=20, lr=1e-3, batch_size=64, patience=1,
+              device="cpu", until=cut)
+    settings = redis_settings.replace(broker=broker.bootstrap, prequential_from_ts=cut)
+    (r,), _ = await run_evaluation(settings, log, ["transformer"], k=10, model_dir=model,
+                                   progress=False, idle_timeout_s=60)
+    later_views = sum(1 for kind, e in log.events if kind == "view" and e["ts"] >= cut)
+    assert 0 < r.tally.judged <= later_views
+    assert r.events == len(log.events)
+    # every list with candidates was scored (a user's first lists, when nothing but its own
+    # items is known yet, have none)
+    assert r.scored_lists == r.asked_lists >= 0.8 * r.ranked_lists > 0, r.note

@@ -13,7 +13,7 @@ from streamrec.models.sequential import build, save
 from streamrec.state.redis_store import RedisStore
 from streamrec.state.users import MemoryUsers
 from streamrec.streams.processor import Message, Processor
-from streamrec.streams.scorer import Scorer
+from streamrec.streams.scorer import InlineScoring, Scorer
 from streamrec.streams.scoring_client import ScoringClient
 
 pytestmark = pytest.mark.integration
@@ -31,7 +31,10 @@ def views(s, user, items, t0=0.0):
         time.time()) for n, item in enumerate(items)]
 
 
-async def run_pipeline(s, with_scorer, tmp_path):
+PROBE = (["1", "5", "9"], ["2", "3", "30", "unknown"])
+
+
+async def run_pipeline(s, with_scorer, tmp_path, scoring=None):
     async with RedisStore(s.redis_url, s.redis_prefix) as store:
         await store.apply_catalog([CatalogChange(i, stock=5) for i in ITEMS])
         scorer_task = None
@@ -40,8 +43,9 @@ async def run_pipeline(s, with_scorer, tmp_path):
                  tmp_path / "m")
             scorer = Scorer(s, tmp_path / "m", max_batch=16, max_wait_ms=2, device="cpu")
             scorer_task = asyncio.create_task(scorer.run())
-        client = ScoringClient(s)
+        client = scoring or ScoringClient(s)
         await client.start()
+        probe = None
         try:
             proc = Processor(s, store, MemoryUsers(), Sink(), scoring=client)
             for u in range(6):   # co-visitation history
@@ -49,12 +53,12 @@ async def run_pipeline(s, with_scorer, tmp_path):
             if with_scorer:      # wait until the scorer has joined and answers
                 deadline = time.monotonic() + 60
                 while True:
-                    got = await client.score({"probe": (["1"], ["2"])}, 1.0)
-                    if got["probe"] or time.monotonic() > deadline:
+                    probe = (await client.score({"probe": PROBE}, 1.0))["probe"]
+                    if probe or time.monotonic() > deadline:
                         break
             await proc.process_events(views(s, "me", ["3", "4"], 1000.0))
             metrics, _, _ = await store.read_metrics()
-            return (await store.read_rec("me", 20))[0], client, metrics
+            return (await store.read_rec("me", 20))[0], client, metrics, probe
         finally:
             await client.stop()
             if scorer_task:
@@ -64,22 +68,43 @@ async def run_pipeline(s, with_scorer, tmp_path):
 
 async def test_lists_use_transformer_scores_when_the_scorer_answers(settings, tmp_path):
     s = settings.replace(scorer=True, score_deadline_ms=5000)
-    rec, client, metrics = await run_pipeline(s, True, tmp_path)
+    rec, client, metrics, probe = await run_pipeline(s, True, tmp_path)
     assert rec["scoring"] == "transformer"
     # counted for evaluate's report: the last list was ranked with scores
     assert 1 <= metrics["lists_model_total"] <= metrics["lists_ranked_total"]
     assert "+seqrec-" in rec["model_version"]
     assert rec["items"] and not {"3", "4"} & {i["item_id"] for i in rec["items"]}
+    # evaluation's in-worker scoring gives the scoring worker's answer for the same model
+    inline = (await InlineScoring(tmp_path / "m", device="cpu").score({"p": PROBE}, 0))["p"]
+    assert inline["scores"][3] is None and probe["scores"][3] is None   # unknown item
+    assert inline["scores"][:3] == pytest.approx(probe["scores"][:3], abs=1e-5)
+    assert inline["model_version"] == probe["model_version"]
+
+
+async def test_inline_scoring_ranks_every_list_with_scores(settings, tmp_path):
+    """``STREAMREC_SCORER_INLINE_DIR`` (evaluate's transformer): no deadline, no broker
+    round trip, so every list with candidates is ranked with the model's scores."""
+    save(build(len(ITEMS), dim=16, layers=1, heads=2, max_len=10, seed=0), ITEMS, tmp_path / "m")
+    s = settings.replace(scorer_inline_dir=str(tmp_path / "m"), score_deadline_ms=1)
+    scoring = InlineScoring(s.scorer_inline_dir, device="cpu")
+    rec, _, metrics, _ = await run_pipeline(s, False, tmp_path, scoring)
+    assert rec["scoring"] == "transformer" and "+seqrec-" in rec["model_version"]
+    # 7 lists ranked; the first user's is empty (the catalog's only co-visits and trending
+    # items are its own), so it has nothing to score
+    assert metrics["lists_ranked_total"] == 7
+    assert metrics["lists_model_total"] == metrics["lists_asked_total"] == 6
+    assert scoring.answered == metrics["lists_model_total"] and scoring.timed_out == 0
 
 
 async def test_ranking_falls_back_and_says_so_without_a_scorer(settings, tmp_path):
     s = settings.replace(scorer=True, score_deadline_ms=200)
     t0 = time.monotonic()
-    rec, client, metrics = await run_pipeline(s, False, tmp_path)
+    rec, client, metrics, _ = await run_pipeline(s, False, tmp_path)
     assert rec["scoring"] == "fallback: no transformer scores within 200 ms"
     assert "lists_model_total" not in metrics and metrics["lists_ranked_total"] >= 1
     assert rec["model_version"] == "blend-v1" and rec["items"]
     assert client.timed_out >= 1 and time.monotonic() - t0 < 30
+    assert metrics["lists_asked_total"] == client.timed_out    # every ask fell back
 
 
 async def test_faust_worker_with_scorer_setting_starts_and_serves(settings, worker_factory):
