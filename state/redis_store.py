@@ -380,30 +380,55 @@ class RedisStore:
         # one orjson payload per batch: encoding thousands of separate script arguments
         # in redis-py cost more than the whole Lua script
         payload = orjson.dumps([[eid, item, float(ts)] for eid, item, ts in events])
-        for attempt in (0, 1):
-            if not self._scripts_loaded:     # EVALSHA in a pipeline: no per-call EXISTS
-                await self._r.script_load(_INGEST_LUA)
-                self._scripts_loaded = True
-            async with self._r.pipeline(transaction=False) as pipe:
-                if rec_users:
-                    pipe.mget([self.key("rec:" + u) for u in rec_users])
-                if events:
-                    pipe.evalsha(self._ingest.sha, 0, self.prefix, self.dedup_ttl_s,
-                                 self.half_life_s, payload)
-                if cand_items is not None:
-                    self._queue_candidates(pipe, cand_items, per_item, n_trending, content)
-                try:
-                    res = await pipe.execute()
-                    break
-                except NoScriptError:        # Redis restarted and forgot the script
-                    self._scripts_loaded = False
-                    if attempt:
-                        raise
+
+        def queue(pipe: Any) -> None:
+            if rec_users:
+                pipe.mget([self.key("rec:" + u) for u in rec_users])
+            if events:
+                pipe.evalsha(self._ingest.sha, 0, self.prefix, self.dedup_ttl_s,
+                             self.half_life_s, payload)
+            if cand_items is not None:
+                self._queue_candidates(pipe, cand_items, per_item, n_trending, content)
+        res = await self._run_pipeline(queue)
         lists = self._item_ids(rec_users, res.pop(0)) if rec_users else {}
         fresh = [bool(f) for f in res.pop(0)] if events else []
         cands = (self._parse_candidates(res, cand_items, content) if cand_items is not None
                  else None)
         return fresh, lists, cands
+
+    async def _run_pipeline(self, queue: Any) -> list[Any]:
+        """Run the commands ``queue(pipe)`` adds, as one pipeline (one round trip). Its
+        scripts are called by EVALSHA (loaded once, so no per-call EXISTS); if Redis has
+        forgotten them (a restart), they are loaded again and the pipeline rerun: every
+        command queued with a script must be safe to repeat (sets, not increments)."""
+        for attempt in (0, 1):
+            if not self._scripts_loaded:
+                for script in (_INGEST_LUA, _METRICS_LUA):
+                    await self._r.script_load(script)
+                self._scripts_loaded = True
+            async with self._r.pipeline(transaction=False) as pipe:
+                queue(pipe)
+                try:
+                    return await pipe.execute()
+                except NoScriptError:        # Redis restarted and forgot the scripts
+                    self._scripts_loaded = False
+                    if attempt:
+                        raise
+        raise AssertionError("unreachable")
+
+    async def write_batch(self, recs: dict[str, bytes], user_states: dict[str, bytes],
+                          metrics: bytes | None = None) -> None:
+        """What a batch writes, in one round trip: its users' states (``state/users.py``),
+        their new lists (``rec:{user}``) and its metrics (:meth:`metrics_payload`)."""
+        def queue(pipe: Any) -> None:
+            if user_states:
+                pipe.mset({self.key("user:" + u): v for u, v in user_states.items()})
+            if recs:
+                pipe.mset({self.key("rec:" + u): v for u, v in recs.items()})
+            if metrics is not None:       # last: a rerun after NoScriptError repeats the sets
+                pipe.evalsha(self._metrics.sha, 0, self.prefix, metrics)
+        if recs or user_states or metrics is not None:
+            await self._run_pipeline(queue)
 
     async def write_recs(self, recs: dict[str, bytes]) -> None:
         if not recs:
@@ -538,13 +563,18 @@ class RedisStore:
                 await pipe.execute()
 
     # -- metrics -----------------------------------------------------------------------
-    async def record_batch(self, *, events: int, dlq: int, recs: int, catalog: int,
-                           latencies_ms: Sequence[float], worker: str,
-                           worker_info: dict[str, Any], served: Sequence[str] = (),
-                           diversity: Sequence[float] = (), tally: Tally | None = None,
-                           curve: dict[int, Tally] | None = None, ranked_lists: int = 0,
-                           asked_lists: int = 0, model_lists: int = 0) -> None:
-        """Add one batch's counters: events, DLQ, lists written, lists ranked
+    async def record_batch(self, **counts: Any) -> None:
+        """Add one batch's counters (:meth:`metrics_payload`) now."""
+        await self._metrics(args=[self.prefix, self.metrics_payload(**counts)])
+
+    @staticmethod
+    def metrics_payload(*, events: int, dlq: int, recs: int, catalog: int,
+                        latencies_ms: Sequence[float], worker: str,
+                        worker_info: dict[str, Any], served: Sequence[str] = (),
+                        diversity: Sequence[float] = (), tally: Tally | None = None,
+                        curve: dict[int, Tally] | None = None, ranked_lists: int = 0,
+                        asked_lists: int = 0, model_lists: int = 0) -> bytes:
+        """One batch's counters, for the metrics script: events, DLQ, lists written, lists ranked
         (``asked_lists`` of them sent for transformer scores, ``model_lists`` ranked with
         them), latency histogram, served items, diversity and prequential sums (``preqc``
         holds the curve: ``{bucket}:{field}``)."""
@@ -578,9 +608,9 @@ class RedisStore:
         if diversity:
             floats.append(("metrics", "ild_sum", float(sum(diversity))))
             ints.append(("metrics", "ild_count", len(diversity)))
-        await self._metrics(args=[self.prefix, orjson.dumps(
-            {"i": ints, "f": floats, "w": [worker, orjson.dumps(worker_info).decode()],
-             "s": list(dict.fromkeys(served))})])
+        return orjson.dumps({"i": ints, "f": floats,
+                             "w": [worker, orjson.dumps(worker_info).decode()],
+                             "s": list(dict.fromkeys(served))})
 
     async def read_model_metrics(self) -> dict[str, Any] | None:
         raw = await self._r.get(self.key("model:metrics"))

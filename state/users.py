@@ -2,11 +2,12 @@
 
 Events are keyed by user, so each user's events go to one partition and one worker at a
 time: that worker is the single writer of the user's state. The state lives in Redis
-(``user:{id}``, orjson), written once per batch in one MSET before the batch's offsets
-are committed, and is cached in the worker: a user's state is read from Redis only the
-first time the worker meets the user after start-up or a rebalance (:meth:`clear`), so
-a steady stream costs one write and no read per batch. A worker that takes a partition
-over reads its users' latest state from Redis; two workers give the same states as one.
+(``user:{id}``, orjson), written once per batch with the batch's lists (one pipeline)
+before the batch's offsets are committed, and is cached in the worker: a user's state is
+read from Redis only the first time the worker meets the user after start-up or a
+rebalance (:meth:`clear`), so a steady stream costs one write and no read per batch. A
+worker that takes a partition over reads its users' latest state from Redis; two workers
+give the same states as one.
 
 This replaces a changelog-backed Faust table: the table wrote one changelog message per
 user per batch and tied the state's partitions to Faust's own consumer, which the event
@@ -34,6 +35,9 @@ class MemoryUsers(dict):
 
     async def load(self, user_ids: Iterable[str]) -> None:
         return None
+
+    def take_dirty(self) -> dict[str, bytes]:
+        return {}
 
     async def flush(self) -> None:
         return None
@@ -85,9 +89,15 @@ class RedisUsers:
     def __setitem__(self, user_id: str, value: dict[str, Any]) -> None:
         self._cache[user_id] = self._dirty[user_id] = orjson.dumps(value)
 
+    def take_dirty(self) -> dict[str, bytes]:
+        """The states set since the last call, to be written to ``user:{id}`` by the caller
+        (the worker writes them with the batch's lists: ``RedisStore.write_batch``)."""
+        dirty, self._dirty = self._dirty, {}
+        return dirty
+
     async def flush(self) -> None:
-        if self._dirty:
-            dirty, self._dirty = self._dirty, {}
+        """Write the states set since the last flush."""
+        if dirty := self.take_dirty():
             await self.store.put_user_states(dirty)
 
     def clear(self) -> None:

@@ -1,11 +1,11 @@
 """What the worker does with one batch of messages (kept apart from Faust's agents).
 
-Per batch: validate -> reject bad input to the DLQ -> update per-user state (one
-table write per user) -> deduplicate by event id and count trending (one Lua call)
--> recompute each touched user's top-K once (bursts coalesce) -> write ``rec:{user}``
-(one MSET) and publish to ``recommendations`` -> add the batch's co-visitation pairs
-(one Lua call; before ranking when evaluating, so that every list has learned from the
-event before it).
+Per batch: validate -> reject bad input to the DLQ -> update per-user state ->
+deduplicate by event id and count trending (one Lua call, in the round trip that reads
+the candidates) -> recompute each touched user's top-K once (bursts coalesce) -> write
+the users' states, ``rec:{user}`` and the batch's metrics (one pipeline) and publish to
+``recommendations`` -> add the batch's co-visitation pairs (one Lua call; before ranking
+when evaluating, so that every list has learned from the event before it).
 """
 
 from __future__ import annotations
@@ -88,12 +88,13 @@ class _Batch:
 
 class UserStore(Protocol):
     """Per-user state by user id (``state/users.py``: Redis-backed in the worker, a dict
-    in tests); a batch's users are loaded before ``get`` and written back by ``flush``."""
+    in tests); a batch's users are loaded before ``get``; ``take_dirty`` hands over the
+    states set since, which the batch writes with its lists."""
 
     async def load(self, user_ids: Iterable[str]) -> None: ...
     def get(self, user_id: str) -> dict[str, Any] | None: ...
     def __setitem__(self, user_id: str, value: dict[str, Any]) -> None: ...
-    async def flush(self) -> None: ...
+    def take_dirty(self) -> dict[str, bytes]: ...
 
 
 Send = Callable[[str, bytes | None, bytes], Awaitable[Any]]  # (topic, key, value)
@@ -193,27 +194,29 @@ class Processor:
             n_fresh += await self._process_run(run, batch, tally, curve, defer)
         for uid, st in batch.states.items():       # one write per touched user
             self.users[uid] = st.to_json()
-        await self.users.flush()
-        written = await self._publish(batch.out)
-        now = time.time()
-        latencies = [(now - batch.newest[u]) * 1000.0 for u in written if batch.newest[u] > 0]
+        self._tick(len(msgs))
+        now = time.time()     # the lists are written now (latency: produced -> written)
+        metrics = self.store.metrics_payload(
+            events=n_fresh, dlq=rejected, recs=len(batch.out), catalog=0,
+            latencies_ms=[(now - batch.newest[u]) * 1000.0 for u in batch.out
+                          if batch.newest[u] > 0],
+            worker=self.worker_id,
+            worker_info={"events_per_s": round(self.rate, 1), "lag": self.lag, "ts": now},
+            served=self.served, diversity=self.diversity, tally=tally, curve=curve,
+            ranked_lists=self.ranked_lists, asked_lists=self.asked_lists,
+            model_lists=self.model_lists)
+        self.served, self.diversity = [], []
+        self.ranked_lists = self.asked_lists = self.model_lists = 0
+        # one round trip: the users' states, their new lists, the batch's metrics
+        await self.store.write_batch({u: o.payload for u, o in batch.out.items()},
+                                     self.users.take_dirty(), metrics)
+        await self._publish(batch.out)
         # the pairs go to Redis while the next batch is prepared (it waits for them before
         # sending its own, and its reads queue behind them in Redis)
         await self.drain()
         if batch.visits:
             self._covisits = asyncio.create_task(
                 self.store.add_covisits(batch.visits, s.covisit_backward))
-        self._tick(len(msgs))
-        await self.store.record_batch(
-            events=n_fresh, dlq=rejected, recs=len(written), catalog=0,
-            latencies_ms=latencies, worker=self.worker_id,
-            worker_info={"events_per_s": round(self.rate, 1), "lag": self.lag,
-                         "ts": now},
-            served=self.served, diversity=self.diversity, tally=tally, curve=curve,
-            ranked_lists=self.ranked_lists, asked_lists=self.asked_lists,
-            model_lists=self.model_lists)
-        self.served, self.diversity = [], []
-        self.ranked_lists = self.asked_lists = self.model_lists = 0
         return len(valid)
 
     def _runs(self, valid: list[tuple[Message, Interaction]]
@@ -423,8 +426,11 @@ class Processor:
             result = scored.get(uid)
             if result is not None:
                 self.model_lists += 1
-                n = len(result["scores"])
-                ranked = rerank_with_model(ranked[:n], result["scores"], s.transformer_weight)
+                # by item: River may have reordered the candidates since they were sent
+                by_item = result["by_item"]
+                head = ranked[: len(by_item)]
+                ranked = rerank_with_model(head, [by_item.get(i) for i, _ in head],
+                                           s.transformer_weight)
                 version = f"{MODEL_VERSION}+{result['model_version']}"
             ranked = ranked[: 2 * s.k]
             lists[uid] = ranked
@@ -491,12 +497,11 @@ class Processor:
             self._ranked.popitem(last=False)
         return ordered
 
-    async def _publish(self, outputs: dict[str, _Output]) -> list[str]:
-        """Write the lists to Redis (one MSET), count their impressions and publish them
-        on ``recommendations``; returns the users whose list was written."""
+    async def _publish(self, outputs: dict[str, _Output]) -> None:
+        """Count the impressions of the lists just written to Redis and publish them on
+        ``recommendations``."""
         if not outputs:
-            return []
-        await self.store.write_recs({u: o.payload for u, o in outputs.items()})
+            return
         await self.store.count_item_impressions([i for o in outputs.values() for i in o.shown])
         by_exp: dict[str, tuple[Experiment, list[tuple[str, str, str]]]] = {}
         for o in outputs.values():
@@ -506,7 +511,6 @@ class Processor:
             await self.store.log_impressions(exp, imps)
         for uid, o in outputs.items():
             await self.send(self._recs, uid.encode(), o.payload)
-        return list(outputs)
 
     async def _candidates(self, items: list[str]) -> Candidates:
         """Candidate rows of ``items`` (co-visitation, content), each reused for up to
@@ -543,8 +547,9 @@ class Processor:
                                   lists: dict[str, list[tuple[str, float]]],
                                   variants: dict[str, str | None]
                                   ) -> tuple[dict[str, dict[str, Any] | None], str]:
-        """Transformer scores for the users whose variant uses a model (blend); the note
-        says why a list was ranked without them."""
+        """Transformer scores for the users whose variant uses a model (blend), as
+        ``{"by_item": {item: score or None}, "model_version"}`` (None where the model does
+        not know the item); the note says why a list was ranked without them."""
         if self.scoring is None:
             return {}, "heuristic"
         s = self.settings
@@ -552,7 +557,12 @@ class Processor:
                      [i for i, _ in lists[uid][: s.score_candidates]])
                for uid in states if (variants[uid] or s.ranking) == "blend" and lists[uid]}
         self.asked_lists += len(ask)
-        got = await self.scoring.score(ask, s.score_deadline_ms / 1000.0)
+        got: dict[str, dict[str, Any] | None] = {}
+        for uid, r in (await self.scoring.score(ask, s.score_deadline_ms / 1000.0)).items():
+            cands = ask[uid][1]
+            ok = r is not None and len(r.get("scores") or ()) == len(cands)   # else: fall back
+            got[uid] = ({"by_item": dict(zip(cands, r["scores"], strict=True)),
+                         "model_version": r.get("model_version", "?")} if ok else None)
         return got, f"fallback: no transformer scores within {s.score_deadline_ms} ms"
 
     async def _catalog_info(self, items: set[str], version: int) -> dict[str, dict[str, Any]]:

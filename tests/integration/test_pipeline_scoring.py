@@ -134,3 +134,38 @@ async def test_faust_worker_with_scorer_setting_starts_and_serves(settings, work
             return (await store.read_rec("w", 5))[0]
         rec = await eventually(served, 60)
         assert rec["scoring"] == "fallback: no transformer scores within 100 ms"
+
+
+class ScoresByItemId:
+    """A scorer (the ``Scoring`` protocol) whose score of an item is its numeric id, so the
+    order its scores imply is known whatever order the candidates were sent in."""
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    async def score(self, requests, deadline_s):
+        return {key: {"scores": [float(i) for i in cands], "model_version": "by-id"}
+                for key, (_, cands) in requests.items()}
+
+
+async def test_transformer_scores_follow_their_items_when_river_reorders_first(settings):
+    """River re-ranks the candidates before the transformer's scores are applied: each
+    score must stay with its item (they were once applied by position)."""
+    from streamrec.models.online_learner import OnlineLearner
+
+    s = settings.replace(transformer_weight=1.0, diversity_lambda=1.0, price_drop_boost=0.0,
+                         river_weight=0.5, learned_ranker=False)
+    async with RedisStore(s.redis_url, s.redis_prefix) as store:
+        await store.apply_catalog([CatalogChange(i, stock=5) for i in ITEMS])
+        river = OnlineLearner(seed=0)
+        proc = Processor(s, store, MemoryUsers(), Sink(), scoring=ScoresByItemId(), river=river)
+        for u in range(6):   # co-visitation history, and River learns
+            await proc.process_events(views(s, f"o{u}", ITEMS[u * 5: u * 5 + 12], 100.0 * u))
+        await proc.process_events(views(s, "me", ["3", "9", "14"], 1000.0))
+        rec = (await store.read_rec("me", 20))[0]
+    got = [i["item_id"] for i in rec["items"]]
+    assert rec["scoring"] == "transformer" and len(got) >= 10
+    assert got == sorted(got, key=lambda i: -int(i)), got

@@ -87,6 +87,23 @@ async def test_ingest_and_read_is_one_call_for_lists_dedup_trending_and_candidat
         assert fresh == [True] and none is None
 
 
+async def test_write_batch_is_one_call_for_states_lists_and_metrics(redis_settings):
+    """A batch's writes in one pipeline: user states, lists and the metrics script, also
+    after Redis forgot its scripts (the sets rerun, the counters count once)."""
+    s = redis_settings
+    async with RedisStore(s.redis_url, s.redis_prefix + "wb:") as st:
+        payload = st.metrics_payload(events=3, dlq=0, recs=1, catalog=0, latencies_ms=[4.0],
+                                     worker="w", worker_info={"lag": 0})
+        await st.write_batch({"u": b'{"items":[]}'}, {"u": b'{"r":["a"]}'}, payload)
+        await st.client.script_flush()
+        await st.write_batch({"u": b'{"items":[1]}'}, {"v": b"{}"}, payload)
+        assert await st.client.get(st.key("rec:u")) == '{"items":[1]}'
+        assert await st.user_states(["u", "v", "w"]) == ['{"r":["a"]}', "{}", None]
+        m, lat, workers = await st.read_metrics()
+        assert m["events_total"] == 6 and m["latency_count"] == 2 and lat == {"5": 2}
+        assert set(workers) == {"w"}
+
+
 async def test_record_batch_adds_counters_sums_curve_and_served_items(redis_settings):
     """One batch's metrics in one script call: counters and float sums add up across
     batches to full precision, the latency histogram and curve are kept, and the served
