@@ -85,14 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--format", default="auto",
                     help="auto | movielens | retailrocket | csv | jsonl")
     ev.add_argument("--configs", nargs="+", default=None,
-                    help="trending covisit mf ctr blend transformer rtrec "
+                    help="trending covisit mf ctr blend transformer full rtrec "
                     "(default: trending covisit mf ctr blend)")
     ev.add_argument("--max-events", type=int, default=0, help="first N events only (0 = all)")
     ev.add_argument("--model-dir", default=None, help="model from `streamrec train` "
-                    "(for the transformer configuration)")
+                    "(for the transformer and full configurations)")
     ev.add_argument("--judge-from", default=None, metavar="DATE",
                     help="judge only events from this date (YYYY-MM-DD, UTC) or Unix time on; "
-                    "earlier events are learned from only (needed for --configs transformer: "
+                    "earlier events are learned from only (needed for --configs transformer/full: "
                     "the date `streamrec train --until` used or later)")
     ev.add_argument("--out", default=None, help="report folder (default reports/evaluate-TIME)")
     ev.add_argument("--parallel", type=int, default=0,

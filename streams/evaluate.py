@@ -75,8 +75,11 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "ctr": {"ranking": "ctr", "river_inline": True},
     "blend": {"ranking": "blend", "river_inline": True},
     "transformer": {"ranking": "blend", "river_weight": 0.0, "transformer_weight": 1.0},
+    # what serves when a scorer runs: the blend with River, then the transformer's scores
+    # at the serving weight (STREAMREC_TRANSFORMER_WEIGHT's default)
+    "full": {"ranking": "blend", "river_inline": True, "transformer_weight": 0.5},
 }
-MODEL_CONFIGS = ("transformer",)   # scored with --model-dir's model inside their worker
+MODEL_CONFIGS = ("transformer", "full")   # scored with --model-dir's model in their worker
 DEFAULT_CONFIGS = ("trending", "covisit", "mf", "ctr", "blend")
 ALL_CONFIGS = (*CONFIGS, "rtrec")
 
@@ -115,19 +118,20 @@ class ConfigResult:
 
 def check_configs(names: Sequence[str], model_dir: Path | None, judge_from: float = 0.0
                   ) -> list[str]:
-    """Validate ``--configs``; errors name the option and the fix. ``transformer`` needs a
-    model trained only on events before ``judge_from`` (else its scores leak the future)."""
+    """Validate ``--configs``; errors name the option and the fix. ``transformer`` and
+    ``full`` need a model trained only on events before ``judge_from`` (else its scores
+    leak the future)."""
     out = []
     for n in names:
         if n not in ALL_CONFIGS:
             raise StreamrecError(f"--configs: unknown configuration {n!r}; choose from "
                                  f"{', '.join(ALL_CONFIGS)}")
-        if n == "transformer":
+        if n in MODEL_CONFIGS:
             if model_dir is None or not (model_dir / "config.json").exists():
-                raise StreamrecError("--configs transformer needs --model-dir with a model "
+                raise StreamrecError(f"--configs {n} needs --model-dir with a model "
                                      "from `streamrec train` (trained on data before the "
                                      "stream)")
-            _check_not_leaking(model_dir, judge_from)
+            _check_not_leaking(model_dir, judge_from, n)
         if n == "rtrec":
             try:
                 import rtrec  # noqa: F401
@@ -138,18 +142,18 @@ def check_configs(names: Sequence[str], model_dir: Path | None, judge_from: floa
     return out
 
 
-def _check_not_leaking(model_dir: Path, judge_from: float) -> None:
+def _check_not_leaking(model_dir: Path, judge_from: float, config: str) -> None:
     metrics = json.loads((model_dir / "metrics.json").read_text()) \
         if (model_dir / "metrics.json").exists() else {}
     until = metrics.get("trained_until")
     if until is None:
         raise StreamrecError(
-            f"--configs transformer: the model in {model_dir} was trained on all of its data, "
+            f"--configs {config}: the model in {model_dir} was trained on all of its data, "
             "so its scores would leak the events it is judged on; train it with "
             "`streamrec train --until DATE` and evaluate with --judge-from DATE")
     if judge_from < until:
         raise StreamrecError(
-            f"--configs transformer: the model in {model_dir} was trained on events up to "
+            f"--configs {config}: the model in {model_dir} was trained on events up to "
             f"{_date(until)}; pass --judge-from {_date(until)} (or later) so that only events "
             "it never saw are judged")
 

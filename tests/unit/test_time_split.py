@@ -44,6 +44,10 @@ def test_transformer_is_judged_only_on_events_its_model_never_saw(trained, tmp_p
         check_configs(["transformer"], out, judge_from=cut - 1)
     with pytest.raises(StreamrecError, match="--judge-from"):
         check_configs(["transformer"], out)              # judging everything would leak
+    with pytest.raises(StreamrecError, match="--configs full: .*--judge-from"):
+        check_configs(["full"], out)                     # the full blend uses the model too
+    with pytest.raises(StreamrecError, match="--configs full needs --model-dir"):
+        check_configs(["full"], None, judge_from=cut)
     # a model trained on everything (no --until) is refused whatever the judging date
     full = tmp_path / "full"
     full.mkdir()
