@@ -63,7 +63,7 @@ class Settings:
     covisit_cap: int = _spec(200, "co-visited items kept per item in Redis", 10, 100000)
     candidates_per_item: int = _spec(50, "co-visitation candidates fetched per recent item",
                                      1, 1000)
-    candidate_cache_ms: int = _spec(1000, "a worker reuses an item's candidate rows for up "
+    candidate_cache_ms: int = _spec(5000, "a worker reuses an item's candidate rows for up "
                                     "to this long (0 = read them for every batch); stock "
                                     "and trending are read for every batch", 0, 600000)
     half_life_s: float = _spec(7 * 86400.0, "half-life in seconds of the trending score",
