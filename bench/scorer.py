@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from streamrec.models.batcher import MicroBatcher
+from streamrec.models.device import pick_device
 from streamrec.models.sequential import build
 
 
@@ -75,7 +76,7 @@ async def latency(fn, reqs, max_batch: int, wait_ms: float, rate: float) -> dict
 
 
 async def main(args: argparse.Namespace) -> None:
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = pick_device(args.device)
     torch.set_num_threads(args.threads)
     model = build(args.items, dim=args.dim, layers=args.layers, heads=2, max_len=50,
                   seed=0).to(device).eval()

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .device import pick_device
+
 
 def default_model_path() -> Path:
     try:
@@ -35,7 +37,7 @@ class TextEncoder:
 
         hf_logging.disable_progress_bar()
         self.path = Path(path) if path else default_model_path()
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = pick_device(device)
         self.batch_size = batch_size
         self.max_length = max_length
         self._tok = AutoTokenizer.from_pretrained(self.path)

@@ -96,10 +96,12 @@ class RedisService(mode.Service):
     the event topics' consumer (started after Redis answers, stopped before it closes)."""
 
     def __post_init__(self) -> None:
-        self.scoring: Scoring | None = ScoringClient(settings) if settings.scorer else None
+        self.scoring: Scoring | None = None
         if settings.scorer_inline_dir:   # evaluation: every list scored in this process
             from .scorer import InlineScoring
             self.scoring = InlineScoring(settings.scorer_inline_dir)
+        elif settings.scorer:
+            self.scoring = ScoringClient(settings)
         self.store = RedisStore(settings.redis_url, settings.redis_prefix,
                                 dedup_ttl_s=settings.dedup_ttl_s,
                                 half_life_s=settings.half_life_s,

@@ -27,6 +27,7 @@ import torch
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from streamrec.models.batcher import MicroBatcher
+from streamrec.models.device import pick_device
 from streamrec.models.sequential import SeqRec, load, saved_version
 
 from .settings import Settings
@@ -112,8 +113,7 @@ class InlineScoring:
 
     def __init__(self, model_dir: Path | str, device: str | None = None,
                  max_batch: int = 64) -> None:
-        self.scorer = ModelScorer.from_dir(
-            Path(model_dir), device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.scorer = ModelScorer.from_dir(Path(model_dir), pick_device(device))
         self.max_batch = max_batch
         self.answered = 0
         self.timed_out = 0      # always 0: nothing waits on a deadline
@@ -143,7 +143,7 @@ class Scorer:
                  content_neighbours: int = 50) -> None:
         self.settings = settings
         self.model_dir = Path(model_dir)
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = pick_device(device)
         self.reload_every_s = reload_every_s
         self.scorer = ModelScorer.from_dir(self.model_dir, self.device)
         self.batcher = MicroBatcher(self.scorer, max_batch=max_batch, max_wait_ms=max_wait_ms,

@@ -7,10 +7,10 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import torch
 from tqdm import tqdm
 
 from streamrec.models import seqtrain
+from streamrec.models.device import pick_device
 from streamrec.models.sequential import build, save
 
 from .dataset import read_ratings
@@ -22,7 +22,7 @@ def run_train(settings: Settings, out: Path, *, users: int, epochs: int, dim: in
               device: str | None = None, until: float | None = None) -> dict:
     """Train on the ratings (of the first ``users`` users; before ``until``, Unix s, when
     given: ``evaluate --judge-from`` then judges only events the model never saw)."""
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = pick_device(device)
     data = settings.resolved_data_dir()
     seqs: dict[str, list[str]] = defaultdict(list)
     for user, item, _, ts in read_ratings(data, users):
