@@ -39,6 +39,8 @@ from streamrec.models.events import CatalogChange
 from streamrec.models.experiments import Experiment, VariantStats
 from streamrec.models.prequential import Tally
 
+from .resp import RespClient
+
 # a new interaction with an item, the items it pairs with (models.covisit.partners, newest
 # first) and its time weight
 Visit = tuple[str, Sequence[str], float]
@@ -218,6 +220,7 @@ class RedisStore:
         self._serve = self._r.register_script(_SERVE_LUA)
         self._metrics = self._r.register_script(_METRICS_LUA)
         self._raw: aioredis.Redis | None = None   # for binary values (model snapshots)
+        self._fast: RespClient | None = None      # the API's read path, made on first use
         self._scripts_loaded = False
 
     async def __aenter__(self) -> RedisStore:
@@ -230,6 +233,8 @@ class RedisStore:
         await self._r.aclose()
         if self._raw is not None:
             await self._raw.aclose()
+        if self._fast is not None:
+            await self._fast.aclose()
 
     async def get_bytes(self, name: str) -> bytes | None:
         if self._raw is None:
@@ -464,13 +469,39 @@ class RedisStore:
             raw, trending = await pipe.execute()
         return (orjson.loads(raw) if raw else None), trending
 
+    def _reader(self) -> RespClient:
+        """The lean client for the API's read path (:mod:`streamrec.state.resp`)."""
+        if self._fast is None:
+            self._fast = RespClient(self.url)
+        return self._fast
+
     async def serve_rec(self, user_id: str, n_trending: int
                         ) -> tuple[dict[str, Any] | None, list[tuple[str, float]]]:
         """The user's stored list without its out-of-stock items, or (None, trending) for a
-        user without one; one round trip (a Lua script)."""
-        raw, rest = await self._serve(args=[self.prefix, user_id, n_trending, CLOCK_SKEW_S])
+        user without one.
+
+        Usually one round trip of two plain reads: the list, and when the newest current
+        sellout happened. Only a new user, or a list made before (or up to
+        ``CLOCK_SKEW_S`` after) that sellout, takes a second one: the serving script, which
+        filters in Redis. The script alone for every request cost ~40% of the API's
+        requests/s, in Redis's CPU."""
+        fast = self._reader()
+        got = fast.send("GET", self.key("rec:" + user_id))
+        newest = fast.send("ZREVRANGE", self.key("oos_at"), 0, 0, "WITHSCORES")
+        raw, last = await got, await newest
+        if raw is not None:
+            rec = orjson.loads(raw)
+            made = rec.get("generated_at")
+            if not last or (isinstance(made, int | float)
+                            and float(last[1]) < made - CLOCK_SKEW_S):
+                return rec, []
+        args = (self.prefix, user_id, n_trending, CLOCK_SKEW_S)
+        try:
+            raw, rest = await fast.execute("EVALSHA", self._serve.sha, 0, *args)
+        except NoScriptError:
+            raw, rest = await fast.execute("EVAL", _SERVE_LUA, 0, *args)
         if raw is None:
-            return None, [(rest[j], float(rest[j + 1])) for j in range(0, len(rest), 2)]
+            return None, [(rest[j].decode(), float(rest[j + 1])) for j in range(0, len(rest), 2)]
         rec = orjson.loads(raw)
         if rest:
             gone = {n - 1 for n in rest}      # Lua positions are 1-based
