@@ -13,7 +13,8 @@ events (default mapping):
    each writing a stand-in list per user per batch: the floors that the consumer, the
    broker, Redis and the load generator set on this machine;
 3. API: ``streamrec api`` and, as the baseline, a bare aiohttp handler doing one Redis
-   GET (``bench/bare_api.py``), each a separate process serving the lists the worker
+   GET with redis-py, and as the ceiling, aiohttp answering a constant list
+   (``bench/bare_api.py``), each a separate process serving the lists the worker
    wrote; closed loop for requests/s, open loop at fixed rates for latency.
 
 Everything shares the machine's cores with the load generators; the report says how many.
@@ -74,12 +75,14 @@ async def _start_server(cmd: list[str], env: dict[str, str], port: int) -> subpr
 async def api_bench(redis_url: str, prefix: str, users: list[str], seconds: float,
                     rates: list[float], connections: int
                     ) -> dict[str, list[LoadResult | wrk.WrkResult]]:
-    """Closed loop, then open loop at each rate, against the bare handler and our API;
-    then, where ``wrk`` is installed, its closed loop."""
+    """Closed loop, then open loop at each rate, against aiohttp alone (a constant
+    answer: the ceiling), the bare handler doing one redis-py GET (the baseline) and our
+    API; then, where ``wrk`` is installed, its closed loop."""
     out: dict[str, list[LoadResult | wrk.WrkResult]] = {}
+    bare = [sys.executable, "-m", "streamrec.bench.bare_api"]
     servers = {
-        "bare aiohttp + 1 GET": lambda port: [sys.executable, "-m", "streamrec.bench.bare_api",
-                                              str(port)],
+        "aiohttp, no Redis": lambda port: [*bare, str(port), "--no-redis"],
+        "bare aiohttp + 1 GET": lambda port: [*bare, str(port)],
         "streamrec api": lambda port: [sys.executable, "-m", "streamrec.streams.cli", "api",
                                        "--api-port", str(port)],
     }
@@ -158,15 +161,18 @@ def build_report(tp: dict[str, float], lat: list[dict[str, Any]],
         for x in runs:
             if isinstance(x, wrk.WrkResult):
                 rows.append([name, x.mode, "wrk", x.requests_per_s, x.p50_ms, x.p99_ms,
-                             x.errors])
+                             x.errors, ""])
             else:
                 rows.append([name, "closed loop" if x.mode == "closed"
                              else f"{x.offered:,.0f} req/s", "python", x.requests_per_s,
-                             x.pct(0.5), x.pct(0.99), x.errors])
+                             x.pct(0.5), x.pct(0.99), x.errors,
+                             x.summary()["late_p99_ms"] if x.mode == "open" else ""])
     r.table(f"API: GET /recommendations/{{user}}?k=20 ({api_connections} connections in the "
-            "closed loop; open loop latency from the scheduled send time; 'wrk' rows: the C "
-            "load generator wrk, when installed)",
-            ["server", "load", "client", "req/s", "p50 ms", "p99 ms", "errors"], rows)
+            "closed loop; open loop latency from the scheduled send time, and how late the "
+            "generator sent (its p99, included in the latency); 'wrk' rows: the C load "
+            "generator wrk, when installed)",
+            ["server", "load", "client", "req/s", "p50 ms", "p99 ms", "errors",
+             "sent late p99 ms"], rows)
 
     def bars(ax) -> None:
         ax.bar(list(tp), list(tp.values()),

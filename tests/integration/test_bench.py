@@ -26,3 +26,28 @@ async def test_latency_probe_measures_each_event_after_the_warm_up(broker, redis
     lat = x["latencies_ms"]
     assert lat == sorted(lat) and lat[0] > 0
     assert x["p50"] <= x["p95"] <= x["p99"] <= x["max"] == lat[-1]
+
+
+async def test_api_bench_runs_each_server_and_every_request_succeeds(redis_server, names):
+    """The API phase: aiohttp alone, the bare redis-py handler and ``streamrec api``, each
+    a process of its own, answer every request of the closed and the open loop with 200."""
+    import time
+
+    import orjson
+
+    from streamrec.bench.suite import api_bench
+    from streamrec.state.redis_store import RedisStore
+
+    users = [f"u{i}" for i in range(5)]
+    async with RedisStore(redis_server.url, f"{names}:") as store:
+        await store.write_recs({u: orjson.dumps({"user_id": u, "generated_at": time.time(),
+                                                 "items": [{"item_id": "a", "score": 1.0}]})
+                                for u in users})
+    out = await api_bench(redis_server.url, f"{names}:", users, 0.5, [100.0], 4)
+    assert list(out) == ["aiohttp, no Redis", "bare aiohttp + 1 GET", "streamrec api"]
+    for name, runs in out.items():
+        closed, paced = runs[0], runs[1]
+        assert closed.errors == 0 and len(closed.latencies_ms) > 10, name
+        assert paced.errors == 0 and len(paced.latencies_ms) == len(paced.late_ms) == 50, name
+        summary = paced.summary()
+        assert summary["p99_ms"] >= summary["p50_ms"] > 0 and summary["late_p99_ms"] >= 0
