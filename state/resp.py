@@ -176,6 +176,9 @@ class _Connection(asyncio.Protocol):
             fut = self._waiters.popleft()[0]
             if not fut.done():
                 fut.set_exception(exc)
+                # one failure of the connection: a caller that sent two commands and got
+                # it from the first need not collect it from the second
+                fut.exception()
         self._out.clear()
         if self._watchdog is not None:
             self._watchdog.cancel()

@@ -12,6 +12,8 @@ import time
 
 import orjson
 from aiohttp import web
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from streamrec.models.experiments import Experiment, ExperimentError, report
 from streamrec.models.ranking import trending_list
@@ -40,6 +42,9 @@ async def json_errors(request: web.Request, handler):  # type: ignore[no-untyped
         if e.status < 400:
             raise
         return _error(e.status, e.reason)
+    except (RedisConnectionError, RedisTimeoutError) as e:
+        log.warning("Redis unavailable serving %s: %s", request.path, e)
+        return _error(503, f"Redis unavailable: {e}")
     except Exception:
         log.exception("error serving %s", request.path)
         return _error(500, "internal error")

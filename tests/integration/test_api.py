@@ -100,3 +100,38 @@ async def test_metrics_are_prometheus_text(api):
     assert 'streamrec_event_to_rec_latency_ms_bucket{le="5"} 1' in text
     assert 'streamrec_event_to_rec_latency_ms_bucket{le="50"} 2' in text
     assert "streamrec_event_to_rec_latency_ms_count 2" in text
+
+
+async def test_serving_survives_a_script_flush(api):
+    """The serving script is loaded by EVALSHA; after Redis forgets it (restart, SCRIPT
+    FLUSH) a cold user and a list with a sold-out item are still served right."""
+    url, store, http = api
+    await store.ingest([("e1", "x", 10.0, [], 1.0), ("e2", "y", 11.0, [], 1.0)])
+    await store.apply_catalog([CatalogChange("y", stock=0)])
+    rec = {"user_id": "u", "items": [{"item_id": i, "score": 1.0} for i in "xy"],
+           "generated_at": 1.0}
+    await store.write_recs({"u": orjson.dumps(rec)})
+    await store.client.script_flush()
+    _, body = await get(http, f"{url}/recommendations/nobody?k=5")
+    assert [i["item_id"] for i in body["items"]] == ["x"] and body["cold_start"] is True
+    await store.client.script_flush()
+    _, body = await get(http, f"{url}/recommendations/u?k=5")
+    assert [i["item_id"] for i in body["items"]] == ["x"] and body["cold_start"] is False
+
+
+async def test_redis_down_is_a_json_503(redis_settings):
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    runner, url = await start_api(redis_settings.replace(
+        api_port=0, redis_url=f"redis://127.0.0.1:{port}/0"))
+    try:
+        async with aiohttp.ClientSession() as http:
+            status, body = await get(http, f"{url}/recommendations/u?k=3")
+            assert status == 503 and "Redis unavailable" in body["error"]
+            assert f"127.0.0.1:{port}" in body["error"]
+            status, body = await get(http, f"{url}/health")
+            assert status == 503 and body["status"] == "unavailable"
+    finally:
+        await runner.cleanup()
