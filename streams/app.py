@@ -54,8 +54,22 @@ def _datadir() -> str:
     return tmp
 
 
+class QuietWorker(faust.Worker):
+    """faust's Worker without its terminal spinner.
+
+    To turn the spinner on every log record, faust sets the root logger to DEBUG at start
+    and never sets it back, so every debug call in aiokafka and faust builds a record
+    (``findCaller`` included) that the handler then drops: 2.5% of the worker's CPU at
+    2,000 events/s in a py-spy profile. Without it the root logger keeps
+    ``STREAMREC_LOG_LEVEL``."""
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        self.spinner = None
+
+
 app = faust.App(
     settings.app_id,
+    Worker=QuietWorker,
     broker=[f"kafka://{hp}" for hp in settings.broker.split(",")],
     store="memory://",            # restored from the changelog topic on start
     datadir=_datadir(),
