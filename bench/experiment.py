@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import secrets
 import time
 import uuid
 
@@ -37,7 +38,7 @@ async def run(args: argparse.Namespace) -> None:
     with TansuBroker() as broker, RedisServer() as redis:
         n = "x" + uuid.uuid4().hex[:6]
         s = Settings.from_env({}, broker=broker.bootstrap, redis_url=redis.url, app_id=n,
-                              topic_prefix=f"{n}.", k=args.k)
+                              topic_prefix=f"{n}.", k=args.k, snapshot_key=secrets.token_hex(32))
         await ensure_topics(s)
         exp = Experiment.from_dict({"name": "ranking", "variants": list(args.variants),
                                     "allocation": args.allocation})

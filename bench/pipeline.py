@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -44,7 +45,8 @@ from streamrec.streams.topics import ensure_topics
 def _settings(broker: TansuBroker, redis: RedisServer, **kw) -> Settings:
     n = "b" + uuid.uuid4().hex[:8]
     return Settings.from_env({}, broker=broker.bootstrap, redis_url=redis.url,
-                             topic_prefix=f"{n}.", redis_prefix=f"{n}:", app_id=n, **kw)
+                             topic_prefix=f"{n}.", redis_prefix=f"{n}:", app_id=n,
+                             snapshot_key=secrets.token_hex(32), **kw)
 
 
 def start_noop(s: Settings, lists: bool = False, raw: bool = False) -> subprocess.Popen:

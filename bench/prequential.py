@@ -57,7 +57,7 @@ async def run_config(name: str, redis_url: str, events, catalog, k: int, batch: 
         t0 = time.perf_counter()
         for start in range(0, len(events), batch):
             chunk = events[start:start + batch]
-            msgs = [Message(s.topic(f"events.{kind}"), 0, n, e["user_id"].encode(),
+            msgs = [Message(s.topic(f"events.{kind}"), 0, start + n, e["user_id"].encode(),
                             orjson.dumps(e), 0.0) for n, (kind, e) in enumerate(chunk)]
             await proc.process_events(msgs)   # judges, then trains the learner
         m, _, _ = await store.read_metrics()

@@ -35,10 +35,21 @@ from collections import defaultdict
 
 EPOCH = 1577836800.0      # 2020-01-01 UTC: the zero of the time weight's exponent
 
+MAX_EXPONENT = 512.0   # 2**512 ~ 1e154: sums of many such weights stay finite
+
 
 def time_weight(ts: float, half_life_s: float) -> float:
-    """Weight of a pair at event time ``ts``: doubles every ``half_life_s`` (0 = 1.0)."""
-    return 2.0 ** ((ts - EPOCH) / half_life_s) if half_life_s > 0 else 1.0
+    """Weight of a pair at event time ``ts``: doubles every ``half_life_s`` (0 = 1.0).
+
+    The exponent is clamped to +-MAX_EXPONENT, so no timestamp can overflow a float (the
+    worker also rejects timestamps far from now: ``streams/validate.py``).
+
+    >>> time_weight(1e300, half_life_s=30 * 86400) == 2.0 ** MAX_EXPONENT
+    True
+    """
+    if half_life_s <= 0:
+        return 1.0
+    return 2.0 ** max(-MAX_EXPONENT, min(MAX_EXPONENT, (ts - EPOCH) / half_life_s))
 
 
 def partners(item_id: str, recent: list[str], window: int) -> list[str]:

@@ -88,6 +88,12 @@ class Experiment:
             raise ExperimentError("attribution_window_s must be 1..2592000")
         if self.reward_purchase not in ("value", "1"):
             raise ExperimentError("reward_purchase must be 'value' or '1'")
+        if (isinstance(self.reward_click, bool) or not isinstance(self.reward_click, int | float)
+                or not math.isfinite(self.reward_click) or not 0 <= self.reward_click <= 1e6):
+            raise ExperimentError("reward_click must be a number 0..1000000, got "
+                                  f"{self.reward_click!r}")
+        if not isinstance(self.created_at, int | float) or not math.isfinite(self.created_at):
+            raise ExperimentError("created_at must be a number (Unix seconds)")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -5,7 +5,9 @@ fixed number of round trips (pipelines and one Lua script), not one per event.
 
 Keys (all under ``redis_prefix``)::
 
-    dedup:{event_id}   event ids already applied (SET NX EX ttl): replays count once
+    wm                 per topic partition, the next event offset to apply: a batch's
+                       effects and its watermarks are written by one script
+                       (``lua/commit.lua``), so a replay after a crash counts once
     pop, pop:t0        trending sorted set (forward-decayed weights) and its base time
     cv:{item}          co-visited items of item, sorted set, trimmed to ``covisit_cap``
     catalog, items     item -> JSON {stock, price, category, title}; set of known ids
@@ -20,7 +22,7 @@ Keys (all under ``redis_prefix``)::
     imp:{id}           an impression (experiment, variant, user), expiring after the
                        attribution window; impok:{id} marks its first success
 
-The ingest script touches keys it computes from the prefix, so it needs a single Redis
+The commit script touches keys it computes from the prefix, so it needs a single Redis
 (or one hash slot); Redis Cluster needs a hash tag in the prefix, e.g. ``{sr}:``.
 """
 
@@ -36,76 +38,15 @@ import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
 from streamrec.models.events import CatalogChange
-from streamrec.models.experiments import Experiment, VariantStats
+from streamrec.models.experiments import Experiment, ExperimentError, VariantStats
 from streamrec.models.prequential import Tally
 
+from .batch import BatchWrite, Visit, check_reply, lua
 from .resp import RespClient
 
-# a new interaction with an item, the items it pairs with (models.covisit.partners, newest
-# first) and its time weight
-Visit = tuple[str, Sequence[str], float]
 IngestItem = tuple[str, str, float, Sequence[str], float]   # event_id, item, ts, partners, scale
 CLOCK_SKEW_S = 5.0    # lists made up to this long after a sellout are still checked
 LATENCY_BUCKETS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
-
-_INGEST_LUA = """
-local p = ARGV[1]
-local ttl = tonumber(ARGV[2]); local hl = tonumber(ARGV[3])
-local events = cjson.decode(ARGV[4])   -- [[event_id, item, ts], ...]
-local popk = p .. 'pop'; local t0k = p .. 'pop:t0'
-local t0 = tonumber(redis.call('GET', t0k))
-local fresh = {}
-for e, ev in ipairs(events) do
-  local item = ev[2]; local ts = ev[3]
-  if redis.call('SET', p .. 'dedup:' .. ev[1], '1', 'NX', 'EX', ttl) then
-    fresh[e] = 1
-    if not t0 then t0 = ts; redis.call('SET', t0k, string.format('%.6f', ts)) end
-    if (ts - t0) / hl > 60 then
-      local f = 2 ^ ((t0 - ts) / hl)
-      local all = redis.call('ZRANGE', popk, 0, -1, 'WITHSCORES')
-      for j = 1, #all, 2 do redis.call('ZADD', popk, tonumber(all[j + 1]) * f, all[j]) end
-      t0 = ts; redis.call('SET', t0k, string.format('%.6f', ts))
-    end
-    redis.call('ZINCRBY', popk, string.format('%.17g', 2 ^ ((ts - t0) / hl)), item)
-  else
-    fresh[e] = 0
-  end
-end
-return fresh
-"""
-
-# Co-visitation increments from visits [[item, [partner, ...], scale], ...]: the d-th
-# partner p (newest first) adds scale/d to cv:{p}[item] and backward x that to
-# cv:{item}[p], as models.covisit.pairs_for (same float operations, in the same order per
-# row); each touched row is trimmed to the cap once it holds more than twice the cap.
-# Expanding here rather than sending the pairs saved the worker ~25 us per event.
-_COVISIT_LUA = """
-local p = ARGV[1]
-local cap = tonumber(ARGV[2])
-local back = tonumber(ARGV[3])
-local touched, order = {}, {}
-local function touch(key)
-  if not touched[key] then touched[key] = true; order[#order + 1] = key end
-end
-for _, v in ipairs(cjson.decode(ARGV[4])) do
-  local item, scale = v[1], v[3]
-  local ikey = p .. 'cv:' .. item
-  for d, other in ipairs(v[2]) do
-    local w = scale / d
-    local okey = p .. 'cv:' .. other
-    redis.call('ZINCRBY', okey, w, item)
-    redis.call('ZINCRBY', ikey, w * back, other)
-    touch(okey)
-    touch(ikey)
-  end
-end
-for _, key in ipairs(order) do
-  if redis.call('ZCARD', key) > 2 * cap then
-    redis.call('ZREMRANGEBYRANK', key, 0, -(cap + 1))
-  end
-end
-return 0
-"""
 
 # Serving in one round trip: the user's list and which of its items are out of stock, or
 # the trending list for a new user. ``oos_at`` holds when each item sold out; a list is
@@ -147,33 +88,6 @@ end
 return {raw, gone}
 """
 
-_REWARD_LUA = """
-local p = ARGV[1]
-local n = tonumber(ARGV[2])
-local applied = 0
-for e = 0, n - 1 do
-  local imp_id = ARGV[3 + 3 * e]; local kind = ARGV[4 + 3 * e]; local value = ARGV[5 + 3 * e]
-  local raw = redis.call('GET', p .. 'imp:' .. imp_id)
-  if raw then
-    local imp = cjson.decode(raw)
-    local key = p .. 'expstats:' .. imp['experiment']
-    local v = imp['variant']
-    if kind == 'click' then value = imp['rc'] elseif imp['rp'] ~= 'value' then value = 1 end
-    if kind == 'purchase' then
-      redis.call('HINCRBY', key, v .. ':purchases', 1)
-    else
-      redis.call('HINCRBY', key, v .. ':clicks', 1)
-    end
-    redis.call('HINCRBYFLOAT', key, v .. ':reward', value)
-    if redis.call('SET', p .. 'impok:' .. imp_id, '1', 'NX', 'EX', imp['window']) then
-      redis.call('HINCRBY', key, v .. ':successes', 1)
-    end
-    applied = applied + 1
-  end
-end
-return applied
-"""
-
 # One batch's metrics in one call: counters, the worker's info, served items (into a
 # HyperLogLog). As a pipeline of ~15 commands it cost the worker more to encode than Redis
 # to run. Floats keep 17 digits (Lua's tostring keeps 14); PFADD in chunks, as unpack()
@@ -193,6 +107,13 @@ return 0
 
 
 @dataclass
+class BatchView:
+    marks: dict[str, int]          # field -> next offset to apply (batch effects)
+    pop_marks: dict[str, int]      # the same for trending
+    seen: set[tuple[str, str]]     # (field, event id) applied within the dedup window
+
+
+@dataclass
 class Candidates:
     covis: dict[str, list[tuple[str, float]]]
     content: dict[str, list[tuple[str, float]]]
@@ -204,24 +125,21 @@ class Candidates:
 class RedisStore:
     """Async access to streamrec's shared state. Use as ``async with RedisStore(...)``."""
 
-    def __init__(self, url: str, prefix: str = "", *, dedup_ttl_s: int = 86400,
-                 half_life_s: float = 7 * 86400.0, covisit_cap: int = 200) -> None:
+    def __init__(self, url: str, prefix: str = "", *, half_life_s: float = 7 * 86400.0,
+                 covisit_cap: int = 200) -> None:
         self.url = url
         self.prefix = prefix
-        self.dedup_ttl_s = dedup_ttl_s
         self.half_life_s = half_life_s
         self.covisit_cap = covisit_cap
         # RESP2: redis-py 8 turns RESP3 sorted-set scores back into bytes and then floats
         # for its legacy reply shapes; on RESP2 a batch's candidate rows parse ~40% faster
         self._r = aioredis.Redis.from_url(url, decode_responses=True, protocol=2)
-        self._ingest = self._r.register_script(_INGEST_LUA)
-        self._covisit = self._r.register_script(_COVISIT_LUA)
-        self._reward = self._r.register_script(_REWARD_LUA)
+        self._commit = self._r.register_script(lua("commit"))
+        self._exp_status = self._r.register_script(lua("experiment_status"))
         self._serve = self._r.register_script(_SERVE_LUA)
         self._metrics = self._r.register_script(_METRICS_LUA)
         self._raw: aioredis.Redis | None = None   # for binary values (model snapshots)
         self._fast: RespClient | None = None      # the API's read path, made on first use
-        self._scripts_loaded = False
 
     async def __aenter__(self) -> RedisStore:
         return self
@@ -251,27 +169,55 @@ class RedisStore:
     async def ping(self) -> bool:
         return bool(await self._r.ping())
 
-    # -- ingest ------------------------------------------------------------------------
-    async def ingest(self, events: Sequence[IngestItem], backward: float = 1.0) -> list[bool]:
-        """Count (event_id, item_id, ts, partners, scale) in trending and co-visitation;
-        True where new. Duplicates (same event_id within the dedup TTL) change nothing, so
-        at-least-once delivery never counts an event twice.
+    # -- a batch's effects ---------------------------------------------------------------
+    async def watermarks(self, fields: Sequence[str]
+                         ) -> tuple[dict[str, int], dict[str, int]]:
+        """The next offset to apply of each ``topic:partition`` field (absent: none yet),
+        for the batch's effects (``wm``) and for trending (``wm:pop``)."""
+        view = await self.batch_view(fields, {})
+        return view.marks, view.pop_marks
 
-        Two scripts: deduplication and trending (:meth:`ingest_and_read`), then the
-        co-visits of the fresh events (:meth:`add_covisits`; the worker sends those itself,
-        after its lists are out).
-        """
-        fresh, _, _ = await self.ingest_and_read([(e, i, t) for e, i, t, _, _ in events], [])
-        await self.add_covisits([(i, ps, sc) for new, (_, i, _, ps, sc)
-                                 in zip(fresh, events, strict=True) if new], backward)
-        return fresh
+    async def batch_view(self, fields: Sequence[str], ids: dict[str, list[str]]
+                         ) -> BatchView:
+        """What a batch reads first, in one round trip: the watermarks of ``fields`` and
+        which of the event ``ids`` (by field) its partition applied recently."""
+        fields = list(fields)
+        if not fields:
+            return BatchView({}, {}, set())
+        id_fields = [f for f in fields if ids.get(f)]
+        async with self._r.pipeline(transaction=False) as pipe:
+            pipe.hmget(self.key("wm"), fields)
+            pipe.hmget(self.key("wm:pop"), fields)
+            for f in id_fields:
+                pipe.zmscore(self.key("ids:" + f), ids[f])
+            main, pop, *scores = await pipe.execute()
+        seen = {(f, i) for f, got in zip(id_fields, scores, strict=True)
+                for i, sc in zip(ids[f], got, strict=True) if sc is not None}
+        return BatchView(
+            {f: int(v) for f, v in zip(fields, main, strict=True) if v is not None},
+            {f: int(v) for f, v in zip(fields, pop, strict=True) if v is not None}, seen)
+
+    async def commit(self, write: BatchWrite) -> None:
+        """Apply ``write`` in one atomic script; :class:`Fenced` (nothing applied) when its
+        watermarks are no longer those it expects."""
+        if write.empty():
+            return
+        check_reply(await self._commit(args=self._args(write)))
+
+    def _args(self, write: BatchWrite) -> list[Any]:
+        return write.args(self.prefix, half_life_s=self.half_life_s,
+                          covisit_cap=self.covisit_cap)
+
+    async def ingest(self, events: Sequence[IngestItem]) -> None:
+        """Count (event_id, item_id, ts, partners, scale) in trending and co-visitation
+        (no watermark: for seeding tests and tools; the worker commits whole batches)."""
+        await self.commit(BatchWrite(trending=[(i, float(t)) for _, i, t, _, _ in events],
+                                     visits=[(i, ps, sc) for _, i, _, ps, sc in events
+                                             if ps]))
 
     async def add_covisits(self, visits: Sequence[Visit], backward: float = 1.0) -> None:
-        """Co-visitation increments of (item, partners, scale) visits (see the script).
-        Not deduplicated: pass only the visits of events :meth:`ingest` called fresh."""
-        if visits:
-            await self._covisit(args=[self.prefix, self.covisit_cap, backward,
-                                      orjson.dumps(visits)])
+        """Co-visitation increments of (item, partners, scale) visits (see the script)."""
+        await self.commit(BatchWrite(visits=list(visits), backward=backward))
 
     # -- catalog -----------------------------------------------------------------------
     async def apply_catalog(self, changes: Iterable[CatalogChange]) -> None:
@@ -371,69 +317,43 @@ class RedisStore:
                 else {})
         return Candidates(covis, sims, res[-3], set(res[-2]), int(res[-1] or 0))
 
-    async def ingest_and_read(self, events: Sequence[tuple[str, str, float]],
-                              rec_users: Sequence[str], cand_items: list[str] | None = None,
-                              per_item: int = 0, n_trending: int = 0, content: bool = False
-                              ) -> tuple[list[bool], dict[str, list[str]], Candidates | None]:
-        """One round trip for a batch: the stored lists of ``rec_users`` (as
-        :meth:`read_recs`), dedup + trending of ``events`` (as :meth:`ingest`, without
-        pairs), then, when ``cand_items`` is given, the candidates (as
-        :meth:`fetch_candidates`, so trending includes these events)."""
+    async def read_batch(self, rec_users: Sequence[str], cand_items: list[str] | None = None,
+                         per_item: int = 0, n_trending: int = 0, content: bool = False,
+                         first: BatchWrite | None = None
+                         ) -> tuple[dict[str, list[str]], Candidates | None]:
+        """One round trip for a batch: ``first`` committed (the batch's trending, so that
+        the candidates include it; :class:`Fenced` if refused), the stored lists of
+        ``rec_users`` (as :meth:`read_recs`) and, when ``cand_items`` is given, the
+        candidates (as :meth:`fetch_candidates`).
+
+        The script goes by EVALSHA in the pipeline (redis-py's pipelined scripts cost a
+        SCRIPT EXISTS round trip per call); if Redis has forgotten it, it is loaded and
+        the pipeline run again, which its watermarks make safe."""
         rec_users = list(rec_users)
-        if not events and not rec_users and cand_items is None:
-            return [], {}, None
-        # one orjson payload per batch: encoding thousands of separate script arguments
-        # in redis-py cost more than the whole Lua script
-        payload = orjson.dumps([[eid, item, float(ts)] for eid, item, ts in events])
-
-        def queue(pipe: Any) -> None:
-            if rec_users:
-                pipe.mget([self.key("rec:" + u) for u in rec_users])
-            if events:
-                pipe.evalsha(self._ingest.sha, 0, self.prefix, self.dedup_ttl_s,
-                             self.half_life_s, payload)
-            if cand_items is not None:
-                self._queue_candidates(pipe, cand_items, per_item, n_trending, content)
-        res = await self._run_pipeline(queue)
-        lists = self._item_ids(rec_users, res.pop(0)) if rec_users else {}
-        fresh = [bool(f) for f in res.pop(0)] if events else []
-        cands = (self._parse_candidates(res, cand_items, content) if cand_items is not None
-                 else None)
-        return fresh, lists, cands
-
-    async def _run_pipeline(self, queue: Any) -> list[Any]:
-        """Run the commands ``queue(pipe)`` adds, as one pipeline (one round trip). Its
-        scripts are called by EVALSHA (loaded once, so no per-call EXISTS); if Redis has
-        forgotten them (a restart), they are loaded again and the pipeline rerun: every
-        command queued with a script must be safe to repeat (sets, not increments)."""
+        write = first if first is not None and not first.empty() else None
+        if not rec_users and cand_items is None and write is None:
+            return {}, None
         for attempt in (0, 1):
-            if not self._scripts_loaded:
-                for script in (_INGEST_LUA, _METRICS_LUA):
-                    await self._r.script_load(script)
-                self._scripts_loaded = True
             async with self._r.pipeline(transaction=False) as pipe:
-                queue(pipe)
+                if write is not None:
+                    pipe.evalsha(self._commit.sha, 0, *self._args(write))
+                if rec_users:
+                    pipe.mget([self.key("rec:" + u) for u in rec_users])
+                if cand_items is not None:
+                    self._queue_candidates(pipe, cand_items, per_item, n_trending, content)
                 try:
-                    return await pipe.execute()
-                except NoScriptError:        # Redis restarted and forgot the scripts
-                    self._scripts_loaded = False
+                    res = await pipe.execute()
+                    break
+                except NoScriptError:
                     if attempt:
                         raise
-        raise AssertionError("unreachable")
-
-    async def write_batch(self, recs: dict[str, bytes], user_states: dict[str, bytes],
-                          metrics: bytes | None = None) -> None:
-        """What a batch writes, in one round trip: its users' states (``state/users.py``),
-        their new lists (``rec:{user}``) and its metrics (:meth:`metrics_payload`)."""
-        def queue(pipe: Any) -> None:
-            if user_states:
-                pipe.mset({self.key("user:" + u): v for u, v in user_states.items()})
-            if recs:
-                pipe.mset({self.key("rec:" + u): v for u, v in recs.items()})
-            if metrics is not None:       # last: a rerun after NoScriptError repeats the sets
-                pipe.evalsha(self._metrics.sha, 0, self.prefix, metrics)
-        if recs or user_states or metrics is not None:
-            await self._run_pipeline(queue)
+                    await self._r.script_load(self._commit.script)
+        if write is not None:
+            check_reply(res.pop(0))
+        lists = self._item_ids(rec_users, res.pop(0)) if rec_users else {}
+        cands = (self._parse_candidates(res, cand_items, content) if cand_items is not None
+                 else None)
+        return lists, cands
 
     async def write_recs(self, recs: dict[str, bytes]) -> None:
         if not recs:
@@ -519,6 +439,16 @@ class RedisStore:
     async def save_experiment(self, exp: Experiment) -> None:
         await self._r.set(self.key("exp:" + exp.name), orjson.dumps(exp.to_dict()))
 
+    async def set_experiment_status(self, name: str, status: str) -> Experiment | None:
+        """Move experiment ``name`` to ``status`` in one atomic step; a stopped experiment
+        stays stopped (:class:`ExperimentError`). None when there is no such experiment."""
+        got = await self._exp_status(args=[self.prefix, name, status])
+        if int(got[0]) == -1:
+            return None
+        if int(got[0]) == 0:
+            raise ExperimentError(f"experiment {name!r} is stopped and cannot be restarted")
+        return Experiment(**orjson.loads(got[1]))
+
     async def get_experiment(self, name: str) -> Experiment | None:
         raw = await self._r.get(self.key("exp:" + name))
         return Experiment(**orjson.loads(raw)) if raw else None
@@ -542,32 +472,6 @@ class RedisStore:
     async def reset_experiment(self, name: str) -> None:
         await self._r.delete(self.key("expstats:" + name))
 
-    async def log_impressions(self, exp: Experiment, imps: Sequence[tuple[str, str, str]]
-                              ) -> None:
-        """(impression_id, variant, user_id) for each list served under ``exp``."""
-        if not imps:
-            return
-        window = int(exp.attribution_window_s)
-        async with self._r.pipeline(transaction=False) as pipe:
-            for imp_id, variant, user in imps:
-                pipe.set(self.key("imp:" + imp_id), orjson.dumps(
-                    {"experiment": exp.name, "variant": variant, "user": user, "window": window,
-                     "rc": exp.reward_click, "rp": exp.reward_purchase}), ex=window)
-                pipe.hincrby(self.key("expstats:" + exp.name), variant + ":impressions", 1)
-            await pipe.execute()
-
-    async def apply_rewards(self, rewards: Sequence[tuple[str, str, float]]) -> int:
-        """(impression_id, kind, purchase value) of new click/purchase events. A click earns
-        the experiment's ``reward_click``; a purchase its value (price * quantity) or 1. An
-        impression that expired (outside the attribution window) or is unknown earns nothing;
-        ``successes`` counts each impression once."""
-        if not rewards:
-            return 0
-        args: list[Any] = [self.prefix, len(rewards)]
-        for imp_id, kind, value in rewards:
-            args += (imp_id, kind, repr(float(value)))
-        return int(await self._reward(args=args))
-
     # -- item arms (exploration) --------------------------------------------------------
     async def item_arm_stats(self, ids: Sequence[str]) -> dict[str, tuple[int, int]]:
         """(impressions, clicks) of items shown in served lists; absent items omitted."""
@@ -578,20 +482,6 @@ class RedisStore:
             pipe.hmget(self.key("arm:s"), list(ids))
             n, c = await pipe.execute()
         return {i: (int(a), int(b or 0)) for i, a, b in zip(ids, n, c, strict=True) if a}
-
-    async def count_item_impressions(self, items: Sequence[str]) -> None:
-        await self._count_each("arm:n", items)
-
-    async def count_item_clicks(self, items: Sequence[str]) -> None:
-        await self._count_each("arm:s", items)
-
-    async def _count_each(self, hash_name: str, items: Sequence[str]) -> None:
-        """HINCRBY 1 per occurrence, in one pipeline."""
-        if items:
-            async with self._r.pipeline(transaction=False) as pipe:
-                for i in items:
-                    pipe.hincrby(self.key(hash_name), i, 1)
-                await pipe.execute()
 
     # -- metrics -----------------------------------------------------------------------
     async def record_batch(self, **counts: Any) -> None:
@@ -604,6 +494,7 @@ class RedisStore:
                         worker_info: dict[str, Any], served: Sequence[str] = (),
                         diversity: Sequence[float] = (), tally: Tally | None = None,
                         curve: dict[int, Tally] | None = None, ranked_lists: int = 0,
+                        duplicates: int = 0,
                         asked_lists: int = 0, model_lists: int = 0) -> bytes:
         """One batch's counters, for the metrics script: events, DLQ, lists written, lists ranked
         (``asked_lists`` of them sent for transformer scores, ``model_lists`` ranked with
@@ -619,6 +510,7 @@ class RedisStore:
                 buckets["+Inf"] = buckets.get("+Inf", 0) + 1
         ints: list[tuple[str, str, int]] = [
             ("metrics", name, n) for name, n in (("events_total", events), ("dlq_total", dlq),
+                                                 ("duplicates_total", duplicates),
                                                  ("recs_total", recs),
                                                  ("lists_ranked_total", ranked_lists),
                                                  ("lists_asked_total", asked_lists),
@@ -642,6 +534,14 @@ class RedisStore:
         return orjson.dumps({"i": ints, "f": floats,
                              "w": [worker, orjson.dumps(worker_info).decode()],
                              "s": list(dict.fromkeys(served))})
+
+    async def heartbeat(self, worker: str, info: dict[str, Any]) -> None:
+        """A worker's (or the learner's) liveness in ``workers``, with ``ts``, read by the
+        API's ``/health``."""
+        await self._r.hset(self.key("workers"), worker, orjson.dumps(info).decode())
+
+    async def heartbeats(self) -> dict[str, dict[str, Any]]:
+        return {k: orjson.loads(v) for k, v in (await self._r.hgetall(self.key("workers"))).items()}
 
     async def read_model_metrics(self) -> dict[str, Any] | None:
         raw = await self._r.get(self.key("model:metrics"))

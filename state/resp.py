@@ -40,8 +40,8 @@ from typing import Any
 
 import hiredis
 from redis.connection import parse_url
+from redis.exceptions import BusyLoadingError, NoScriptError, RedisError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 
@@ -58,8 +58,10 @@ def pack(args: tuple[Any, ...]) -> bytes:
     return b"".join(out)
 
 
-def _error(reply: hiredis.ReplyError) -> ResponseError:
+def _error(reply: hiredis.ReplyError) -> RedisError:
     text = str(reply)
+    if text.startswith("LOADING"):      # a restarted Redis reading its data: an outage
+        return BusyLoadingError(text)
     return NoScriptError(text) if text.startswith("NOSCRIPT") else ResponseError(text)
 
 

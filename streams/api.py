@@ -7,6 +7,7 @@ served list at once, including lists written before it).
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 
@@ -19,11 +20,13 @@ from streamrec.models.experiments import Experiment, ExperimentError, report
 from streamrec.models.ranking import trending_list
 from streamrec.state.redis_store import LATENCY_BUCKETS_MS, RedisStore
 
+from .api_metrics import RequestStats
 from .settings import Settings
 
 log = logging.getLogger(__name__)
 STORE: web.AppKey[RedisStore] = web.AppKey("store", RedisStore)
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
+STATS: web.AppKey[RequestStats] = web.AppKey("stats", RequestStats)
 
 
 def _json(data: object, status: int = 200) -> web.Response:
@@ -36,18 +39,24 @@ def _error(status: int, message: str) -> web.Response:
 
 @web.middleware
 async def json_errors(request: web.Request, handler):  # type: ignore[no-untyped-def]
+    """Errors as JSON (503 when Redis is down), and each request counted and timed."""
+    t0 = time.perf_counter()
     try:
-        return await handler(request)
+        response = await handler(request)
     except web.HTTPException as e:
         if e.status < 400:
             raise
-        return _error(e.status, e.reason)
+        response = _error(e.status, e.reason)
     except (RedisConnectionError, RedisTimeoutError) as e:
         log.warning("Redis unavailable serving %s: %s", request.path, e)
-        return _error(503, f"Redis unavailable: {e}")
+        response = _error(503, f"Redis unavailable: {e}")
     except Exception:
         log.exception("error serving %s", request.path)
-        return _error(500, "internal error")
+        response = _error(500, "internal error")
+    resource = request.match_info.route.resource
+    request.app[STATS].observe(resource.canonical if resource else "unmatched",
+                               response.status, (time.perf_counter() - t0) * 1000.0)
+    return response
 
 
 async def recommendations(request: web.Request) -> web.Response:
@@ -75,7 +84,41 @@ async def recommendations(request: web.Request) -> web.Response:
     return _json(rec)
 
 
+HEARTBEAT_STALE_S = 10.0    # a worker or learner silent this long is reported down
+HEARTBEAT_FORGET_S = 3600.0  # and after this long no longer listed
+
+
 async def health(request: web.Request) -> web.Response:
+    """Readiness of this API (Redis answers: 200, else 503) and the pipeline's liveness
+    from the heartbeats in Redis: each worker's and the learner's age, lag and last
+    error; ``pipeline`` is ``ok`` when at least one worker is alive and no learner that
+    ever beat has gone silent."""
+    store = request.app[STORE]
+    try:
+        await store.ping()
+        beats = await store.heartbeats()
+    except Exception as e:  # noqa: BLE001 - report any Redis failure
+        return _json({"status": "unavailable", "redis": str(e)}, 503)
+    now = time.time()
+    procs = {}
+    for name, info in beats.items():
+        age = now - float(info.get("ts", 0))
+        if age < HEARTBEAT_FORGET_S:
+            procs[name] = {"alive": age < HEARTBEAT_STALE_S, "age_s": round(age, 1),
+                           "lag": info.get("lag"), "last_error": info.get("last_error", "")}
+    learner = procs.pop("learner", None)
+    ok = any(p["alive"] for p in procs.values()) and (learner is None or learner["alive"])
+    return _json({"status": "ok", "redis": "ok", "pipeline": "ok" if ok else "degraded",
+                  "workers": procs, "learner": learner})
+
+
+async def live(request: web.Request) -> web.Response:
+    """Liveness of this API process (answers without Redis)."""
+    return _json({"status": "ok"})
+
+
+async def ready(request: web.Request) -> web.Response:
+    """Readiness: 200 when Redis answers (and is not loading its data), else 503."""
     try:
         await request.app[STORE].ping()
     except Exception as e:  # noqa: BLE001 - report any Redis failure
@@ -175,6 +218,7 @@ async def metrics(request: web.Request) -> web.Response:
         metric(f"streamrec_experiment_{stat}", kind, help_,
                [(f'{{experiment="{e.name}",variant="{v}"}}', r[stat])
                 for e, rep in rows for v, r in rep["variants_report"].items()])
+    lines += request.app[STATS].lines()
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
 
@@ -224,16 +268,40 @@ async def experiment_action(request: web.Request) -> web.Response:
         await store.reset_experiment(exp.name)
     else:
         target = {"pause": "paused", "resume": "running", "stop": "stopped"}[action]
-        if exp.status == "stopped" and target != "stopped":
-            return _error(409, f"experiment {exp.name!r} is stopped and cannot be restarted")
-        exp.status = target
-        await store.save_experiment(exp)
+        try:
+            moved = await store.set_experiment_status(exp.name, target)
+        except ExperimentError as e:
+            return _error(409, str(e))
+        if moved is None:
+            raise web.HTTPNotFound(reason=f"unknown experiment {exp.name!r}")
+        exp = moved
     return _json(await _report(store, exp))
 
 
+ADMIN_PREFIX = "/experiments"
+
+
+@web.middleware
+async def admin_auth(request: web.Request, handler):  # type: ignore[no-untyped-def]
+    """Admin endpoints (``/experiments...``) need ``Authorization: Bearer <token>``
+    (``STREAMREC_ADMIN_TOKEN``); without a configured token they are closed."""
+    if request.path.startswith(ADMIN_PREFIX):
+        token = request.app[SETTINGS].admin_token
+        given = request.headers.get("Authorization", "")
+        if not token:
+            return _error(401, "admin endpoints are disabled: set STREAMREC_ADMIN_TOKEN")
+        if not (given.startswith("Bearer ") and
+                hmac.compare_digest(given[7:].encode(), token.encode())):
+            response = _error(401, "admin endpoint: missing or wrong bearer token")
+            response.headers["WWW-Authenticate"] = 'Bearer realm="streamrec admin"'
+            return response
+    return await handler(request)
+
+
 def make_app(settings: Settings, store: RedisStore | None = None) -> web.Application:
-    app = web.Application(middlewares=[json_errors])
+    app = web.Application(middlewares=[json_errors, admin_auth])
     app[SETTINGS] = settings
+    app[STATS] = RequestStats()
     own = store is None
     app[STORE] = store or RedisStore(settings.redis_url, settings.redis_prefix)
 
@@ -249,6 +317,8 @@ def make_app(settings: Settings, store: RedisStore | None = None) -> web.Applica
     app.router.add_post("/experiments/{name}/{action:pause|resume|stop|reset}",
                         experiment_action)
     app.router.add_get("/health", health)
+    app.router.add_get("/health/live", live)
+    app.router.add_get("/health/ready", ready)
     app.router.add_get("/metrics", metrics)
     return app
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import gc
 import logging
 import os
+import random
 import shutil
 import socket
 import tempfile
@@ -26,6 +28,7 @@ from streamrec.state.users import RedisUsers
 
 from .consumer import EventConsumer
 from .kafka_tuning import set_fetch_max_wait
+from .outage import wait_out
 from .processor import Message, Processor
 from .records import EVENT_TOPICS, TOPIC_CATALOG, TOPIC_DLQ, TOPIC_RECS
 from .scoring_client import Scoring, ScoringClient
@@ -117,7 +120,6 @@ class RedisService(mode.Service):
         elif settings.scorer:
             self.scoring = ScoringClient(settings)
         self.store = RedisStore(settings.redis_url, settings.redis_prefix,
-                                dedup_ttl_s=settings.dedup_ttl_s,
                                 half_life_s=settings.half_life_s,
                                 covisit_cap=settings.covisit_cap)
         worker_id = f"{socket.gethostname()}:{os.getpid()}"
@@ -156,7 +158,6 @@ class RedisService(mode.Service):
         self.consumer.stop()
         if self._consuming is not None:
             await self._consuming
-        await self.processor.drain()
         if self.scoring is not None:
             await self.scoring.stop()
         await self.store.aclose()
@@ -173,5 +174,8 @@ def _messages(events: list[faust.EventT]) -> list[Message]:
 @app.agent(catalog_topic)
 async def catalog(stream: faust.StreamT) -> None:
     """catalog.updates -> stock, price and metadata in Redis (sold out = filtered at once)."""
+    rng = random.Random(settings.seed)
     async for batch in stream.take_events(settings.batch_size, within=0.01):
-        await redis_service.processor.process_catalog(_messages(batch))
+        await wait_out(functools.partial(redis_service.processor.process_catalog,
+                                         _messages(batch)),
+                       limit_s=settings.outage_wait_s, what="Redis", rng=rng)

@@ -145,6 +145,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         from .demo import run_demo
         return asyncio.run(run_demo(ensure_data(settings), args.seconds))
     if args.cmd == "worker":
+        if settings.river_weight > 0 and not settings.snapshot_key:
+            raise StreamrecError(
+                "STREAMREC_SNAPSHOT_KEY is not set: workers load only River snapshots signed "
+                "with it (set the learner's key, 16+ characters), or set "
+                "STREAMREC_RIVER_WEIGHT=0 to run without River")
         os.environ.update(settings.to_env())
         from .app import app
         level = {"warning": "warn"}.get(settings.log_level, settings.log_level)

@@ -14,12 +14,19 @@ no-op Faust agent (``take_events``)    3,700            36-45
 no-op aiokafka consumer (``getmany``)  212,831          15
 =====================================  ===============  =========================
 
-Semantics are Faust's: at-least-once. A batch's user states (``state/users.py``) and
-lists are written before its offsets are committed (at most every
-``COMMIT_EVERY_S``, and on every rebalance and stop), so a crash replays at most the
-uncommitted events, and the shared counters deduplicate them by event id. On a
-rebalance the processed offsets are committed and the user cache is dropped (a partition
-taken over is read from Redis again). Batches do not wait to fill: ``getmany`` returns
+Delivery is at-least-once and effects exactly-once: a batch's effects are written to
+Redis with its partitions' applied-offset watermarks in one atomic script before its
+offsets are committed (at most every ``COMMIT_EVERY_S``, and on every rebalance and
+stop), so a crash replays at most the uncommitted events, and the watermarks skip what
+was applied. On a rebalance the processed offsets are committed and the user cache is
+dropped (a partition taken over is read from Redis again).
+
+Outages: a batch that fails on Redis is retried whole, with backoff, for up to
+``STREAMREC_OUTAGE_WAIT_S`` while nothing more is fetched; offset commits failing for that
+long (a broker that lost its topics) end the worker with an error, for its supervisor to
+restart it. A heartbeat (``workers`` in Redis) says the worker is alive, even when idle.
+
+Batches do not wait to fill: ``getmany`` returns
 what the fetcher holds (up to ``batch_size``), so a batch is what arrived while the last
 one was processed: small when idle (latency), large when behind (throughput).
 """
@@ -28,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Sequence
 
@@ -36,6 +44,7 @@ from aiokafka.structs import ConsumerRecord
 
 from streamrec.state.users import RedisUsers
 
+from .outage import OutageError, wait_out
 from .processor import Message, Processor
 from .records import EVENT_TOPICS
 from .settings import Settings
@@ -43,6 +52,7 @@ from .settings import Settings
 log = logging.getLogger(__name__)
 
 COMMIT_EVERY_S = 1.0
+HEARTBEAT_EVERY_S = 1.0
 
 
 def group_id(settings: Settings) -> str:
@@ -85,6 +95,10 @@ class EventConsumer:
         self._done: dict[TopicPartition, int] = {}     # next offset to commit
         self._committed: dict[TopicPartition, int] = {}
         self._last_commit = time.monotonic()
+        self._commit_failing_since: float | None = None
+        self._last_beat = float("-inf")
+        self.last_error = ""
+        self._rng = random.Random(settings.seed)   # backoff jitter
         self._consumer: AIOKafkaConsumer | None = None
 
     async def run(self) -> None:
@@ -100,6 +114,8 @@ class EventConsumer:
                     await self._process(consumer, got)
                 if time.monotonic() - self._last_commit >= COMMIT_EVERY_S:
                     await self._commit()
+                if time.monotonic() - self._last_beat >= HEARTBEAT_EVERY_S:
+                    await self._heartbeat()
         finally:
             try:
                 async with self._lock:
@@ -119,10 +135,12 @@ class EventConsumer:
             hw = consumer.highwater(tp)
             if hw is not None:
                 lag += max(0, hw - recs[-1].offset - 1)
+        msgs = to_messages(records)
         async with self._lock:
             assigned = consumer.assignment()
             self.processor.lag = lag
-            await self.processor.process_events(to_messages(records))
+            await wait_out(lambda: self.processor.process_events(msgs),
+                           limit_s=self.settings.outage_wait_s, what="Redis", rng=self._rng)
             for tp, recs in got.items():
                 if tp in assigned:
                     self._done[tp] = recs[-1].offset + 1
@@ -135,9 +153,31 @@ class EventConsumer:
         try:
             await self._consumer.commit(todo)
             self._committed.update(todo)
+            self._commit_failing_since = None
         except Exception as exc:  # noqa: BLE001 - e.g. a rebalance in progress: retried
-            log.warning("offset commit failed (%r); the events are replayed if it is not "
-                        "retried in time, and deduplicated", exc)
+            now = time.monotonic()
+            since = self._commit_failing_since = self._commit_failing_since or now
+            self.last_error = f"offset commit failed: {exc!r}"
+            if now - since >= self.settings.outage_wait_s:
+                raise OutageError(
+                    f"Kafka offset commits failing for {now - since:.0f} s (last: {exc!r}); "
+                    "exiting so that a supervisor restarts the worker "
+                    "(STREAMREC_OUTAGE_WAIT_S)") from exc
+            log.warning("offset commit failed (%r); retried, and the events are skipped by "
+                        "their watermarks if they are delivered again", exc)
+
+    async def _heartbeat(self) -> None:
+        """The worker's liveness in Redis (``workers``), also while idle."""
+        self._last_beat = time.monotonic()
+        p = self.processor
+        info = {"events_per_s": round(p.rate, 1), "lag": p.lag, "ts": time.time(),
+                "last_error": self.last_error or p.last_error,
+                "commit_failing_s": (round(time.monotonic() - self._commit_failing_since, 1)
+                                     if self._commit_failing_since else 0)}
+        try:
+            await p.store.heartbeat(p.worker_id, info)
+        except Exception as exc:  # noqa: BLE001 - a missed beat is not fatal
+            log.warning("heartbeat not written: %r", exc)
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         async with self._lock:

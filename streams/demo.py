@@ -1,6 +1,8 @@
 """``streamrec demo``: embedded broker + Redis, worker, API, a real dataset replayed.
 
-Prints ``broker: HOST:PORT``, ``redis: URL`` and ``api: URL`` (one per line), then live
+Prints ``broker: HOST:PORT``, ``redis: URL`` (password shown as ``***``), ``secrets: FILE``
+(a file only you can read: the Redis URL with its password, the admin token and the
+snapshot key made for this run, as ``STREAMREC_*=`` lines) and ``api: URL``, then live
 recommendations. Stops everything on Ctrl-C/SIGTERM or after ``--seconds``.
 """
 
@@ -11,11 +13,14 @@ import contextlib
 import functools
 import os
 import random
+import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import aiohttp
 
@@ -26,7 +31,7 @@ from .dataset import events_from_ratings, read_catalog, read_ratings
 from .embedded import RedisServer, TansuBroker, _die_with_parent
 from .exceptions import StreamrecError
 from .replay import Producer, replay_catalog, replay_events
-from .settings import Settings
+from .settings import Settings, redact_url
 from .topics import ensure_topics
 
 
@@ -58,6 +63,16 @@ def stop_worker(proc: subprocess.Popen, timeout: float = 20.0) -> None:
             proc.wait(5)
 
 
+def write_secrets(settings: Settings, folder: Path) -> Path:
+    """The run's secrets as ``STREAMREC_*=value`` lines in a file only the owner can read."""
+    path = folder / "secrets.env"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        for name in ("redis_url", "admin_token", "snapshot_key"):
+            f.write(f"STREAMREC_{name.upper()}={getattr(settings, name)}\n")
+    return path
+
+
 async def wait_for(cond, timeout: float, what: str, proc: subprocess.Popen | None = None
                    ) -> None:
     deadline = time.monotonic() + timeout
@@ -83,8 +98,13 @@ async def run_demo(settings: Settings, seconds: float) -> int:
         if not settings.redis_url:
             redis = stack.enter_context(RedisServer())
             settings = settings.replace(redis_url=redis.url)
+        settings = settings.replace(
+            snapshot_key=settings.snapshot_key or secrets.token_hex(32),
+            admin_token=settings.admin_token or secrets.token_urlsafe(32))
+        folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="streamrec-demo-"))
         say(f"broker: {settings.broker}")
-        say(f"redis: {settings.redis_url}")
+        say(f"redis: {redact_url(settings.redis_url)}")
+        say(f"secrets: {write_secrets(settings, Path(folder))}")
         await ensure_topics(settings)
         worker = start_worker(settings)
         stack.callback(stop_worker, worker)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -133,15 +134,33 @@ REDIS_TUNING = ("--zset-max-listpack-entries", "16")
 
 
 class RedisServer(_Child):
-    """A throw-away redis-server: no persistence, loopback only."""
+    """A redis-server for the demo and tests: loopback only, a password made for this run,
+    and an append-only file (fsync every second) in its own folder, so that
+    :meth:`restart` (or a crash) keeps the state."""
 
     what = "redis"
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.password = secrets.token_hex(16)
+
     @property
     def url(self) -> str:
-        return f"redis://{HOST}:{self.port}/0"
+        return f"redis://:{self.password}@{HOST}:{self.port}/0"
 
     def argv(self) -> list[str]:
         return [redis_server_binary(), "--port", str(self.port), "--bind", HOST,
-                "--save", "", "--appendonly", "no", "--daemonize", "no",
-                "--dir", self._logdir, "--protected-mode", "no", *REDIS_TUNING]
+                "--requirepass", self.password, "--protected-mode", "yes",
+                "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
+                "--daemonize", "no", "--dir", self._logdir, *REDIS_TUNING]
+
+    def restart(self, kill: bool = False) -> None:
+        """Stop (SIGKILL with ``kill``, else SIGTERM) and start again on the same port
+        and folder: what survives is what the append-only file holds."""
+        assert self.proc is not None
+        if kill:
+            self.proc.kill()
+        else:
+            self.proc.terminate()
+        self.proc.wait(10)
+        self.start()

@@ -40,6 +40,7 @@ import json
 import logging
 import multiprocessing
 import os
+import secrets
 import signal
 import subprocess
 import time
@@ -180,6 +181,8 @@ async def run_evaluation(settings: Settings, log: EventLog, configs: Sequence[st
             settings = settings.replace(broker=stack.enter_context(TansuBroker()).bootstrap)
         if not settings.redis_url:
             settings = settings.replace(redis_url=stack.enter_context(RedisServer()).url)
+        if not settings.snapshot_key:    # the run's own learner and workers
+            settings = settings.replace(snapshot_key=secrets.token_hex(32))
         run = "ev" + uuid.uuid4().hex[:8]
         # one partition of one topic: every worker sees the stream in its recorded order; a
         # long session timeout: a worker starved of CPU must not leave its group mid-stream

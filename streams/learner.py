@@ -3,7 +3,8 @@
 One learner process consumes every event topic and ``catalog.updates`` (its own consumer
 group) and feeds :class:`~streamrec.models.online_learner.OnlineLearner` event by event.
 Every ``snapshot_every`` events or ``snapshot_seconds`` it publishes a snapshot to Redis:
-the pickled models together with the offsets they include, in ONE value (so state and
+the pickled models together with the offsets they include, signed with HMAC-SHA256
+(``state/snapshots.py``; workers unpickle nothing else), in ONE value (so state and
 offsets can never disagree), plus a version number. Workers poll the version and score
 with the newest snapshot; the model version in each list says which one.
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import pickle
+import random
 import time
 from typing import Any
 
@@ -25,7 +26,10 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streamrec.models.online_learner import OnlineLearner
+from streamrec.state import snapshots
 
+from .exceptions import SettingsError
+from .outage import wait_out
 from .records import EVENT_TOPICS, TOPIC_CATALOG
 from .settings import Settings
 from .validate import Rejection, parse_catalog, parse_interaction
@@ -35,15 +39,27 @@ SNAPSHOT_KEY = "model:snapshot"
 VERSION_KEY = "model:version"
 
 
-async def load_snapshot(r: aioredis.Redis, prefix: str) -> dict[str, Any] | None:
+async def load_snapshot(r: aioredis.Redis, prefix: str, key: str) -> dict[str, Any] | None:
+    """The newest snapshot; :class:`~streamrec.state.snapshots.SnapshotRejected` (nothing
+    unpickled) unless it is signed with ``key``."""
     raw = await r.get(prefix + SNAPSHOT_KEY)
-    return pickle.loads(raw) if raw else None
+    return snapshots.loads(raw, key) if raw else None
+
+
+def require_key(settings: Settings) -> str:
+    if not settings.snapshot_key:
+        raise SettingsError(
+            "STREAMREC_SNAPSHOT_KEY is not set: the learner signs its model snapshots with it "
+            "and workers load only signed ones; set the same secret of 16+ characters on "
+            "the learner and every worker (e.g. `openssl rand -hex 32`)")
+    return settings.snapshot_key
 
 
 class Learner:
     def __init__(self, settings: Settings, snapshot_every: int = 5000,
                  snapshot_seconds: float = 5.0) -> None:
         self.settings = settings
+        self._key = require_key(settings)
         self.snapshot_every = snapshot_every
         self.snapshot_seconds = snapshot_seconds
         self.model = OnlineLearner(seed=settings.seed)
@@ -51,12 +67,17 @@ class Learner:
         self.version = 0
         self._stop = asyncio.Event()
         self._r = aioredis.Redis.from_url(settings.redis_url)   # bytes, not decoded
+        self._rng = random.Random(settings.seed)
+        self._last_beat = float("-inf")
+        self.lag = 0
 
     def stop(self) -> None:
         self._stop.set()
 
     async def restore(self) -> None:
-        snap = await load_snapshot(self._r, self.settings.redis_prefix)
+        snap = await wait_out(
+            lambda: load_snapshot(self._r, self.settings.redis_prefix, self._key),
+            limit_s=self.settings.outage_wait_s, what="Redis", rng=self._rng)
         if snap:
             self.model, self.offsets, self.version = snap["model"], snap["offsets"], \
                 snap["version"]
@@ -64,18 +85,37 @@ class Learner:
                         self.model.events)
 
     async def snapshot(self) -> None:
-        """Publish models + offsets atomically (one value) and bump the version."""
+        """Publish models + offsets atomically (one value) and bump the version; a Redis
+        outage is waited out (up to ``outage_wait_s``), the same version retried."""
         self.version += 1
-        blob = pickle.dumps({"model": self.model, "offsets": dict(self.offsets),
-                             "version": self.version, "ts": time.time(),
-                             "metrics": self.model.metrics()}, protocol=5)
+        await wait_out(self._publish, limit_s=self.settings.outage_wait_s, what="Redis",
+                       rng=self._rng)
+
+    async def _publish(self) -> None:
+        blob = snapshots.dumps({"model": self.model, "offsets": dict(self.offsets),
+                                "version": self.version, "ts": time.time(),
+                                "metrics": self.model.metrics()}, self._key)
         p = self.settings.redis_prefix
         async with self._r.pipeline(transaction=True) as pipe:
             pipe.set(p + SNAPSHOT_KEY, blob)
             pipe.set(p + VERSION_KEY, self.version)
             pipe.set(p + "model:metrics", orjson.dumps({**self.model.metrics(),
                                                          "version": self.version}))
+            pipe.hset(p + "workers", "learner", self._beat())
             await pipe.execute()
+        self._last_beat = time.monotonic()
+
+    def _beat(self) -> bytes:
+        return orjson.dumps({"role": "learner", "ts": time.time(), "events": self.model.events,
+                             "version": self.version, "lag": self.lag})
+
+    async def heartbeat(self) -> None:
+        """The learner's liveness in ``workers`` (also while idle); a miss is not fatal."""
+        self._last_beat = time.monotonic()
+        try:
+            await self._r.hset(self.settings.redis_prefix + "workers", "learner", self._beat())
+        except Exception as exc:  # noqa: BLE001
+            log.warning("learner heartbeat not written: %r", exc)
 
     async def run(self, until_idle_s: float | None = None) -> None:
         """Learn until stopped (or, with ``until_idle_s``, until no event came for that long)."""
@@ -116,6 +156,10 @@ class Learner:
                 now = time.monotonic()
                 if batch:
                     last_event = now
+                    self.lag = sum(max(0, (consumer.highwater(tp) or 0) - self.offsets.get(
+                        (tp.topic, tp.partition), 0)) for tp in batch)
+                if now - self._last_beat >= 1.0:
+                    await self.heartbeat()
                 if since and (since >= self.snapshot_every or
                               now - last_snap >= self.snapshot_seconds):
                     await self.snapshot()

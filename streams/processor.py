@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import hashlib
 import logging
 import time
 import uuid
@@ -33,8 +35,11 @@ from streamrec.models.prequential import Tally, bucket_of, judge, split_runs
 from streamrec.models.ranking import FEATURES, candidate_features, rank_variant, rerank_with_model
 from streamrec.models.rules import apply_price_rules
 from streamrec.models.userstate import UserState
-from streamrec.state.redis_store import Candidates, RedisStore, Visit
+from streamrec.state import snapshots
+from streamrec.state.batch import BatchWrite, Fenced, Impressions, watermark_field
+from streamrec.state.redis_store import Candidates, RedisStore
 
+from .outage import OUTAGES
 from .records import EVENT_TOPICS
 from .scoring_client import Scoring
 from .settings import Settings
@@ -83,7 +88,9 @@ class _Batch:
     newest: dict[str, float] = field(default_factory=dict)
     lists: dict[str, list[str]] = field(default_factory=dict)
     out: dict[str, _Output] = field(default_factory=dict)
-    visits: list[Visit] = field(default_factory=list)   # deferred co-visitation increments
+    origin: dict[str, str] = field(default_factory=dict)   # topic:partition:offset of the
+                                                           # user's newest event
+    pop_marks: dict[str, int] = field(default_factory=dict)   # trending's watermarks
 
 
 class UserStore(Protocol):
@@ -97,22 +104,55 @@ class UserStore(Protocol):
     def take_dirty(self) -> dict[str, bytes]: ...
 
 
+def _field(m: Message) -> str:
+    return watermark_field(m.topic, m.partition)
+
+
+def _advance(msgs: Sequence[Message], marks: dict[str, int]) -> list[tuple[str, int, int]]:
+    """The watermarks a batch of ``msgs`` moves: (field, as read or -1, next offset)."""
+    nxt: dict[str, int] = {}
+    for m in msgs:
+        f = _field(m)
+        nxt[f] = max(nxt.get(f, 0), m.offset + 1)
+    return [(f, marks.get(f, -1), n) for f, n in sorted(nxt.items())]
+
+
 Send = Callable[[str, bytes | None, bytes], Awaitable[Any]]  # (topic, key, value)
 
 
-def dead_letter(msg: Message, reason: str) -> bytes:
-    """The DLQ payload for a rejected message: reason, origin and the original bytes."""
+DLQ_KEEP_BYTES = 65536   # of an original value kept in its DLQ record (base64 ~88 KB)
+DLQ_REASON_CHARS = 2000
+
+
+def dead_letter(msg: Message, reason: str, keep: int = DLQ_KEEP_BYTES) -> bytes:
+    """The DLQ payload for a rejected message: reason, origin and the original bytes.
+
+    An original over ``keep`` bytes is cut to its first ``keep``, with its size and
+    SHA-256 kept, so a record always fits the producer's limit.
+
+    >>> big = Message("events", 0, 7, b"u", b"x" * 100, 0.0)
+    >>> d = orjson.loads(dead_letter(big, "oversized", keep=10))
+    >>> d["truncated"], d["value_size"], len(base64.b64decode(d["value_b64"]))
+    (True, 100, 10)
+    """
+    value = msg.value
+    head = value[:keep] if value is not None else None
     text = None
-    if msg.value is not None:
+    if head is not None:
         try:
-            text = msg.value.decode("utf-8")[:4096]
+            text = head[:4096].decode("utf-8")
         except UnicodeDecodeError:
             text = None
+    key = msg.key[:1024] if msg.key is not None else None
     return orjson.dumps({
-        "reason": reason, "topic": msg.topic, "partition": msg.partition, "offset": msg.offset,
-        "key_b64": base64.b64encode(msg.key).decode() if msg.key is not None else None,
-        "value_b64": base64.b64encode(msg.value).decode() if msg.value is not None else None,
-        "value_text": text, "rejected_at": time.time(),
+        "reason": reason[:DLQ_REASON_CHARS], "topic": msg.topic,
+        "partition": msg.partition, "offset": msg.offset,
+        "key_b64": base64.b64encode(key).decode() if key is not None else None,
+        "value_b64": base64.b64encode(head).decode() if head is not None else None,
+        "value_text": text, "value_size": len(value) if value is not None else None,
+        "value_sha256": hashlib.sha256(value).hexdigest() if value is not None else None,
+        "truncated": value is not None and len(value) > keep,
+        "rejected_at": time.time(),
     })
 
 
@@ -133,6 +173,8 @@ class Processor:
         self._recs = settings.topic("recommendations")
         self._known: set[str] = set()     # catalog items (membership never revoked)
         self._known_loaded = False
+        self._catalog_changed = asyncio.Event()   # set by process_catalog
+        self._waited: set[str] = set()     # unknown items waited for once already
         self._window_start = time.monotonic()
         self._window_events = 0
         self.rate = 0.0
@@ -147,19 +189,22 @@ class Processor:
         self._river_primed = False
         self._river_version: str | None = "inline" if river is not None else None
         self._river_read_at = float("-inf")
+        self._snapshot_seen: str | None = None
         self._info: dict[str, dict[str, Any]] = {}   # item -> catalog info (_catalog_info)
         self._info_version = 0
         self._vecs: dict[str, tuple[float, Any]] = {}    # item -> (read at, embedding | None)
         # item -> (read at, co-visitation row, content row)
         self._rows: dict[str, tuple[float, list[tuple[str, float]], list[tuple[str, float]]]] = {}
         self._rows_swept = time.monotonic()
-        self._covisits: asyncio.Task[None] | None = None   # the last batch's pairs, in flight
         self.served: list[str] = []
         self.diversity: list[float] = []
         # lists ranked in this batch (in exact mode also those a later run replaced: the
         # lists events were judged against), how many were sent for transformer scores
         # (those with candidates, of a variant that uses the model) and got them in time
         self.ranked_lists = self.asked_lists = self.model_lists = 0
+        self.skipped = 0    # messages below the watermarks (applied before): not applied again
+        self.fenced = 0     # batches not written: another worker had moved the watermarks
+        self.last_error = ""    # the last message quarantined, and why
         # learned re-ranking of the blend's candidates, trained on this worker's users: the
         # candidates and features of each user's last list (recently active users only)
         self.ranker = OnlineRanker(len(FEATURES), warm_up=settings.ranker_warm_up,
@@ -168,56 +213,118 @@ class Processor:
 
     # -- events ------------------------------------------------------------------------
     async def process_events(self, msgs: Sequence[Message]) -> int:
-        """Handle a batch of event messages; returns the number of valid events.
+        """Handle a batch of event messages; returns the number of valid events applied.
 
-        With ``prequential_exact`` the batch is processed in runs (in stream order) holding
-        at most one event per user, so each event is judged against the list made after the
-        user's previous event (the per-event protocol), while Faust still fetches in batches
-        and only each user's final list of the batch is published."""
+        A message that makes the batch fail (any error but an outage, which the caller
+        waits out) is found by applying the batch in halves, and goes to the DLQ with the
+        error; the rest are applied (the watermarks make the retries safe)."""
+        try:
+            return await self._apply(msgs)
+        except OUTAGES:
+            raise
+        except Exception as exc:  # noqa: BLE001 - quarantined below, never fatal
+            if len(msgs) == 1:
+                await self._quarantine(msgs[0], exc)
+                return 0
+            log.warning("a batch of %d events failed (%r): applied in halves to find the "
+                        "message", len(msgs), exc)
+            mid = len(msgs) // 2      # halves keep each partition's order
+            return await self.process_events(msgs[:mid]) + \
+                await self.process_events(msgs[mid:])
+
+    async def _quarantine(self, m: Message, exc: BaseException) -> None:
+        """Send ``m`` to the DLQ with the error it raised; count it once, with its offset."""
+        log.exception("event %s[%d]@%d failed; sent to the DLQ", m.topic, m.partition,
+                      m.offset, exc_info=exc)
+        marks, _ = await self.store.watermarks([_field(m)])
+        if m.offset < marks.get(_field(m), -1):
+            return
+        reason = f"error while applying the event: {type(exc).__name__}: {exc}"
+        self.last_error = f"{m.topic}[{m.partition}]@{m.offset}: {reason}"[:500]
+        await self.reject(m, reason)
+        try:
+            await self.store.commit(BatchWrite(
+                watermarks=_advance([m], marks), metrics=self.store.metrics_payload(
+                    events=0, dlq=1, recs=0, catalog=0, latencies_ms=(),
+                    worker=self.worker_id, worker_info=self._info_now())))
+        except Fenced:
+            pass
+
+    def _info_now(self) -> dict[str, Any]:
+        return {"events_per_s": round(self.rate, 1), "lag": self.lag, "ts": time.time()}
+
+    async def _apply(self, msgs: Sequence[Message]) -> int:
+        """Apply a batch, exactly once.
+
+        The watermarks of the batch's partitions (and the recent event ids of its events)
+        are read first; messages below them (applied before a crash, or by another
+        worker) and repeated event ids are skipped, and all the batch's effects are
+        written with the new watermarks by one atomic script (``state/lua/commit.lua``).
+        With ``prequential_exact`` the batch is processed in runs (in stream order)
+        holding at most one event per user, so each event is judged against the list made
+        after the user's previous event (the per-event protocol); only each user's final
+        list of the batch is published."""
         s = self.settings
         if self._river_live and not self._river_primed:
             await self._prime_river()
-        valid, rejected = await self._validate(msgs)
+        parsed = self._parse(msgs)
+        ids: dict[str, list[str]] = {}
+        if s.dedup_window:
+            for m, ev in parsed:
+                if isinstance(ev, Interaction):
+                    ids.setdefault(_field(m), []).append(ev.event_id)
+        view = await self.store.batch_view(sorted({_field(m) for m in msgs}), ids)
+        todo = [(m, ev) for m, ev in parsed if m.offset >= view.marks.get(_field(m), -1)]
+        self.skipped += len(msgs) - len(todo)
+        write = BatchWrite(watermarks=_advance([m for m, _ in todo], view.marks),
+                           backward=s.covisit_backward, id_window=s.dedup_window)
+        valid, rejected, duplicates = await self._screen(todo, view.seen)
+        if s.dedup_window:
+            write.event_ids = [(_field(m), m.offset, ev.event_id) for m, ev in valid]
+        valid, unknown = await self._in_catalog(valid)
+        rejected += unknown
         await self.users.load(ev.user_id for _, ev in valid)
-        runs = self._runs(valid)
+        pop_marks = view.pop_marks
         tally = Tally()
         curve: dict[int, Tally] = {}
-        batch = _Batch()
-        # Serving does not wait for co-visitation: a user's own event only adds pairs of
-        # items the user has seen (never candidates of their own list), so the pairs
-        # (~20 sorted-set increments per event, most of the ingest script's time) are
-        # applied after the lists are written. Deduplication and trending still come
-        # first. Evaluation keeps the strict order: learn from an event, then rank.
+        batch = _Batch(pop_marks=pop_marks)
+        # Evaluation keeps the strict order: learn from an event (its run's shared
+        # effects are written at once), then rank. Serving writes everything at the end.
         defer = not (s.prequential_exact or self._river_live)
         n_fresh = 0
-        for run in runs:
-            n_fresh += await self._process_run(run, batch, tally, curve, defer)
+        for run in self._runs(valid):
+            n_fresh += await self._process_run(run, batch, write, tally, curve, defer)
         for uid, st in batch.states.items():       # one write per touched user
             self.users[uid] = st.to_json()
         self._tick(len(msgs))
         now = time.time()     # the lists are written now (latency: produced -> written)
-        metrics = self.store.metrics_payload(
+        write.metrics = self.store.metrics_payload(
             events=n_fresh, dlq=rejected, recs=len(batch.out), catalog=0,
+            duplicates=duplicates,
             latencies_ms=[(now - batch.newest[u]) * 1000.0 for u in batch.out
                           if batch.newest[u] > 0],
-            worker=self.worker_id,
-            worker_info={"events_per_s": round(self.rate, 1), "lag": self.lag, "ts": now},
+            worker=self.worker_id, worker_info=self._info_now(),
             served=self.served, diversity=self.diversity, tally=tally, curve=curve,
             ranked_lists=self.ranked_lists, asked_lists=self.asked_lists,
             model_lists=self.model_lists)
         self.served, self.diversity = [], []
         self.ranked_lists = self.asked_lists = self.model_lists = 0
-        # one round trip: the users' states, their new lists, the batch's metrics
-        await self.store.write_batch({u: o.payload for u, o in batch.out.items()},
-                                     self.users.take_dirty(), metrics)
-        await self._publish(batch.out)
-        # the pairs go to Redis while the next batch is prepared (it waits for them before
-        # sending its own, and its reads queue behind them in Redis)
-        await self.drain()
-        if batch.visits:
-            self._covisits = asyncio.create_task(
-                self.store.add_covisits(batch.visits, s.covisit_backward))
-        return len(valid)
+        write.sets.update(("user:" + u, v) for u, v in self.users.take_dirty().items())
+        write.sets.update(("rec:" + u, o.payload) for u, o in batch.out.items())
+        self._add_impressions(write, batch.out)
+        try:
+            await self.store.commit(write)
+        except Fenced as exc:
+            if exc.current != dict((f, n) for f, _, n in write.watermarks).get(exc.field):
+                # another worker owns these partitions now
+                log.warning("batch not written: %s; its users are read again", exc)
+                self.fenced += 1
+                self.users.clear()
+                return 0
+            # else our own write landed and the reply was lost (a retried timeout)
+        for uid, o in batch.out.items():
+            await self.send(self._recs, uid.encode(), o.payload)
+        return n_fresh
 
     def _runs(self, valid: list[tuple[Message, Interaction]]
               ) -> list[list[tuple[Message, Interaction]]]:
@@ -232,12 +339,6 @@ class Processor:
         return ([valid[:cut]] if cut else []) + split_runs(valid[cut:],
                                                            key=lambda x: x[1].user_id)
 
-    async def drain(self) -> None:
-        """Wait for the co-visitation pairs still on their way to Redis (call on stop)."""
-        task, self._covisits = self._covisits, None
-        if task is not None:
-            await task
-
     async def _prime_river(self) -> None:
         """Give a live (inline) River learner the catalog already in Redis, so the first
         events get their category and price features even if the catalog agent lags."""
@@ -247,21 +348,44 @@ class Processor:
             self._river.catalog_change(CatalogChange(i, d.get("stock"), d.get("price"),
                                                      d.get("category"), d.get("title")))
 
-    async def _validate(self, msgs: Sequence[Message]
-                        ) -> tuple[list[tuple[Message, Interaction]], int]:
-        """Parse each message; bad ones (and unknown items) go to the DLQ with a reason."""
-        s = self.settings
+    def _parse(self, msgs: Sequence[Message]
+               ) -> list[tuple[Message, Interaction | Rejection]]:
+        """Each message decoded and validated (pure)."""
+        s, now = self.settings, time.time()
+        return [(m, parse_interaction(m.value, self._topics[m.topic], s.max_event_bytes,
+                                      now=now, max_future_s=s.max_future_s)
+                 if m.topic in self._topics else
+                 Rejection(f"unknown event topic {m.topic!r}")) for m in msgs]
+
+    async def _screen(self, parsed: list[tuple[Message, Interaction | Rejection]],
+                      seen: set[tuple[str, str]]
+                      ) -> tuple[list[tuple[Message, Interaction]], int, int]:
+        """Bad messages to the DLQ with their reason; events whose id their partition
+        applied recently (or earlier in the batch) dropped. Returns the events left, the
+        number rejected and the number of duplicates."""
         valid: list[tuple[Message, Interaction]] = []
-        rejected = 0
-        for m in msgs:
-            ev = (parse_interaction(m.value, self._topics[m.topic], s.max_event_bytes)
-                  if m.topic in self._topics else
-                  Rejection(f"unknown event topic {m.topic!r}"))
+        rejected = duplicates = 0
+        check = self.settings.dedup_window > 0
+        batch_ids: set[tuple[str, str]] = set()
+        for m, ev in parsed:
             if isinstance(ev, Rejection):
                 await self.reject(m, ev.reason)
                 rejected += 1
-            else:
-                valid.append((m, ev))
+                continue
+            if check:
+                key = (_field(m), ev.event_id)
+                if key in seen or key in batch_ids:
+                    duplicates += 1
+                    continue
+                batch_ids.add(key)
+            valid.append((m, ev))
+        return valid, rejected, duplicates
+
+    async def _in_catalog(self, valid: list[tuple[Message, Interaction]]
+                          ) -> tuple[list[tuple[Message, Interaction]], int]:
+        """The events whose item is in the catalog; the others go to the DLQ (after a
+        bounded wait for the catalog: :meth:`_wait_for_catalog`)."""
+        rejected = 0
         unknown = {ev.item_id for _, ev in valid} - self._known
         if unknown and not self._known_loaded:
             # a catalog of up to KNOWN_PRELOAD_MAX items is read once: each new item in
@@ -273,6 +397,8 @@ class Processor:
             self._known |= await self.store.known_items(sorted(unknown))
             unknown -= self._known
         if unknown:
+            unknown = await self._wait_for_catalog(unknown)
+        if unknown:
             keep = []
             for m, ev in valid:
                 if ev.item_id in unknown:
@@ -283,16 +409,43 @@ class Processor:
             valid = keep
         return valid, rejected
 
+    async def _wait_for_catalog(self, unknown: set[str]) -> set[str]:
+        """The items of ``unknown`` still missing from the catalog after waiting up to
+        ``unknown_item_wait_ms`` for them (a replay may overtake its catalog). The catalog
+        agent of this process wakes the wait; other workers' catalog partitions are
+        re-read every 100 ms. An item waited for once is not waited for again."""
+        before = unknown & self._waited
+        wait = unknown - before
+        deadline = time.monotonic() + self.settings.unknown_item_wait_ms / 1000.0
+        while wait and (left := deadline - time.monotonic()) > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._catalog_changed.wait(), min(0.1, left))
+            self._catalog_changed.clear()
+            self._known |= await self.store.known_items(sorted(wait))
+            wait -= self._known
+        if len(self._waited) > 100_000:
+            self._waited.clear()
+        self._waited |= wait
+        return wait | before
+
     async def _process_run(self, valid: list[tuple[Message, Interaction]], batch: _Batch,
-                           tally: Tally, curve: dict[int, Tally], defer: bool) -> int:
-        """Judge, update state and shared counters, learn, rank the touched users again.
-        Returns the number of fresh (not duplicate) events; with ``defer`` their
-        co-visitation increments wait in ``batch.visits``."""
+                           write: BatchWrite, tally: Tally, curve: dict[int, Tally],
+                           defer: bool) -> int:
+        """Judge, update state, learn, rank the touched users again. The shared effects
+        (trending, co-visitation, rewards) go into ``write``, or with ``defer`` off into
+        Redis before ranking. Returns the number of events."""
         s = self.settings
         unread = sorted({ev.user_id for _, ev in valid} - batch.lists.keys())
         states, seen = batch.states, batch.seen
         touched: dict[str, UserState] = {}
-        ingest: list[tuple[str, str, float, Visit]] = []
+        effects = write if defer else BatchWrite(backward=s.covisit_backward)
+        # trending first, in the round trip that reads the candidates (so they include
+        # it), under watermarks of its own: a crash between the two writes replays the
+        # batch without counting its trending twice
+        pops = [(m, ev) for m, ev in valid if m.offset >= batch.pop_marks.get(_field(m), -1)]
+        first = BatchWrite(watermarks=_advance([m for m, _ in pops], batch.pop_marks),
+                           trending=[(ev.item_id, ev.ts) for _, ev in pops],
+                           watermark_hash="wm:pop")
         judgeable: list[bool] = []      # the item is new to its user (judged if a list exists)
         for m, ev in valid:
             st = states.get(ev.user_id)
@@ -302,57 +455,49 @@ class Processor:
             touched[ev.user_id] = st
             judgeable.append(ev.item_id not in seen[ev.user_id])
             seen[ev.user_id].add(ev.item_id)
-            ingest.append((ev.event_id, ev.item_id, ev.ts,
-                           (ev.item_id, partners(ev.item_id, st.recent, s.covisit_window),
-                            time_weight(ev.ts, s.covisit_half_life_s))))
+            pairs = partners(ev.item_id, st.recent, s.covisit_window)
+            if pairs:
+                effects.visits.append(
+                    (ev.item_id, pairs, time_weight(ev.ts, s.covisit_half_life_s)))
+            if ev.rec_id and ev.kind in ("click", "purchase"):
+                effects.rewards.append((ev.rec_id, ev.kind,
+                                        (ev.price or 0.0) * ev.quantity if ev.price else 1.0))
+                if s.explore and ev.kind == "click":   # item-level rewards for exploration
+                    effects.clicks.append(ev.item_id)
             st.observe(ev.item_id, ev.kind, recent_cap=s.recent_items, seen_cap=SEEN_CAP,
                        ts=ev.ts)
             batch.newest[ev.user_id] = max(batch.newest.get(ev.user_id, 0.0), m.timestamp)
-        # One round trip: the lists to judge against, deduplication and trending, and (when
-        # the pairs are deferred, so that nothing else must land first) the candidates.
-        # The pairs of the fresh events wait until the lists are out when deferred.
+            batch.origin[ev.user_id] = _field(m) + f":{m.offset}"
+        # One round trip: the lists to judge against and (when the effects are deferred,
+        # so that nothing else must land first) the candidates.
         heads = [i for st in touched.values() for i in st.recent[: s.covisit_window]]
         need = self._rows_needed(heads) if defer else None
-        fresh, stored, got = await self.store.ingest_and_read(
-            [(e, i, t) for e, i, t, _ in ingest], unread, need, s.candidates_per_item,
-            4 * s.k, content=s.content_weight > 0)
+        stored, got = await self.store.read_batch(unread, need, s.candidates_per_item,
+                                                  4 * s.k, content=s.content_weight > 0,
+                                                  first=first)
+        batch.pop_marks.update((f, nxt) for f, _, nxt in first.watermarks)
         lists = {**stored, **batch.lists}
-        verdicts = [self._judge(ev, lists) if j else None
-                    for (_, ev), j in zip(valid, judgeable, strict=True)]
-        cands = self._candidates_from(got, need, heads) if got is not None else None
-        visits = [x[3] for new, x in zip(fresh, ingest, strict=True) if new and x[3][1]]
-        if defer:
-            batch.visits += visits
-        else:
-            await self.store.add_covisits(visits, s.covisit_backward)
-        # only fresh events count: an event replayed after a rebalance or crash was judged
-        # the first time (the ingest script deduplicates by event id)
-        for new, v in zip(fresh, verdicts, strict=True):
-            if new and v is not None:
+        for (_, ev), j in zip(valid, judgeable, strict=True):
+            v = self._judge(ev, lists) if j else None
+            if v is not None:
                 tally.add(*v[1:])
                 curve.setdefault(v[0], Tally()).add(*v[1:])
-        rewards = [(ev.rec_id, ev.kind, (ev.price or 0.0) * ev.quantity if ev.price else 1.0)
-                   for (_, ev), new in zip(valid, fresh, strict=True)
-                   if new and ev.rec_id and ev.kind in ("click", "purchase")]
-        await self.store.apply_rewards(rewards)
-        if s.explore:   # item-level rewards for exploration: clicks on served lists
-            await self.store.count_item_clicks(
-                [ev.item_id for (_, ev), new in zip(valid, fresh, strict=True)
-                 if new and ev.rec_id and ev.kind == "click"])
+        cands = self._candidates_from(got, need, heads) if got is not None else None
+        if not defer:
+            await self.store.commit(effects)
         if self.ranker is not None:   # test (judged above), then train the ranker
-            for (_, ev), j, new in zip(valid, judgeable, fresh, strict=True):
-                last = self._ranked.get(ev.user_id) if j and new else None
+            for (_, ev), j in zip(valid, judgeable, strict=True):
+                last = self._ranked.get(ev.user_id) if j else None
                 row = last[0].get(ev.item_id) if last is not None else None
                 if row is not None:
                     self.ranker.learn(last[1], row)
         if self._river_live:   # test (judged above), then train, then the next lists
-            for (_, ev), new in zip(valid, fresh, strict=True):
-                if new:
-                    self._river.learn(ev)
-        out = await self.recommend(touched, batch.newest, cands)
+            for _, ev in valid:
+                self._river.learn(ev)
+        out = await self.recommend(touched, batch.newest, cands, batch.origin)
         batch.out.update(out)
         batch.lists.update({u: o.top for u, o in out.items()})
-        return sum(fresh)
+        return len(valid)
 
     def _judge(self, ev: Interaction, lists: dict[str, list[str]]
                ) -> tuple[int, float, float, float] | None:
@@ -368,9 +513,11 @@ class Processor:
                 *judge(ev.item_id, lists[ev.user_id], self.settings.k))
 
     async def recommend(self, states: dict[str, UserState], newest: dict[str, float],
-                        cands: Candidates | None = None) -> dict[str, _Output]:
-        """Recompute the list of each user in ``states`` (published by :meth:`_publish`);
-        ``cands``: their candidates when already read."""
+                        cands: Candidates | None = None,
+                        origins: dict[str, str] | None = None) -> dict[str, _Output]:
+        """Recompute the list of each user in ``states``; ``cands``: their candidates when
+        already read; ``origins``: the event behind each list (its impression id is made
+        from it, so a list made again from a replayed event has the same id)."""
         if not states:
             return {}
         s = self.settings
@@ -456,7 +603,9 @@ class Processor:
             top = [i for i, _ in ranked[: s.k]]
             self.served += top
             self.diversity.append(intra_list_diversity(top, cats))
-            imp_id = uuid.uuid4().hex
+            origin = (origins or {}).get(uid)
+            imp_id = (hashlib.blake2b(f"{origin}|{uid}".encode(), digest_size=16).hexdigest()
+                      if origin else uuid.uuid4().hex)
             rec = {"user_id": uid, "items": [{"item_id": i, "score": sc} for i, sc in ranked],
                    "impression_id": imp_id,
                    "policy": variant or (POLICY if s.ranking == "blend" else s.ranking),
@@ -497,20 +646,19 @@ class Processor:
             self._ranked.popitem(last=False)
         return ordered
 
-    async def _publish(self, outputs: dict[str, _Output]) -> None:
-        """Count the impressions of the lists just written to Redis and publish them on
-        ``recommendations``."""
-        if not outputs:
-            return
-        await self.store.count_item_impressions([i for o in outputs.values() for i in o.shown])
-        by_exp: dict[str, tuple[Experiment, list[tuple[str, str, str]]]] = {}
+    @staticmethod
+    def _add_impressions(write: BatchWrite, outputs: dict[str, _Output]) -> None:
+        """The impressions of the batch's lists: under a running experiment, and the
+        items exploration showed."""
+        write.shown += [i for o in outputs.values() for i in o.shown]
         for o in outputs.values():
-            if o.experiment is not None and o.impression is not None:
-                by_exp.setdefault(o.experiment.name, (o.experiment, []))[1].append(o.impression)
-        for exp, imps in by_exp.values():
-            await self.store.log_impressions(exp, imps)
-        for uid, o in outputs.items():
-            await self.send(self._recs, uid.encode(), o.payload)
+            exp = o.experiment
+            if exp is not None and o.impression is not None:
+                if write.impressions is None:
+                    write.impressions = Impressions(exp.name, int(exp.attribution_window_s),
+                                                    float(exp.reward_click),
+                                                    exp.reward_purchase)
+                write.impressions.lists.append(o.impression)
 
     async def _candidates(self, items: list[str]) -> Candidates:
         """Candidate rows of ``items`` (co-visitation, content), each reused for up to
@@ -600,12 +748,20 @@ class Processor:
         if time.monotonic() - self._river_read_at >= 1.0:
             self._river_read_at = time.monotonic()
             version = await self.store.client.get(self.store.key("model:version"))
-            if version is not None and version != self._river_version:
+            if version is not None and version != self._snapshot_seen:
+                self._snapshot_seen = version     # a refused one is not read again
                 raw = await self.store.get_bytes("model:snapshot")
-                if raw:
-                    import pickle
-                    snap = await asyncio.to_thread(pickle.loads, raw)
-                    self._river, self._river_version = snap["model"], str(snap["version"])
+                if raw and not self.settings.snapshot_key:
+                    log.error("a River snapshot is in Redis but STREAMREC_SNAPSHOT_KEY is "
+                              "not set: it is not loaded (only signed snapshots are)")
+                elif raw:
+                    try:
+                        snap = await asyncio.to_thread(snapshots.loads, raw,
+                                                       self.settings.snapshot_key)
+                    except snapshots.SnapshotRejected as exc:
+                        log.error("River snapshot %s refused, not unpickled: %s", version, exc)
+                    else:
+                        self._river, self._river_version = snap["model"], str(snap["version"])
         return self._river
 
     async def _experiment(self) -> Experiment | None:
@@ -631,6 +787,7 @@ class Processor:
                 changes.append(c)
         await self.store.apply_catalog(changes)
         self._known.update(c.item_id for c in changes)
+        self._catalog_changed.set()
         if self._river_live:
             for c in changes:
                 self._river.catalog_change(c)

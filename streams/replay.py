@@ -11,30 +11,51 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from .exceptions import StreamrecError
 from .records import TOPIC_CATALOG, TOPIC_EVENTS
 from .settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-class Producer:
-    """One aiokafka producer for JSON payloads keyed by a string id."""
+class DeliveryError(StreamrecError):
+    """Messages the broker did not acknowledge."""
 
-    def __init__(self, settings: Settings, linger_ms: int = 5) -> None:
+
+class Producer:
+    """One aiokafka producer for JSON payloads keyed by a string id.
+
+    Every send's delivery is checked: :meth:`flush` (and leaving the ``async with``)
+    raises :class:`DeliveryError` if any message since the last flush was not
+    acknowledged, so a replay never reports events it failed to send."""
+
+    SETTLE_EVERY = 10_000     # deliveries checked at least this often
+
+    def __init__(self, settings: Settings, linger_ms: int = 5,
+                 request_timeout_ms: int = 30_000) -> None:
         self.settings = settings
         self._p = AIOKafkaProducer(bootstrap_servers=settings.broker, linger_ms=linger_ms,
-                                   max_batch_size=256 * 1024)
+                                   max_batch_size=256 * 1024,
+                                   request_timeout_ms=request_timeout_ms)
+        self._pending: list[asyncio.Future[Any]] = []
 
     async def __aenter__(self) -> Producer:
         await self._p.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self._p.stop()
+        try:
+            if exc[0] is None:
+                await self.flush()
+        finally:
+            await self._p.stop()
 
     async def send(self, topic: str, key: str, value: dict[str, Any] | bytes) -> None:
         raw = value if isinstance(value, bytes) else orjson.dumps(value)
-        await self._p.send(self.settings.topic(topic), key=key.encode(), value=raw)
+        self._pending.append(await self._p.send(self.settings.topic(topic), key=key.encode(),
+                                                value=raw))
+        if len(self._pending) >= self.SETTLE_EVERY:
+            await self._settle()
 
     async def send_and_wait(self, topic: str, key: str, value: dict[str, Any] | bytes) -> None:
         raw = value if isinstance(value, bytes) else orjson.dumps(value)
@@ -42,6 +63,15 @@ class Producer:
 
     async def flush(self) -> None:
         await self._p.flush()
+        await self._settle()
+
+    async def _settle(self) -> None:
+        pending, self._pending = self._pending, []
+        got = await asyncio.gather(*pending, return_exceptions=True)
+        failed = [g for g in got if isinstance(g, BaseException)]
+        if failed:
+            raise DeliveryError(f"{len(failed)} of {len(got)} messages were not delivered to "
+                                f"{self.settings.broker}: {failed[0]!r}")
 
 
 async def replay_catalog(producer: Producer, items: Iterable[dict[str, Any]]) -> int:

@@ -29,9 +29,23 @@ ENV_PREFIX = "STREAMREC_"
 
 
 def _spec(default: Any, help: str, lo: float | None = None, hi: float | None = None,
-          choices: tuple[str, ...] | None = None) -> Any:
-    return field(default=default,
-                 metadata={"help": help, "lo": lo, "hi": hi, "choices": choices})
+          choices: tuple[str, ...] | None = None, secret: bool = False) -> Any:
+    return field(default=default, repr=not secret,
+                 metadata={"help": help, "lo": lo, "hi": hi, "choices": choices,
+                           "secret": secret})
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (for logs and errors).
+
+    >>> redact_url("redis://app:s3cret@db:6379/0"), redact_url("redis://:pw@h:1")
+    ('redis://app:***@db:6379/0', 'redis://:***@h:1')
+    """
+    scheme, sep, rest = url.partition("://")
+    auth, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in auth:
+        return url
+    return f"{scheme}://{auth.split(':', 1)[0]}:***@{host}"
 
 
 @dataclass(frozen=True)
@@ -124,8 +138,15 @@ class Settings:
     fetch_max_wait_ms: int = _spec(10, "longest a broker may hold a fetch; low = low latency",
                                    1, 10000)
     max_event_bytes: int = _spec(16384, "larger event payloads go to the DLQ", 64, 10_000_000)
-    dedup_ttl_s: int = _spec(86400, "how long event ids are remembered for deduplication",
-                             1, 10_000_000)
+    dedup_window: int = _spec(100_000, "event ids remembered per partition: an event whose "
+                              "event_id is among its partition's last this many is a "
+                              "duplicate and is dropped (redelivered offsets are dropped by "
+                              "the watermarks whatever this is; 0 = no id check)",
+                              0, 10_000_000)
+    max_future_s: float = _spec(86400.0, "events stamped more than this many seconds after "
+                                "the worker's clock go to the DLQ (a future time would stop "
+                                "trending for good); ts may be Unix seconds or milliseconds",
+                                0.0, 1e9)
     api_host: str = _spec("127.0.0.1", "interface the HTTP API binds")
     api_port: int = _spec(8080, "port of the HTTP API (0 = a free port)", 0, 65535)
     data_dir: str = _spec("", "folder of movielens-small; empty = ../shared/data/movielens-small "
@@ -137,6 +158,19 @@ class Settings:
     scenario: bool = _spec(True, "demo: simulate sell-outs, restocks and price changes (seeded)")
     seed: int = _spec(7, "seed of every random choice (simulated prices, stock, ids)", 0, 2**32 - 1)
     log_level: str = _spec("warning", "log level", choices=("debug", "info", "warning", "error"))
+    snapshot_key: str = _spec("", "secret key (16+ characters) that signs the learner's model "
+                              "snapshots (HMAC-SHA256); workers unpickle only snapshots "
+                              "signed with it. Required by the learner, and by workers "
+                              "with RIVER_WEIGHT > 0; the demo makes one per run",
+                              secret=True)
+    admin_token: str = _spec("", "bearer token of the API's admin endpoints (experiments); "
+                             "empty = admin endpoints answer 401", secret=True)
+    outage_wait_s: float = _spec(300.0, "how long the worker and learner wait out a Redis "
+                                 "outage (retrying with backoff) before exiting non-zero",
+                                 0.0, 86400.0)
+    unknown_item_wait_ms: int = _spec(2000, "how long an event for an item not yet in the "
+                                      "catalog waits for it (a replay may overtake the "
+                                      "catalog) before it goes to the DLQ", 0, 600000)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -155,8 +189,19 @@ class Settings:
                 "within a few years")
         if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise SettingsError(
-                f"{ENV_PREFIX}REDIS_URL={self.redis_url!r}: expected redis://host:port/db, "
+                f"{ENV_PREFIX}REDIS_URL={redact_url(self.redis_url)!r}: expected "
+                "redis://host:port/db, "
                 "rediss://... or unix://...")
+
+    def __repr__(self) -> str:
+        """Every setting but the secrets; a password in the Redis URL shows as ``***``."""
+        parts = []
+        for f in dataclasses.fields(self):
+            if f.metadata["secret"]:
+                continue
+            v = getattr(self, f.name)
+            parts.append(f"{f.name}={redact_url(v) if f.name == 'redis_url' else v!r}")
+        return f"Settings({', '.join(parts)})"
 
     # -- construction ------------------------------------------------------------------
     @classmethod
@@ -248,6 +293,12 @@ def _parse(f: dataclasses.Field, raw: str) -> Any:
 
 def _check(f: dataclasses.Field, value: Any) -> None:
     m, name = f.metadata, ENV_PREFIX + f.name.upper()
+    if m["secret"]:
+        if not isinstance(value, str):
+            raise SettingsError(f"{name}: must be a string (value not shown: a secret)")
+        if value and len(value) < 16:
+            raise SettingsError(f"{name}: at least 16 characters (value not shown: a secret)")
+        return
     expected = {"int": int, "float": (int, float), "bool": bool, "str": str}[str(f.type)]
     if not isinstance(value, expected) or (str(f.type) == "int" and isinstance(value, bool)):
         raise SettingsError(f"{name}={value!r}: must be of type {f.type} ({_allowed(f)})")

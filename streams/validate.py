@@ -14,6 +14,7 @@ Rejection(reason='negative price: -2')
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,9 @@ import orjson
 from streamrec.models.events import EVENT_KINDS, CatalogChange, Interaction
 
 MAX_ID_LEN = 256
+MAX_PRICE = 1e9            # per unit; price x quantity stays far from float limits
+MAX_QUANTITY = 1_000_000
+MS_FROM = 1e11             # a ts at or above this is in milliseconds (1e11 s is year 5138)
 
 
 @dataclass(slots=True, frozen=True)
@@ -66,10 +70,33 @@ def _num(d: dict[str, Any], name: str, required: bool) -> float | None | Rejecti
     return float(v)
 
 
-def parse_interaction(raw: bytes | None, kind: str | None, max_bytes: int = 16384
+def event_time(ts: float, now: float, max_future_s: float) -> float | Rejection:
+    """``ts`` in Unix seconds (a millisecond timestamp is converted), or a Rejection when
+    it lies more than ``max_future_s`` after ``now`` (a future time would move the
+    trending clock for good).
+
+    >>> event_time(1.7e9, now=1.8e9, max_future_s=60)
+    1700000000.0
+    >>> event_time(1.7e12, now=1.8e9, max_future_s=60)
+    1700000000.0
+    >>> event_time(4e9, now=1.8e9, max_future_s=60).reason.split(" (")[0]
+    'timestamp 4e+09 is 2.2e+09 s ahead of now'
+    """
+    if ts < 0:
+        return Rejection(f"negative timestamp: {ts:g}")
+    secs = ts / 1000.0 if ts >= MS_FROM else ts
+    if secs > now + max_future_s:
+        return Rejection(f"timestamp {ts:g} is {secs - now:.2g} s ahead of now (at most "
+                         f"{max_future_s:g}: STREAMREC_MAX_FUTURE_S); Unix seconds or ms")
+    return secs
+
+
+def parse_interaction(raw: bytes | None, kind: str | None, max_bytes: int = 16384, *,
+                      now: float | None = None, max_future_s: float = 86400.0
                       ) -> Interaction | Rejection:
     """Validate one event read from the ``events.<kind>`` topic, or (``kind`` None) from
-    the mixed ``events`` topic, where the ``type`` field is required."""
+    the mixed ``events`` topic, where the ``type`` field is required. ``ts`` may be in
+    seconds or milliseconds, at most ``max_future_s`` after ``now`` (default: the clock)."""
     d = _load(raw, max_bytes)
     if isinstance(d, Rejection):
         return d
@@ -87,15 +114,26 @@ def parse_interaction(raw: bytes | None, kind: str | None, max_bytes: int = 1638
     for v in (event_id, user_id, item_id, session_id, rec_id, ts, price):
         if isinstance(v, Rejection):
             return v
-    if price is not None and price < 0:
-        return Rejection(f"negative price: {d['price']}")
-    if ts < 0:  # type: ignore[operator]
-        return Rejection(f"negative timestamp: {d['ts']}")
+    if isinstance(price, float) and (bad := _price_error(price, d["price"])):
+        return bad
+    secs = event_time(ts, time.time() if now is None else now, max_future_s)  # type: ignore
+    if isinstance(secs, Rejection):
+        return secs
     quantity = d.get("quantity", 1)
-    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
-        return Rejection(f"field 'quantity' must be an integer >= 1, got {quantity!r}")
-    return Interaction(event_id, declared, user_id, item_id, ts, session_id, rec_id,  # type: ignore
-                       price, quantity)  # type: ignore[arg-type]
+    if (isinstance(quantity, bool) or not isinstance(quantity, int)
+            or not 1 <= quantity <= MAX_QUANTITY):
+        return Rejection(f"field 'quantity' must be an integer 1..{MAX_QUANTITY}, "
+                         f"got {quantity!r}")
+    return Interaction(event_id, declared, user_id, item_id, secs, session_id,  # type: ignore
+                       rec_id, price, quantity)  # type: ignore[arg-type]
+
+
+def _price_error(price: float, raw: Any) -> Rejection | None:
+    if price < 0:
+        return Rejection(f"negative price: {raw}")
+    if price > MAX_PRICE:
+        return Rejection(f"price {raw} above {MAX_PRICE:g}")
+    return None
 
 
 def parse_catalog(raw: bytes | None, max_bytes: int = 16384) -> CatalogChange | Rejection:
@@ -118,8 +156,8 @@ def parse_catalog(raw: bytes | None, max_bytes: int = 16384) -> CatalogChange | 
     price = _num(d, "price", False)
     if isinstance(price, Rejection):
         return price
-    if price is not None and price < 0:
-        return Rejection(f"negative price: {d['price']}")
+    if isinstance(price, float) and (bad := _price_error(price, d["price"])):
+        return bad
     for name in ("category", "title"):
         if d.get(name) is not None and not isinstance(d[name], str):
             return Rejection(f"field '{name}' must be a string, got {type(d[name]).__name__}")

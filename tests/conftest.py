@@ -4,6 +4,7 @@ fresh topic / key / group names per test, and a worker subprocess factory."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,6 +16,15 @@ from streamrec.streams.embedded import RedisServer, TansuBroker
 from streamrec.streams.exceptions import EmbeddedStartError
 from streamrec.streams.settings import Settings
 from streamrec.streams.topics import ensure_topics
+
+_OFFSETS = itertools.count()
+
+
+def next_offset() -> int:
+    """A Kafka offset never used before in this test session: the worker applies a topic
+    partition's offsets once (below its watermark a message is skipped), so tests that
+    hand messages to a Processor number them like a partition does."""
+    return next(_OFFSETS)
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +64,9 @@ def names() -> str:
 def redis_settings(redis_server: RedisServer, names: str) -> Settings:
     """Settings with a fresh Redis key prefix (no broker)."""
     return Settings.from_env({}, redis_url=redis_server.url, redis_prefix=f"{names}:",
-                             topic_prefix=f"{names}.", app_id=names, partitions=2, k=10)
+                             topic_prefix=f"{names}.", app_id=names, partitions=2, k=10,
+                             snapshot_key=f"test-snapshot-key-{names}",
+                             admin_token=f"test-admin-token-{names}")
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streamrec.streams.embedded import free_port
 from streamrec.streams.exceptions import DataMissing
-from streamrec.streams.settings import Settings
+from streamrec.streams.settings import Settings, redact_url
 
 pytestmark = pytest.mark.e2e
 
@@ -45,16 +45,21 @@ def demo():
                      ).start()
     info: dict[str, str] = {}
     deadline = time.monotonic() + 60
-    while len(info) < 3 and time.monotonic() < deadline:
+    while len(info) < 4 and time.monotonic() < deadline:
         try:
             line = lines.get(timeout=1)
         except queue.Empty:
             assert proc.poll() is None, "demo exited early"
             continue
-        for name in ("broker", "redis", "api"):
+        for name in ("broker", "redis", "secrets", "api"):
             if line.startswith(f"{name}: "):
                 info[name] = line.split(": ", 1)[1].strip()
-    assert len(info) == 3, f"demo did not print broker/redis/api: {info}"
+    assert len(info) == 4, f"demo did not print broker/redis/secrets/api: {info}"
+    assert ":***@" in info["redis"]                       # the password is never printed
+    env = dict(line.split("=", 1) for line in Path(info["secrets"]).read_text().split())
+    assert oct(Path(info["secrets"]).stat().st_mode & 0o777) == "0o600"
+    info["redis_url"] = env["STREAMREC_REDIS_URL"]
+    assert redact_url(env["STREAMREC_REDIS_URL"]) == info["redis"]
     assert info["api"] == f"http://127.0.0.1:{port}"
     yield proc, info, lines
     if proc.poll() is None:
@@ -93,7 +98,7 @@ async def _demo_checks(info):
         # stock event, and the worker applies it within seconds even while it replays
         sold = body["items"][0]["item_id"]
         prefix = Settings.from_env().redis_prefix
-        store = redis.asyncio.from_url(info["redis"])
+        store = redis.asyncio.from_url(info["redis_url"])
         producer = AIOKafkaProducer(bootstrap_servers=info["broker"])
         await producer.start()
         try:
@@ -158,4 +163,4 @@ def test_demo_end_to_end(demo):
     assert any(line.startswith("recommendations for user") for line in out), out[-20:]
     time.sleep(0.5)
     assert _closed(info["broker"]), "broker still listening after the demo stopped"
-    assert _closed(info["redis"].removeprefix("redis://").split("/")[0]), "redis still up"
+    assert _closed(info["redis"].split("@")[1].split("/")[0]), "redis still up"

@@ -135,3 +135,48 @@ async def test_redis_down_is_a_json_503(redis_settings):
             assert status == 503 and body["status"] == "unavailable"
     finally:
         await runner.cleanup()
+
+
+async def test_metrics_count_and_time_this_process_requests(api):
+    url, store, http = api
+    await store.write_recs({"u": orjson.dumps({"user_id": "u", "generated_at": 1.0,
+                                               "items": [{"item_id": "a", "score": 1.0}]})})
+    for query in ("k=3", "k=3", "k=0"):
+        await get(http, f"{url}/recommendations/u?{query}")
+    await get(http, f"{url}/nope")
+    async with http.get(f"{url}/metrics") as r:
+        text = await r.text()
+    route = 'route="/recommendations/{user_id}"'
+    assert f'streamrec_api_requests_total{{{route},status="200"}} 2' in text
+    assert f'streamrec_api_requests_total{{{route},status="400"}} 1' in text
+    assert 'streamrec_api_requests_total{route="unmatched",status="404"} 1' in text
+    assert f'streamrec_api_request_duration_ms_bucket{{{route},le="+Inf"}} 3' in text
+    assert f'streamrec_api_request_duration_ms_count{{{route}}} 3' in text
+
+
+async def test_health_reports_each_process_from_its_heartbeat(api):
+    import time
+    url, store, http = api
+    status, body = await get(http, f"{url}/health")
+    assert status == 200 and body["pipeline"] == "degraded" and body["workers"] == {}
+    await store.heartbeat("w1", {"ts": time.time(), "lag": 7, "last_error": ""})
+    await store.heartbeat("w0", {"ts": time.time() - 60, "lag": 0, "last_error": "boom"})
+    status, body = await get(http, f"{url}/health")
+    assert body["pipeline"] == "ok"
+    assert body["workers"]["w1"]["alive"] and body["workers"]["w1"]["lag"] == 7
+    assert not body["workers"]["w0"]["alive"] and body["workers"]["w0"]["last_error"] == "boom"
+    await store.heartbeat("learner", {"ts": time.time() - 30, "lag": 0})
+    assert (await get(http, f"{url}/health"))[1]["pipeline"] == "degraded"   # learner silent
+    assert (await get(http, f"{url}/health/live")) == (200, {"status": "ok"})
+    assert (await get(http, f"{url}/health/ready"))[0] == 200
+
+
+def test_redis_loading_is_an_outage_not_an_error():
+    """A restarted Redis answers LOADING while it reads its data: the lean client raises
+    the same error redis-py does (a ConnectionError), which the API answers with 503."""
+    import hiredis
+    from redis.exceptions import BusyLoadingError
+
+    from streamrec.state.resp import _error
+    assert isinstance(_error(hiredis.ReplyError("LOADING Redis is loading the dataset")),
+                      BusyLoadingError)

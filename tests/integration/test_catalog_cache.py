@@ -12,6 +12,7 @@ from streamrec.models.events import CatalogChange
 from streamrec.state.redis_store import RedisStore
 from streamrec.state.users import MemoryUsers
 from streamrec.streams.processor import Message, Processor
+from tests.conftest import next_offset
 
 pytestmark = pytest.mark.integration
 
@@ -24,10 +25,10 @@ async def _sink(*args: object) -> None:
 
 
 def _msgs(s, events):
-    return [Message(s.topic("events"), 0, n, u.encode(),
+    return [Message(s.topic("events"), 0, next_offset(), u.encode(),
                     orjson.dumps({"event_id": e, "user_id": u, "item_id": i, "ts": EPOCH + t,
                                   "type": "view"}), 0.0)
-            for n, (e, u, i, t) in enumerate(events)]
+            for e, u, i, t in events]
 
 
 async def test_price_change_reaches_the_next_list(redis_settings):
@@ -39,7 +40,6 @@ async def test_price_change_reaches_the_next_list(redis_settings):
         await proc.process_events(_msgs(s, [("b1", "b", "1", 1), ("b2", "b", "2", 2),
                                             ("b3", "b", "3", 3), ("a1", "a", "0", 4),
                                             ("a2", "a", "1", 5)]))
-        await proc.drain()
         first = (await store.read_recs(["a"]))["a"]
         assert "2" in first and "3" in first
         version = (await store.fetch_candidates([], 1, 1)).catalog_version

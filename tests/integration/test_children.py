@@ -20,7 +20,7 @@ from streamrec.streams.embedded import RedisServer, TansuBroker
 from streamrec.streams.settings import Settings
 with TansuBroker() as b, RedisServer() as r:
     p = start_worker(Settings.from_env({}, broker=b.bootstrap, redis_url=r.url,
-                                       topic_prefix="orphan."))
+                                       topic_prefix="orphan.", snapshot_key="k" * 32))
     print(p.pid, flush=True)
     time.sleep(120)
 """

@@ -4,6 +4,7 @@ processors (two workers) sharing totals."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 
 import aiohttp
@@ -11,15 +12,18 @@ import orjson
 import pytest
 
 from streamrec.models.events import CatalogChange
+from streamrec.models.experiments import Experiment, ExperimentError
 from streamrec.state.redis_store import RedisStore
 from streamrec.state.users import MemoryUsers
 from streamrec.streams.api import start_api
 from streamrec.streams.processor import Message, Processor
+from tests.conftest import next_offset
 
 pytestmark = pytest.mark.integration
 
 
-def msg(topic, user, payload, offset=0):
+def msg(topic, user, payload, offset=None):
+    offset = next_offset() if offset is None else offset
     return Message(topic, 0, offset, user.encode(), orjson.dumps(payload), time.time())
 
 
@@ -53,10 +57,22 @@ async def store(redis_settings):
 async def test_api_experiment_lifecycle_and_errors(redis_settings, store):
     runner, url = await start_api(redis_settings.replace(api_port=0))
     try:
+        admin = {"Authorization": f"Bearer {redis_settings.admin_token}"}
         async with aiohttp.ClientSession() as http:
-            async def call(method, path, body=None):
-                async with http.request(method, url + path, data=body) as r:
+            async def call(method, path, body=None, headers=admin):
+                async with http.request(method, url + path, data=body, headers=headers) as r:
                     return r.status, await r.json()
+
+            # admin endpoints refuse anonymous callers and wrong tokens, with JSON
+            body = orjson.dumps({"name": "anon", "variants": ["blend"]})
+            for headers in ({}, {"Authorization": "Bearer wrong"},
+                            {"Authorization": redis_settings.admin_token}):
+                for method, path in (("POST", "/experiments"), ("GET", "/experiments"),
+                                     ("POST", "/experiments/anon/stop"),
+                                     ("POST", "/experiments/anon/reset")):
+                    status, err = await call(method, path, body, headers)
+                    assert status == 401 and "bearer token" in err["error"], (method, path)
+            assert await store.get_experiment("anon") is None
 
             good = orjson.dumps({"name": "rank", "variants": ["blend", "trending"],
                                  "weights": [0.5, 0.5]})
@@ -87,6 +103,33 @@ async def test_api_experiment_lifecycle_and_errors(redis_settings, store):
         await runner.cleanup()
 
 
+async def test_stop_wins_over_racing_resumes(redis_settings, store):
+    """Status changes are one atomic step in Redis: 50 resumes and pauses racing one stop
+    (over several connections) leave the experiment stopped; later resumes are refused."""
+    exp = Experiment.from_dict({"name": "race", "variants": ["blend", "trending"]})
+    assert await store.create_experiment(exp)
+    moves = ["running", "paused"] * 25
+    moves.insert(17, "stopped")
+    got = await asyncio.gather(*(store.set_experiment_status("race", m) for m in moves),
+                               return_exceptions=True)
+    assert [g.status for g in got if isinstance(g, Experiment)].count("stopped") == 1
+    assert all(isinstance(g, Experiment | ExperimentError) for g in got)
+    assert (await store.get_experiment("race")).status == "stopped"
+    with pytest.raises(ExperimentError, match="stopped"):
+        await store.set_experiment_status("race", "running")
+
+
+async def test_admin_endpoints_are_closed_without_a_configured_token(redis_settings, store):
+    runner, url = await start_api(redis_settings.replace(api_port=0, admin_token=""))
+    try:
+        async with aiohttp.ClientSession() as http, http.post(
+                url + "/experiments", data=b'{"name":"x","variants":["blend"]}',
+                headers={"Authorization": "Bearer "}) as r:
+            assert r.status == 401 and "STREAMREC_ADMIN_TOKEN" in (await r.json())["error"]
+    finally:
+        await runner.cleanup()
+
+
 async def test_clicks_on_impressions_reward_the_variant_once(redis_settings, store):
     s = redis_settings
     from streamrec.models.experiments import Experiment
@@ -103,17 +146,18 @@ async def test_clicks_on_impressions_reward_the_variant_once(redis_settings, sto
         recs[f"u{u}"] = rec
     stats = await store.experiment_stats("ab")
     assert sum(v.impressions for v in stats.values()) == 40
-    # every "covisit" user clicks twice on the same list (the same click delivered twice
-    # too) and buys once; "trending" users do nothing
+    # every "covisit" user clicks twice on the same list and buys once, and the batch is
+    # delivered again (a crash before its offsets were committed); "trending" users do nothing
     clicked = [u for u, r in recs.items() if r["variant"] == "covisit"]
     events = []
     for u in clicked:
         imp = recs[u]["impression_id"]
         item = recs[u]["items"][0]["item_id"]
-        events += [click(s, f"c1{u}", u, item, 100.0, imp), click(s, f"c1{u}", u, item, 100.0, imp),
+        events += [click(s, f"c1{u}", u, item, 100.0, imp),
                    click(s, f"c2{u}", u, item, 101.0, imp),
                    click(s, f"p{u}", u, item, 102.0, imp, kind="purchase", price=4.0)]
     await proc.process_events(events)
+    assert await proc.process_events(events) == 0     # redelivered: applied once
     stats = await store.experiment_stats("ab")
     n = len(clicked)
     assert stats["covisit"].clicks == 2 * n          # the duplicate did not count
@@ -145,9 +189,11 @@ async def test_two_processors_give_the_same_totals_as_one(redis_settings):
             await st.apply_catalog([CatalogChange(str(i), stock=10) for i in range(13)])
             procs = [Processor(s.replace(redis_prefix=prefix), st, MemoryUsers(), Sink())
                      for _ in range(n_workers)]
-            # users are partitioned between workers; a redelivered batch counts nothing
+            # users are partitioned between workers (each owns a partition of its users'
+            # events); a redelivered batch counts nothing
             for w, p in enumerate(procs):
-                mine = [m for m in events if int(m.key.decode()[1:]) % n_workers == w]
+                mine = [dataclasses.replace(m, partition=w) for m in events
+                        if int(m.key.decode()[1:]) % n_workers == w]
                 await p.process_events(mine)
                 await p.process_events(mine[:50])
             m, _, _ = await st.read_metrics()

@@ -10,6 +10,7 @@ from streamrec.models.events import CatalogChange
 from streamrec.state.redis_store import RedisStore
 from streamrec.state.users import MemoryUsers
 from streamrec.streams.processor import Message, Processor
+from tests.conftest import next_offset
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +25,7 @@ async def test_items_added_after_the_preload_are_accepted_unknown_ones_rejected(
 
     def view(n: int, item: str) -> Message:
         ev = {"event_id": f"e{n}", "user_id": "u", "item_id": item, "ts": float(n)}
-        return Message(s.topic("events.view"), 0, n, b"u", orjson.dumps(ev), float(n))
+        return Message(s.topic("events.view"), 0, next_offset(), b"u", orjson.dumps(ev), float(n))
 
     async with RedisStore(s.redis_url, s.redis_prefix) as store:
         await store.apply_catalog([CatalogChange("a", stock=3), CatalogChange("b", stock=3)])

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import pickle
 import time
 
 import orjson
 import pytest
 
 from streamrec.models.events import CatalogChange
+from streamrec.state import snapshots
 from streamrec.state.redis_store import RedisStore
 from streamrec.state.users import MemoryUsers
 from streamrec.streams.learner import Learner
 from streamrec.streams.processor import Message, Processor
 from streamrec.streams.replay import Producer
+from tests.conftest import next_offset
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +45,7 @@ async def test_restart_resumes_from_the_snapshot_without_loss_or_double_learning
     assert b.model.mf.n_learned == 420 and b.version > a.version
     # the snapshot a worker reads scores exactly like the learner's live model
     async with RedisStore(settings.redis_url, settings.redis_prefix) as store:
-        snap = pickle.loads(await store.get_bytes("model:snapshot"))
+        snap = snapshots.loads(await store.get_bytes("model:snapshot"), settings.snapshot_key)
     items = [str(i) for i in range(11)]
     assert list(snap["model"].score("u1", items, 1.0)) == list(b.model.score("u1", items, 1.0))
     # the prequential CTR metrics reach the API's /metrics
@@ -72,10 +73,10 @@ async def test_worker_lists_name_the_snapshot_that_scored_them(settings):
         async def sink(*a):
             pass
         proc = Processor(settings, store, MemoryUsers(), sink)
-        await proc.process_events([Message(settings.topic("events.view"), 0, n,
+        await proc.process_events([Message(settings.topic("events.view"), 0, next_offset(),
                                            e["user_id"].encode(), orjson.dumps(e), time.time())
                                    for n, (_, e) in enumerate(history)])
-        msgs = [Message(settings.topic("events.view"), 0, n, b"new", orjson.dumps(
+        msgs = [Message(settings.topic("events.view"), 0, next_offset(), b"new", orjson.dumps(
             {"event_id": f"w{n}", "user_id": "new", "item_id": str(n), "ts": 500.0 + n}),
             time.time()) for n in range(2)]
         await proc.process_events(msgs)

@@ -15,6 +15,7 @@ from streamrec.state.users import MemoryUsers
 from streamrec.streams.processor import Message, Processor
 from streamrec.streams.scorer import InlineScoring, Scorer
 from streamrec.streams.scoring_client import ScoringClient
+from tests.conftest import next_offset
 
 pytestmark = pytest.mark.integration
 ITEMS = [str(i) for i in range(1, 41)]
@@ -26,7 +27,7 @@ class Sink:
 
 
 def views(s, user, items, t0=0.0):
-    return [Message(s.topic("events.view"), 0, n, user.encode(), orjson.dumps(
+    return [Message(s.topic("events.view"), 0, next_offset(), user.encode(), orjson.dumps(
         {"event_id": f"{user}-{n}-{item}", "user_id": user, "item_id": item, "ts": t0 + n}),
         time.time()) for n, item in enumerate(items)]
 

@@ -10,6 +10,7 @@ from streamrec.state.users import MemoryUsers
 from streamrec.streams.dataset import events_from_ratings, read_catalog, read_ratings
 from streamrec.streams.models_bridge import catalog_changes
 from streamrec.streams.processor import Message, Processor
+from tests.conftest import next_offset
 
 pytestmark = pytest.mark.integration
 
@@ -21,9 +22,9 @@ async def _sink(*args: object) -> None:
 async def _feed(proc: Processor, events, batch: int) -> None:
     s = proc.settings
     for start in range(0, len(events), batch):
-        msgs = [Message(s.topic(f"events.{kind}"), 0, start + n, e["user_id"].encode(),
+        msgs = [Message(s.topic(f"events.{kind}"), 0, next_offset(), e["user_id"].encode(),
                         orjson.dumps(e), 0.0)
-                for n, (kind, e) in enumerate(events[start:start + batch])]
+                for kind, e in events[start:start + batch]]
         await proc.process_events(msgs)
 
 

@@ -11,6 +11,7 @@ from streamrec.models.events import CatalogChange
 from streamrec.state.redis_store import RedisStore
 from streamrec.state.users import MemoryUsers
 from streamrec.streams.processor import Message, Processor
+from tests.conftest import next_offset
 
 pytestmark = pytest.mark.integration
 
@@ -22,10 +23,10 @@ async def _sink(*args: object) -> None:
 
 
 def _msgs(s, events):
-    return [Message(s.topic("events"), 0, n, u.encode(),
+    return [Message(s.topic("events"), 0, next_offset(), u.encode(),
                     orjson.dumps({"event_id": e, "user_id": u, "item_id": i, "ts": t,
                                   "type": "view"}), 0.0)
-            for n, (e, u, i, t) in enumerate(events)]
+            for e, u, i, t in events]
 
 
 async def _rows(store):
@@ -45,8 +46,8 @@ async def test_pairs_land_once_in_either_order(redis_settings, exact):
     async with RedisStore(s.redis_url, s.redis_prefix) as store:
         await store.apply_catalog([CatalogChange(**c) for c in CATALOG])
         proc = Processor(s, store, MemoryUsers(), _sink)
-        await proc.process_events(_msgs(s, events))
-        await proc.drain()                      # the pairs may still be on their way
+        batch = _msgs(s, events)
+        await proc.process_events(batch)
         rows = await _rows(store)
         # forward pairs weigh 1 for the previous item (recency decay applies further back),
         # backward pairs covisit_backward times that
@@ -54,8 +55,7 @@ async def test_pairs_land_once_in_either_order(redis_settings, exact):
         assert dict(rows["2"])["1"] == pytest.approx(2 * s.covisit_backward)
         assert "3" in dict(rows["2"]) and "0" in dict(rows["1"])
         again = Processor(s, store, MemoryUsers(), _sink)
-        await again.process_events(_msgs(s, events))                # replayed
-        await again.drain()
+        assert await again.process_events(batch) == 0              # replayed: same offsets
         assert await _rows(store) == rows                           # nothing added twice
         # the next event of a new user meets the pairs: c views 1, gets 2 (and 0) first
         await proc.process_events(_msgs(s, [("c1", "c", "1", EPOCH + 9.0)]))
@@ -78,7 +78,6 @@ async def test_newer_pairs_weigh_more(redis_settings, half_life):
         await store.apply_catalog([CatalogChange(**c) for c in CATALOG])
         proc = Processor(s, store, MemoryUsers(), _sink)
         await proc.process_events(_msgs(s, events))
-        await proc.drain()
         row = dict(await store.client.zrevrange(store.key("cv:0"), 0, -1, withscores=True))
         ratio = row["2"] / row["1"]
         assert ratio == pytest.approx(2.0 if half_life else 1.0, rel=1e-4)

@@ -11,6 +11,7 @@ from streamrec.state.users import MemoryUsers
 from streamrec.streams.dataset import events_from_ratings, read_catalog, read_ratings
 from streamrec.streams.models_bridge import catalog_changes
 from streamrec.streams.processor import Message, Processor
+from tests.conftest import next_offset
 
 pytestmark = pytest.mark.integration
 
@@ -29,9 +30,9 @@ async def test_ranker_learns_then_orders_the_lists(redis_settings, data_dir):
         assert proc.ranker is not None and not proc.ranker.ready
         seen_versions: set[str] = set()
         for start in range(0, len(events), 200):
-            msgs = [Message(s.topic(f"events.{kind}"), 0, start + n, e["user_id"].encode(),
+            msgs = [Message(s.topic(f"events.{kind}"), 0, next_offset(), e["user_id"].encode(),
                             orjson.dumps(e), 0.0)
-                    for n, (kind, e) in enumerate(events[start:start + 200])]
+                    for kind, e in events[start:start + 200]]
             await proc.process_events(msgs)
             users = sorted({e["user_id"] for _, e in events[start:start + 200]})
             raws = await store.client.mget([store.key(f"rec:{u}") for u in users])
@@ -60,7 +61,6 @@ async def test_other_rankings_and_the_switch_leave_the_blend_order(redis_setting
             msgs = [Message(s.topic(f"events.{kind}"), 0, n, e["user_id"].encode(),
                             orjson.dumps(e), 0.0) for n, (kind, e) in enumerate(events)]
             await proc.process_events(msgs)
-            await proc.drain()
             for raw in filter(None, await store.client.mget(
                     [store.key(f"rec:{u}") for u in ("1", "2", "3")])):
                 assert "+ltr" not in orjson.loads(raw)["model_version"]

@@ -1,11 +1,14 @@
-"""The Redis store's ingest script over a real redis-server: co-visitation counts and cap."""
+"""The Redis store over a real redis-server: the batch commit script (co-visitation counts
+and cap, watermarks, atomicity), the batch read, metrics."""
 
 from __future__ import annotations
 
 import orjson
 import pytest
+from redis.exceptions import ResponseError
 
 from streamrec.models.covisit import CoVisitation, pairs_for, partners
+from streamrec.state.batch import BatchWrite, Fenced
 from streamrec.state.redis_store import RedisStore
 
 pytestmark = pytest.mark.integration
@@ -16,9 +19,8 @@ async def test_covisitation_accumulates_and_is_trimmed_to_its_cap(redis_settings
     async with RedisStore(s.redis_url, s.redis_prefix, covisit_cap=10) as store:
         # "a" co-visited with 30 items: x{i} viewed after a, weight i / 100; then x29 again
         events = [(f"e{i}", f"x{i}", 1.0 + i, ["a"], i / 100.0) for i in range(30)]
-        assert await store.ingest(events) == [True] * 30
+        await store.ingest(events)
         await store.ingest([("again", "x29", 40.0, ["a"], 0.5)])
-        assert await store.ingest(events[:3]) == [False] * 3         # duplicates: no effect
         top = await store.client.zrevrange(store.key("cv:a"), 0, -1, withscores=True)
         assert 10 <= len(top) <= 20                                  # trimmed past 2 x cap
         assert top[0] == ("x29", pytest.approx(0.79))               # 0.29 + 0.5 accumulated
@@ -26,27 +28,41 @@ async def test_covisitation_accumulates_and_is_trimmed_to_its_cap(redis_settings
         assert {f"x{i}" for i in range(0, 10)}.isdisjoint(i for i, _ in top)
 
 
-async def test_covisits_added_apart_from_ingest_count_the_same(redis_settings):
-    """The worker ingests events without their pairs (dedup + trending) and adds the pairs
-    of fresh events after its lists are out: the rows end up as one ingest would leave them."""
+async def test_commit_applies_once_per_watermark_and_fences_other_writers(redis_settings):
+    """A batch commits with the watermarks it read: the same batch again (a replay after a
+    crash, or a worker that lost the partition) changes nothing and raises Fenced."""
     s = redis_settings
-    events = [(f"e{i}", f"x{i % 12}", 1.0 + i,
-               partners(f"x{i % 12}", [f"x{(i * 5 + d) % 12}" for d in (1, 2, 3, 4)], 3),
-               (i % 5 + 1) / 10) for i in range(60)]
-    rows = []
-    for name in ("together", "apart"):
-        async with RedisStore(s.redis_url, s.redis_prefix + name + ":", covisit_cap=3) as st:
-            if name == "together":
-                await st.ingest(events)
-            else:
-                fresh = await st.ingest([(e, i, t, [], 1.0) for e, i, t, _, _ in events])
-                await st.add_covisits([(i, ps, sc) for new, (_, i, _, ps, sc)
-                                       in zip(fresh, events, strict=True) if new])
-            rows.append({k: await st.client.zrevrange(st.key(f"cv:x{k}"), 0, -1,
-                                                      withscores=True) for k in range(12)})
-    assert rows[0] == rows[1]
-    assert all(3 <= len(r) <= 6 for r in rows[0].values())      # capped the same way
-    assert sum(len(r) for r in rows[0].values()) >= 3 * 12     # every row reached it
+    async with RedisStore(s.redis_url, s.redis_prefix + "wm:") as st:
+        def batch(seen, nxt):
+            return BatchWrite(watermarks=[("events:0", seen, nxt)], trending=[("a", 10.0)],
+                              visits=[("a", ["b"], 1.0)], sets={"user:u": b'{"r":["a"]}'},
+                              metrics=st.metrics_payload(
+                                  events=1, dlq=0, recs=0, catalog=0, latencies_ms=(),
+                                  worker="w", worker_info={}))
+        await st.commit(batch(-1, 5))
+        assert await st.watermarks(["events:0", "events:1"]) == ({"events:0": 5}, {})
+        with pytest.raises(Fenced, match="events:0"):
+            await st.commit(batch(-1, 5))                    # replayed: already applied
+        with pytest.raises(Fenced):
+            await st.commit(batch(3, 6))                     # a stale view of the partition
+        await st.client.script_flush()                       # Redis forgot its scripts
+        await st.commit(batch(5, 9))
+        m, _, _ = await st.read_metrics()
+        assert m["events_total"] == 2
+        assert await st.client.zscore(st.key("cv:b"), "a") == 2.0
+        assert (await st.watermarks(["events:0"]))[0] == {"events:0": 9}
+
+
+async def test_commit_checks_every_value_before_writing_any(redis_settings):
+    """A non-finite number (orjson sends NaN as null) fails the script before its first
+    write: Redis does not roll back a script that fails half-way."""
+    s = redis_settings
+    async with RedisStore(s.redis_url, s.redis_prefix + "nan:") as st:
+        w = BatchWrite(watermarks=[("events:0", -1, 2)], trending=[("a", 1.0)],
+                       rewards=[("imp", "purchase", float("nan"))], sets={"user:u": b"{}"})
+        with pytest.raises(ResponseError, match="reward value"):
+            await st.commit(w)
+        assert await st.client.keys(st.key("*")) == []
 
 
 async def test_script_adds_what_pairs_for_gives(redis_settings):
@@ -71,37 +87,15 @@ async def test_script_adds_what_pairs_for_gives(redis_settings):
             assert got == pytest.approx(dict(mem.neighbours(i, 100)), rel=1e-12), i
 
 
-async def test_ingest_and_read_is_one_call_for_lists_dedup_trending_and_candidates(
-        redis_settings):
-    """The worker's one round trip per batch, also after Redis forgot its scripts."""
+async def test_read_batch_is_one_call_for_lists_and_candidates(redis_settings):
     s = redis_settings
     async with RedisStore(s.redis_url, s.redis_prefix + "one:") as st:
-        await st.ingest([("e0", "a", 1.0, ["b"], 1.0)])
+        await st.ingest([("e0", "a", 1.0, ["b"], 1.0), ("e1", "c", 2.0, [], 1.0)])
         await st.write_recs({"u": orjson.dumps({"items": [{"item_id": "b", "score": 1.0}]})})
-        fresh, lists, cands = await st.ingest_and_read(
-            [("e0", "a", 1.0), ("e1", "c", 2.0)], ["u", "nobody"], ["a"], 10, 5)
-        assert fresh == [False, True] and lists == {"u": ["b"]}
+        lists, cands = await st.read_batch(["u", "nobody"], ["a"], 10, 5)
+        assert lists == {"u": ["b"]}
         assert cands.covis == {"a": [("b", 1.0)]} and {i for i, _ in cands.trending} == {"a", "c"}
-        await st.client.script_flush()
-        fresh, _, none = await st.ingest_and_read([("e2", "c", 3.0)], [], None)
-        assert fresh == [True] and none is None
-
-
-async def test_write_batch_is_one_call_for_states_lists_and_metrics(redis_settings):
-    """A batch's writes in one pipeline: user states, lists and the metrics script, also
-    after Redis forgot its scripts (the sets rerun, the counters count once)."""
-    s = redis_settings
-    async with RedisStore(s.redis_url, s.redis_prefix + "wb:") as st:
-        payload = st.metrics_payload(events=3, dlq=0, recs=1, catalog=0, latencies_ms=[4.0],
-                                     worker="w", worker_info={"lag": 0})
-        await st.write_batch({"u": b'{"items":[]}'}, {"u": b'{"r":["a"]}'}, payload)
-        await st.client.script_flush()
-        await st.write_batch({"u": b'{"items":[1]}'}, {"v": b"{}"}, payload)
-        assert await st.client.get(st.key("rec:u")) == '{"items":[1]}'
-        assert await st.user_states(["u", "v", "w"]) == ['{"r":["a"]}', "{}", None]
-        m, lat, workers = await st.read_metrics()
-        assert m["events_total"] == 6 and m["latency_count"] == 2 and lat == {"5": 2}
-        assert set(workers) == {"w"}
+        assert await st.read_batch([], None) == ({}, None)
 
 
 async def test_record_batch_adds_counters_sums_curve_and_served_items(redis_settings):

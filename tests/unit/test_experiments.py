@@ -77,3 +77,10 @@ def test_report_regret_is_zero_for_the_best_and_grows_with_traffic():
     exp = Experiment.from_dict({"name": "r", "variants": ["blend", "trending"]})
     r = report(exp, {"blend": VariantStats(1000, 200), "trending": VariantStats(1000, 100)})
     assert r["blend"]["regret"] == 0.0 and r["trending"]["regret"] == pytest.approx(100, rel=0.02)
+
+
+@pytest.mark.parametrize("bad", ["abc", None, float("nan"), float("inf"), -1, True])
+def test_reward_click_must_be_a_finite_number(bad):
+    # "abc" was accepted with 201, then crashed the worker on every attributed click
+    with pytest.raises(ExperimentError, match="reward_click"):
+        Experiment.from_dict({"name": "e", "variants": ["blend"], "reward_click": bad})

@@ -49,3 +49,18 @@ def test_every_setting_is_documented_in_the_readme():
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     missing = [name for name, _, _ in Settings.describe() if f"| `{name}` |" not in readme]
     assert not missing, f"add these to the README's configuration table: {missing}"
+
+
+def test_secrets_are_never_shown():
+    s = Settings.from_env({"STREAMREC_REDIS_URL": "redis://app:hunter2hunter2@db:6379/0",
+                           "STREAMREC_SNAPSHOT_KEY": "k" * 32,
+                           "STREAMREC_ADMIN_TOKEN": "t" * 32})
+    shown = repr(s) + str(s)
+    assert "hunter2" not in shown and "k" * 32 not in shown and "t" * 32 not in shown
+    assert "redis://app:***@db:6379/0" in shown
+    with pytest.raises(SettingsError) as e:
+        Settings.from_env({"STREAMREC_REDIS_URL": "http://app:hunter2hunter2@db"})
+    assert "hunter2" not in str(e.value)
+    with pytest.raises(SettingsError, match="16 characters") as e:
+        Settings.from_env({"STREAMREC_ADMIN_TOKEN": "short-secret"})
+    assert "short-secret" not in str(e.value)

@@ -33,7 +33,7 @@ def test_integer_ids_become_strings():
     (raw(item_id=[1]), "view", "field 'item_id' must be a string or integer"),
     (raw(user_id=True), "view", "field 'user_id' must be a string or integer"),
     (raw(price=-1), "purchase", "negative price"),
-    (raw(quantity=0), "purchase", "field 'quantity' must be an integer >= 1"),
+    (raw(quantity=0), "purchase", "field 'quantity' must be an integer 1..1000000"),
     (raw(type="wishlist"), "view", "unknown event type 'wishlist'"),
     (raw(type="click"), "view", "event type 'click' sent to the 'view' topic"),
     (raw(ts=-5), "view", "negative timestamp"),
@@ -73,3 +73,30 @@ def test_mixed_topic_takes_the_kind_from_type_and_requires_it():
     assert isinstance(missing, Rejection) and "missing field 'type'" in missing.reason
     # a typed topic still refuses another kind
     assert isinstance(parse_interaction(raw, "view"), Rejection)
+
+
+NOW = 1.8e9
+
+
+@pytest.mark.parametrize(("fields", "reason"), [
+    ({"ts": 4e9}, "ahead of now"),                    # far future: would move trending's clock
+    ({"ts": 1e11 * 1000 * 1000}, "ahead of now"),     # microseconds are not guessed
+    ({"price": 1e308, "quantity": 10}, "price 1e+308 above"),
+    ({"price": 5.0, "quantity": 10**7}, "integer 1..1000000"),
+])
+def test_values_outside_sane_ranges_are_rejected(fields, reason):
+    r = parse_interaction(raw(**fields), "purchase", now=NOW, max_future_s=86400)
+    assert isinstance(r, Rejection)
+    assert reason in r.reason
+
+
+def test_millisecond_timestamps_are_converted_to_seconds():
+    ev = parse_interaction(raw(ts=1.7e12), "view", now=NOW)
+    assert not isinstance(ev, Rejection)
+    assert ev.ts == 1.7e9
+    ev = parse_interaction(raw(ts=1e11), "view", now=NOW)   # crashed covisit.time_weight
+    assert ev.ts == 1e8
+
+
+def test_catalog_price_bounds():
+    assert "above" in parse_catalog(b'{"item_id":"9","price":1e308}').reason
