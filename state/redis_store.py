@@ -28,6 +28,7 @@ The commit script touches keys it computes from the prefix, so it needs a single
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ from .batch import BatchWrite, Visit, check_reply, lua
 from .resp import RespClient
 
 IngestItem = tuple[str, str, float, Sequence[str], float]   # event_id, item, ts, partners, scale
+log = logging.getLogger(__name__)
 CLOCK_SKEW_S = 5.0    # lists made up to this long after a sellout are still checked
 LATENCY_BUCKETS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 
@@ -458,7 +460,15 @@ class RedisStore:
         if not names:
             return []
         raws = await self._r.mget([self.key("exp:" + n) for n in names])
-        return [Experiment(**orjson.loads(r)) for r in raws if r]
+        out = []
+        for name, r in zip(names, raws, strict=True):
+            try:
+                d = orjson.loads(r) if r else None
+                if isinstance(d, dict):
+                    out.append(Experiment(**d))
+            except (orjson.JSONDecodeError, TypeError):
+                log.error("experiment %r: stored definition unreadable, skipped", name)
+        return out
 
     async def experiment_stats(self, name: str) -> dict[str, VariantStats]:
         raw = await self._r.hgetall(self.key("expstats:" + name))

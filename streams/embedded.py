@@ -82,6 +82,17 @@ class _Child:
         self.proc = None
         shutil.rmtree(self._logdir, ignore_errors=True)
 
+    def restart(self, kill: bool = False) -> None:
+        """Stop (SIGKILL with ``kill``, else SIGTERM) and start again on the same port
+        and folder."""
+        assert self.proc is not None
+        if kill:
+            self.proc.kill()
+        else:
+            self.proc.terminate()
+        self.proc.wait(10)
+        self.start()
+
     def __enter__(self):
         self.start()
         return self
@@ -136,7 +147,7 @@ REDIS_TUNING = ("--zset-max-listpack-entries", "16")
 class RedisServer(_Child):
     """A redis-server for the demo and tests: loopback only, a password made for this run,
     and an append-only file (fsync every second) in its own folder, so that
-    :meth:`restart` (or a crash) keeps the state."""
+    :meth:`restart` (or a crash of redis-server) keeps the state."""
 
     what = "redis"
 
@@ -148,19 +159,28 @@ class RedisServer(_Child):
     def url(self) -> str:
         return f"redis://:{self.password}@{HOST}:{self.port}/0"
 
+    def start(self) -> None:
+        """Start, and return once the data is loaded (a restart reads its AOF first)."""
+        import redis
+        super().start()
+        client = redis.Redis.from_url(self.url)
+        deadline = time.monotonic() + 30.0
+        try:
+            while True:
+                try:
+                    client.ping()
+                    return
+                except redis.exceptions.BusyLoadingError:
+                    if time.monotonic() > deadline:
+                        raise EmbeddedStartError("redis-server still loading after 30 s") \
+                            from None
+                    time.sleep(0.05)
+        finally:
+            client.close()
+
     def argv(self) -> list[str]:
         return [redis_server_binary(), "--port", str(self.port), "--bind", HOST,
                 "--requirepass", self.password, "--protected-mode", "yes",
                 "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
                 "--daemonize", "no", "--dir", self._logdir, *REDIS_TUNING]
 
-    def restart(self, kill: bool = False) -> None:
-        """Stop (SIGKILL with ``kill``, else SIGTERM) and start again on the same port
-        and folder: what survives is what the append-only file holds."""
-        assert self.proc is not None
-        if kill:
-            self.proc.kill()
-        else:
-            self.proc.terminate()
-        self.proc.wait(10)
-        self.start()

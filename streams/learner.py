@@ -28,7 +28,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from streamrec.models.online_learner import OnlineLearner
 from streamrec.state import snapshots
 
-from .exceptions import SettingsError
+from .exceptions import SettingsError, StreamrecError
 from .outage import wait_out
 from .records import EVENT_TOPICS, TOPIC_CATALOG
 from .settings import Settings
@@ -43,7 +43,17 @@ async def load_snapshot(r: aioredis.Redis, prefix: str, key: str) -> dict[str, A
     """The newest snapshot; :class:`~streamrec.state.snapshots.SnapshotRejected` (nothing
     unpickled) unless it is signed with ``key``."""
     raw = await r.get(prefix + SNAPSHOT_KEY)
-    return snapshots.loads(raw, key) if raw else None
+    try:
+        return snapshots.loads(raw, key) if raw else None
+    except snapshots.SnapshotRejected as e:
+        raise RefusedSnapshot(
+            f"{prefix}{SNAPSHOT_KEY} in Redis was not unpickled: {e} (tampered with, or "
+            "written under another key); delete that key to start the models afresh, "
+            "from the start of the topics") from e
+
+
+class RefusedSnapshot(StreamrecError, snapshots.SnapshotRejected):
+    """The learner will not start from a snapshot whose signature does not check."""
 
 
 def require_key(settings: Settings) -> str:

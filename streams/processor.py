@@ -28,7 +28,12 @@ import orjson
 from streamrec.models.covisit import partners, time_weight
 from streamrec.models.diversity import intra_list_diversity, mmr
 from streamrec.models.events import CatalogChange, Interaction
-from streamrec.models.experiments import Experiment, VariantStats, choose_variant
+from streamrec.models.experiments import (
+    Experiment,
+    ExperimentError,
+    VariantStats,
+    choose_variant,
+)
 from streamrec.models.explore import explore
 from streamrec.models.ltr import OnlineRanker
 from streamrec.models.prequential import Tally, bucket_of, judge, split_runs
@@ -183,6 +188,7 @@ class Processor:
         self._exp: Experiment | None = None
         self._exp_stats: dict[str, VariantStats] = {}
         self._exp_read_at = float("-inf")
+        self._bad_experiments: set[str] = set()
         # OnlineLearner from the newest snapshot, or a live one given for evaluation
         self._river: Any = river
         self._river_live = river is not None   # trained here, test then train
@@ -768,11 +774,24 @@ class Processor:
         """The newest running or paused experiment, re-read at most once a second."""
         if time.monotonic() - self._exp_read_at >= 1.0:
             self._exp_read_at = time.monotonic()
-            live = [e for e in await self.store.list_experiments() if e.status != "stopped"]
+            live = [e for e in await self.store.list_experiments()
+                    if e.status != "stopped" and self._valid_experiment(e)]
             self._exp = max(live, key=lambda e: e.created_at) if live else None
             self._exp_stats = (await self.store.experiment_stats(self._exp.name)
                                if self._exp else {})
         return self._exp
+
+    def _valid_experiment(self, exp: Experiment) -> bool:
+        """False (logged once) for a definition that does not validate: one written to
+        Redis by hand must not fail every event it would reward."""
+        try:
+            exp.validate()
+            return True
+        except (ExperimentError, TypeError) as e:
+            if exp.name not in self._bad_experiments:
+                self._bad_experiments.add(exp.name)
+                log.error("experiment %r ignored: %s", exp.name, e)
+            return False
 
     # -- catalog -----------------------------------------------------------------------
     async def process_catalog(self, msgs: Sequence[Message]) -> int:

@@ -3,17 +3,54 @@ state a run leaves in Redis, read so that two runs can be compared."""
 
 from __future__ import annotations
 
+import asyncio
 import random
+import uuid
 from typing import Any
 
 import orjson
+import pytest
 
 from streamrec.state.redis_store import RedisStore
+from streamrec.streams.demo import start_worker, stop_worker
 from streamrec.streams.replay import Producer
+from streamrec.streams.settings import Settings
+from streamrec.streams.topics import ensure_topics
 from tests.conftest import eventually
 
 T0 = 1_700_000_000.0
 ITEMS = [str(i) for i in range(1, 81)]
+N = 4000               # messages in the fault tests' log
+SEED = 11
+
+
+def fault_settings(broker: str, redis_url: str, **kw: Any) -> Settings:
+    """Fresh names, small batches (many commits: more moments to fail between)."""
+    n = "f" + uuid.uuid4().hex[:10]
+    return Settings.from_env({}, broker=broker, redis_url=redis_url, topic_prefix=f"{n}.",
+                             redis_prefix=f"{n}:", app_id=n, partitions=2, k=10,
+                             batch_size=50, river_weight=0.0, snapshot_key="k" * 32, **kw)
+
+
+@pytest.fixture(scope="session")
+def calm_state(broker, redis_server) -> dict[str, Any]:
+    """The state the fault tests' log leaves with no fault: what each fault run must equal."""
+    async def run() -> dict[str, Any]:
+        s = fault_settings(broker.bootstrap, redis_server.url)
+        await ensure_topics(s)
+        log, good, bad = event_log(N, SEED)
+        worker = start_worker(s)
+        try:
+            async with RedisStore(s.redis_url, s.redis_prefix) as store, \
+                    Producer(s) as producer:
+                await load_catalog(store, producer)
+                await send_log(producer, log)
+                m = await counted(store, N)
+                assert (m["events_total"], m["dlq_total"]) == (good, bad)
+                return await shared_state(store)
+        finally:
+            stop_worker(worker)
+    return asyncio.run(run())
 
 
 def event_log(n: int, seed: int, users: int = 40, bad_every: int = 50

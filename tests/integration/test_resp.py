@@ -72,7 +72,7 @@ async def test_user_password_and_database_from_the_url(redis_server, names):
     plain = aioredis.Redis.from_url(redis_server.url)
     user = f"u{names}"
     await plain.execute_command("ACL", "SETUSER", user, "on", ">s3cret", "~*", "+@all")
-    host_port = redis_server.url.split("//")[1].split("/")[0]
+    host_port = redis_server.url.split("@")[-1].split("/")[0]
     fast = RespClient(f"redis://{user}:s3cret@{host_port}/3")
     try:
         await fast.execute("SET", f"{names}:db3", "yes")
