@@ -42,6 +42,7 @@ from collections.abc import Sequence
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
+from streamrec.state.batch import watermark_field
 from streamrec.state.users import RedisUsers
 
 from .outage import OutageError, wait_out
@@ -131,14 +132,17 @@ class EventConsumer:
                        got: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         records = [r for recs in got.values() for r in recs]
         lag = 0
+        ends = {}
         for tp, recs in got.items():
             hw = consumer.highwater(tp)
             if hw is not None:
                 lag += max(0, hw - recs[-1].offset - 1)
+                ends[watermark_field(tp.topic, tp.partition)] = hw
         msgs = to_messages(records)
         async with self._lock:
             assigned = consumer.assignment()
             self.processor.lag = lag
+            self.processor.highwater = ends
             await wait_out(lambda: self.processor.process_events(msgs),
                            limit_s=self.settings.outage_wait_s, what="Redis", rng=self._rng)
             for tp, recs in got.items():

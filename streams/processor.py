@@ -96,6 +96,7 @@ class _Batch:
     origin: dict[str, str] = field(default_factory=dict)   # topic:partition:offset of the
                                                            # user's newest event
     pop_marks: dict[str, int] = field(default_factory=dict)   # trending's watermarks
+    pop_floor: dict[str, int] = field(default_factory=dict)   # and those to skip below
 
 
 class UserStore(Protocol):
@@ -208,6 +209,7 @@ class Processor:
         # lists events were judged against), how many were sent for transformer scores
         # (those with candidates, of a variant that uses the model) and got them in time
         self.ranked_lists = self.asked_lists = self.model_lists = 0
+        self.highwater: dict[str, int] = {}   # field -> end of the partition's log (consumer)
         self.skipped = 0    # messages below the watermarks (applied before): not applied again
         self.fenced = 0     # batches not written: another worker had moved the watermarks
         self.last_error = ""    # the last message quarantined, and why
@@ -256,6 +258,22 @@ class Processor:
         except Fenced:
             pass
 
+    def _floors(self, marks: dict[str, int], quiet: bool = False) -> dict[str, int]:
+        """The watermarks to skip below: those of partitions whose log now ends before
+        them (``highwater``, from the consumer) are dropped: the topic was deleted and
+        made again (offsets start at 0 again), and its events are new."""
+        out = {}
+        for f, mark in marks.items():
+            end = self.highwater.get(f)
+            if end is not None and end < mark:
+                if not quiet:
+                    log.warning("partition %s ends at offset %d, before its watermark %d: "
+                                "the topic was made again; its events are applied as new",
+                                f, end, mark)
+                continue
+            out[f] = mark
+        return out
+
     def _info_now(self) -> dict[str, Any]:
         return {"events_per_s": round(self.rate, 1), "lag": self.lag, "ts": time.time()}
 
@@ -280,7 +298,8 @@ class Processor:
                 if isinstance(ev, Interaction):
                     ids.setdefault(_field(m), []).append(ev.event_id)
         view = await self.store.batch_view(sorted({_field(m) for m in msgs}), ids)
-        todo = [(m, ev) for m, ev in parsed if m.offset >= view.marks.get(_field(m), -1)]
+        floor = self._floors(view.marks)
+        todo = [(m, ev) for m, ev in parsed if m.offset >= floor.get(_field(m), -1)]
         self.skipped += len(msgs) - len(todo)
         write = BatchWrite(watermarks=_advance([m for m, _ in todo], view.marks),
                            backward=s.covisit_backward, id_window=s.dedup_window)
@@ -290,10 +309,10 @@ class Processor:
         valid, unknown = await self._in_catalog(valid)
         rejected += unknown
         await self.users.load(ev.user_id for _, ev in valid)
-        pop_marks = view.pop_marks
         tally = Tally()
         curve: dict[int, Tally] = {}
-        batch = _Batch(pop_marks=pop_marks)
+        batch = _Batch(pop_marks=view.pop_marks,
+                       pop_floor=self._floors(view.pop_marks, quiet=True))
         # Evaluation keeps the strict order: learn from an event (its run's shared
         # effects are written at once), then rank. Serving writes everything at the end.
         defer = not (s.prequential_exact or self._river_live)
@@ -448,7 +467,7 @@ class Processor:
         # trending first, in the round trip that reads the candidates (so they include
         # it), under watermarks of its own: a crash between the two writes replays the
         # batch without counting its trending twice
-        pops = [(m, ev) for m, ev in valid if m.offset >= batch.pop_marks.get(_field(m), -1)]
+        pops = [(m, ev) for m, ev in valid if m.offset >= batch.pop_floor.get(_field(m), -1)]
         first = BatchWrite(watermarks=_advance([m for m, _ in pops], batch.pop_marks),
                            trending=[(ev.item_id, ev.ts) for _, ev in pops],
                            watermark_hash="wm:pop")
@@ -482,6 +501,7 @@ class Processor:
                                                   4 * s.k, content=s.content_weight > 0,
                                                   first=first)
         batch.pop_marks.update((f, nxt) for f, _, nxt in first.watermarks)
+        batch.pop_floor.update((f, nxt) for f, _, nxt in first.watermarks)
         lists = {**stored, **batch.lists}
         for (_, ev), j in zip(valid, judgeable, strict=True):
             v = self._judge(ev, lists) if j else None
