@@ -197,12 +197,28 @@ class _Connection(asyncio.Protocol):
 
 
 def _ssl_context(params: dict[str, Any]) -> ssl.SSLContext | None:
+    """The TLS context of a ``rediss://`` URL, from the query parameters redis-py reads:
+    ``ssl_ca_certs`` (CA file; default: the system's), ``ssl_certfile`` and
+    ``ssl_keyfile`` (a client certificate), ``ssl_check_hostname``. The server's
+    certificate is always verified, unless the URL says ``ssl_cert_reqs=none``.
+
+    >>> from redis.connection import parse_url
+    >>> _ssl_context(parse_url("redis://h:1/0")) is None
+    True
+    >>> ctx = _ssl_context(parse_url("rediss://h:1/0?ssl_cert_reqs=optional"))
+    >>> ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
+    True
+    """
     if params.get("connection_class") is None or "SSL" not in params["connection_class"].__name__:
         return None
-    ctx = ssl.create_default_context()
-    if str(params.get("ssl_cert_reqs", "required")).lower() in ("none", "optional"):
+    ctx = ssl.create_default_context(cafile=params.get("ssl_ca_certs"))
+    if params.get("ssl_certfile"):
+        ctx.load_cert_chain(params["ssl_certfile"], params.get("ssl_keyfile"))
+    if str(params.get("ssl_cert_reqs", "required")).lower() == "none":
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
+    elif str(params.get("ssl_check_hostname", "true")).lower() in ("false", "0", "no"):
+        ctx.check_hostname = False
     return ctx
 
 

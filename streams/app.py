@@ -27,6 +27,7 @@ from streamrec.state.redis_store import RedisStore
 from streamrec.state.users import RedisUsers
 
 from .consumer import EventConsumer
+from .kafka_security import faust_credentials
 from .kafka_tuning import set_fetch_max_wait
 from .outage import wait_out
 from .processor import Message, Processor
@@ -74,6 +75,7 @@ app = faust.App(
     settings.app_id,
     Worker=QuietWorker,
     broker=[f"kafka://{hp}" for hp in settings.broker.split(",")],
+    broker_credentials=faust_credentials(settings),
     store="memory://",            # restored from the changelog topic on start
     datadir=_datadir(),
     web_enabled=False,

@@ -45,6 +45,7 @@ from aiokafka.structs import ConsumerRecord
 from streamrec.state.batch import watermark_field
 from streamrec.state.users import RedisUsers
 
+from .kafka_security import client_kwargs
 from .outage import OutageError, wait_out
 from .processor import Message, Processor
 from .records import EVENT_TOPICS
@@ -68,6 +69,7 @@ def make_consumer(settings: Settings, group: str) -> AIOKafkaConsumer:
     s = settings
     return AIOKafkaConsumer(
         bootstrap_servers=s.broker, group_id=group, client_id=f"{s.app_id}-events",
+        **client_kwargs(s),
         enable_auto_commit=False, auto_offset_reset="earliest",
         fetch_max_wait_ms=s.fetch_max_wait_ms,
         session_timeout_ms=int(s.session_timeout_s * 1000),

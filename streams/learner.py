@@ -29,6 +29,7 @@ from streamrec.models.online_learner import OnlineLearner
 from streamrec.state import snapshots
 
 from .exceptions import SettingsError, StreamrecError
+from .kafka_security import client_kwargs
 from .outage import wait_out
 from .records import EVENT_TOPICS, TOPIC_CATALOG
 from .settings import Settings
@@ -133,7 +134,7 @@ class Learner:
         await self.restore()
         topics = [s.topic(t) for t in (*EVENT_TOPICS, TOPIC_CATALOG)]
         kinds = {s.topic(t): k for t, k in EVENT_TOPICS.items()}
-        consumer = AIOKafkaConsumer(bootstrap_servers=s.broker, group_id=None,
+        consumer = AIOKafkaConsumer(bootstrap_servers=s.broker, group_id=None, **client_kwargs(s),
                                     enable_auto_commit=False, auto_offset_reset="earliest",
                                     fetch_max_wait_ms=s.fetch_max_wait_ms)
         await consumer.start()

@@ -12,6 +12,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from .exceptions import StreamrecError
+from .kafka_security import client_kwargs
 from .records import TOPIC_CATALOG, TOPIC_EVENTS
 from .settings import Settings
 
@@ -35,6 +36,7 @@ class Producer:
                  request_timeout_ms: int = 30_000) -> None:
         self.settings = settings
         self._p = AIOKafkaProducer(bootstrap_servers=settings.broker, linger_ms=linger_ms,
+                                   **client_kwargs(settings),
                                    max_batch_size=256 * 1024,
                                    request_timeout_ms=request_timeout_ms)
         self._pending: list[asyncio.Future[Any]] = []

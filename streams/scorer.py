@@ -30,6 +30,7 @@ from streamrec.models.batcher import MicroBatcher
 from streamrec.models.device import pick_device
 from streamrec.models.sequential import SeqRec, load, saved_version
 
+from .kafka_security import client_kwargs
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -161,10 +162,11 @@ class Scorer:
         s = self.settings
         consumer = AIOKafkaConsumer(
             s.topic(TOPIC_REQUESTS), bootstrap_servers=s.broker, group_id=f"{s.app_id}-scorer",
+            **client_kwargs(s),
             enable_auto_commit=False, auto_offset_reset="earliest",
             fetch_max_wait_ms=s.fetch_max_wait_ms, max_poll_records=self.batcher.max_batch * 4,
             rebalance_timeout_ms=3000, session_timeout_ms=6000, heartbeat_interval_ms=1000)
-        producer = AIOKafkaProducer(bootstrap_servers=s.broker, linger_ms=1)
+        producer = AIOKafkaProducer(bootstrap_servers=s.broker, linger_ms=1, **client_kwargs(s))
         await consumer.start()
         await producer.start()
         pending: deque[tuple[TopicPartition, int, asyncio.Future | dict]] = deque()
@@ -248,7 +250,8 @@ class Scorer:
         r = aioredis.Redis.from_url(s.redis_url)
         consumer = AIOKafkaConsumer(
             s.topic("catalog.updates"), bootstrap_servers=s.broker, group_id=None,
-            auto_offset_reset="earliest", fetch_max_wait_ms=s.fetch_max_wait_ms)
+            auto_offset_reset="earliest", fetch_max_wait_ms=s.fetch_max_wait_ms,
+            **client_kwargs(s))
         await consumer.start()
         try:
             while True:

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from .kafka_security import client_kwargs
 from .settings import Settings
 
 
@@ -45,10 +46,12 @@ class ScoringClient:
     async def start(self) -> None:
         s = self.settings
         if self._producer is None:
-            self._producer = AIOKafkaProducer(bootstrap_servers=s.broker, linger_ms=0)
+            self._producer = AIOKafkaProducer(bootstrap_servers=s.broker, linger_ms=0,
+                                              **client_kwargs(s))
         if self._own_producer:
             await self._producer.start()
         self._consumer = AIOKafkaConsumer(bootstrap_servers=s.broker, group_id=None,
+                                          **client_kwargs(s),
                                           fetch_max_wait_ms=s.fetch_max_wait_ms)
         await self._consumer.start()
         topic = s.topic("score.results")

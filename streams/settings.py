@@ -29,10 +29,11 @@ ENV_PREFIX = "STREAMREC_"
 
 
 def _spec(default: Any, help: str, lo: float | None = None, hi: float | None = None,
-          choices: tuple[str, ...] | None = None, secret: bool = False) -> Any:
+          choices: tuple[str, ...] | None = None, secret: bool = False,
+          min_len: int = 16) -> Any:
     return field(default=default, repr=not secret,
                  metadata={"help": help, "lo": lo, "hi": hi, "choices": choices,
-                           "secret": secret})
+                           "secret": secret, "min_len": min_len})
 
 
 def redact_url(url: str) -> str:
@@ -56,6 +57,20 @@ class Settings:
                         "Tansu broker (demo only)")
     redis_url: str = _spec("", "Redis URL redis://host:port/db; empty = embedded redis-server "
                            "(demo only)")
+    kafka_security_protocol: str = _spec(
+        "PLAINTEXT", "how every Kafka client connects: PLAINTEXT, SSL (TLS), SASL_PLAINTEXT "
+        "or SASL_SSL (SASL over TLS); TLS verifies the broker's certificate",
+        choices=("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"))
+    kafka_sasl_mechanism: str = _spec("PLAIN", "SASL mechanism with SASL_*: PLAIN, "
+                                      "SCRAM-SHA-256 or SCRAM-SHA-512",
+                                      choices=("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"))
+    kafka_username: str = _spec("", "SASL user name")
+    kafka_password: str = _spec("", "SASL password", secret=True, min_len=1)
+    kafka_ssl_cafile: str = _spec("", "CA file that signs the brokers' certificates (empty: "
+                                  "the system's CAs)")
+    kafka_ssl_certfile: str = _spec("", "client certificate (PEM) for brokers that require "
+                                    "one")
+    kafka_ssl_keyfile: str = _spec("", "key of the client certificate (PEM)")
     topic_prefix: str = _spec("", "prefix added to every topic name (isolates test runs)")
     redis_prefix: str = _spec("", "prefix added to every Redis key")
     app_id: str = _spec("streamrec", "Faust app id = the workers' consumer group of the "
@@ -296,8 +311,9 @@ def _check(f: dataclasses.Field, value: Any) -> None:
     if m["secret"]:
         if not isinstance(value, str):
             raise SettingsError(f"{name}: must be a string (value not shown: a secret)")
-        if value and len(value) < 16:
-            raise SettingsError(f"{name}: at least 16 characters (value not shown: a secret)")
+        if value and len(value) < m["min_len"]:
+            raise SettingsError(f"{name}: at least {m['min_len']} characters (value not "
+                                "shown: a secret)")
         return
     expected = {"int": int, "float": (int, float), "bool": bool, "str": str}[str(f.type)]
     if not isinstance(value, expected) or (str(f.type) == "int" and isinstance(value, bool)):

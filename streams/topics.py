@@ -7,6 +7,7 @@ import asyncio
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from .kafka_security import client_kwargs
 from .records import ALL_TOPICS
 from .settings import Settings
 
@@ -14,7 +15,7 @@ from .settings import Settings
 async def ensure_topics(settings: Settings, names: tuple[str, ...] = ALL_TOPICS) -> list[str]:
     """Create the topics that do not exist yet; returns the full topic names."""
     full = [settings.topic(n) for n in names]
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.broker)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.broker, **client_kwargs(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
