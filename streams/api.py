@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import logging
 import time
+from importlib import resources
 
 import orjson
 from aiohttp import web
@@ -47,6 +48,8 @@ async def json_errors(request: web.Request, handler):  # type: ignore[no-untyped
         if e.status < 400:
             raise
         response = _error(e.status, e.reason)
+        if "Allow" in e.headers:      # 405: the methods the resource takes (RFC 9110)
+            response.headers["Allow"] = e.headers["Allow"]
     except (RedisConnectionError, RedisTimeoutError) as e:
         log.warning("Redis unavailable serving %s: %s", request.path, e)
         response = _error(503, f"Redis unavailable: {e}")
@@ -110,6 +113,12 @@ async def health(request: web.Request) -> web.Response:
     ok = any(p["alive"] for p in procs.values()) and (learner is None or learner["alive"])
     return _json({"status": "ok", "redis": "ok", "pipeline": "ok" if ok else "degraded",
                   "workers": procs, "learner": learner})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    """The API's OpenAPI 3 document (``streams/openapi.yaml``)."""
+    text = resources.files(__package__).joinpath("openapi.yaml").read_text()
+    return web.Response(text=text, content_type="application/yaml")
 
 
 async def live(request: web.Request) -> web.Response:
@@ -316,6 +325,7 @@ def make_app(settings: Settings, store: RedisStore | None = None) -> web.Applica
     app.router.add_get("/experiments/{name}", get_experiment)
     app.router.add_post("/experiments/{name}/{action:pause|resume|stop|reset}",
                         experiment_action)
+    app.router.add_get("/openapi.yaml", openapi)
     app.router.add_get("/health", health)
     app.router.add_get("/health/live", live)
     app.router.add_get("/health/ready", ready)

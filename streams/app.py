@@ -26,6 +26,7 @@ import mode
 from streamrec.state.redis_store import RedisStore
 from streamrec.state.users import RedisUsers
 
+from .catalog_rebuild import rebuild_catalog
 from .consumer import EventConsumer
 from .kafka_security import faust_credentials
 from .kafka_tuning import set_fetch_max_wait
@@ -98,7 +99,7 @@ app = faust.App(
 
 _raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
         "value_serializer": "raw", "partitions": settings.partitions}
-catalog_topic = app.topic(settings.topic(TOPIC_CATALOG), **_raw)
+catalog_topic = app.topic(settings.topic(TOPIC_CATALOG), compacting=True, **_raw)
 recs_topic = app.topic(settings.topic(TOPIC_RECS), **_raw)
 dlq_topic = app.topic(settings.topic(TOPIC_DLQ), **_raw)
 
@@ -142,7 +143,10 @@ class RedisService(mode.Service):
         gc.collect()
         gc.freeze()
         await self.store.ping()
-        await ensure_topics(settings, EVENT_TOPICS)   # as Faust declares its agents' topics
+        await ensure_topics(settings, (*EVENT_TOPICS, TOPIC_CATALOG))  # as Faust declares
+        if not await self.store.client.exists(self.store.key("items")):
+            n = await rebuild_catalog(settings, self.store)   # Redis lost it, or first start
+            log.warning("catalog rebuilt from %s: %d changes", TOPIC_CATALOG, n)
         if self.scoring is not None:
             await self.scoring.start()
         self._consuming = asyncio.create_task(self._consume())

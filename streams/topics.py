@@ -8,8 +8,12 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from .kafka_security import client_kwargs
-from .records import ALL_TOPICS
+from .records import ALL_TOPICS, TOPIC_CATALOG
 from .settings import Settings
+
+# the catalog topic keeps each item's latest change for good: a catalog lost from Redis
+# is rebuilt from it (streams/catalog_rebuild.py)
+TOPIC_CONFIGS = {TOPIC_CATALOG: {"cleanup.policy": "compact"}}
 
 
 async def ensure_topics(settings: Settings, names: tuple[str, ...] = ALL_TOPICS) -> list[str]:
@@ -19,7 +23,9 @@ async def ensure_topics(settings: Settings, names: tuple[str, ...] = ALL_TOPICS)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        new = [NewTopic(t, settings.partitions, 1) for t in full if t not in existing]
+        new = [NewTopic(settings.topic(n), settings.partitions, 1,
+                        topic_configs=TOPIC_CONFIGS.get(n, {}))
+               for n in names if settings.topic(n) not in existing]
         if new:
             try:
                 await admin.create_topics(new)

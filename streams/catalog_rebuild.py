@@ -1,0 +1,58 @@
+"""Rebuild the catalog in Redis from the compacted ``catalog.updates`` topic.
+
+The topic keeps each item's latest change (``cleanup.policy=compact``), so reading it from
+the beginning to its current end restores stock, prices and metadata after Redis lost
+them (a restart without persistence, a flush). The worker does it on start when Redis
+has no catalog; events for items not yet restored wait for them
+(``STREAMREC_UNKNOWN_ITEM_WAIT_MS``) instead of going to the DLQ.
+"""
+
+from __future__ import annotations
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from streamrec.models.events import CatalogChange
+from streamrec.state.redis_store import RedisStore
+
+from .kafka_security import client_kwargs
+from .records import TOPIC_CATALOG
+from .settings import Settings
+from .validate import Rejection, parse_catalog
+
+
+async def rebuild_catalog(settings: Settings, store: RedisStore) -> int:
+    """Apply every valid message of ``catalog.updates`` up to its current end, in order;
+    returns how many were applied."""
+    s = settings
+    topic = s.topic(TOPIC_CATALOG)
+    consumer = AIOKafkaConsumer(bootstrap_servers=s.broker, group_id=None,
+                                enable_auto_commit=False, auto_offset_reset="earliest",
+                                **client_kwargs(s))
+    await consumer.start()
+    n = 0
+    try:
+        parts = consumer.partitions_for_topic(topic)
+        if not parts:
+            await consumer._client.force_metadata_update()
+            parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        if not tps:
+            return 0
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        end = await consumer.end_offsets(tps)
+        todo = {tp for tp in tps if end[tp] > 0}
+        while todo:
+            got = await consumer.getmany(*todo, timeout_ms=1000, max_records=5000)
+            changes: list[CatalogChange] = []
+            for recs in got.values():
+                for r in recs:
+                    c = parse_catalog(r.value, s.max_event_bytes)
+                    if not isinstance(c, Rejection):
+                        changes.append(c)
+            await store.apply_catalog(changes)
+            n += len(changes)
+            todo = {tp for tp in todo if await consumer.position(tp) < end[tp]}
+    finally:
+        await consumer.stop()
+    return n
