@@ -5,6 +5,12 @@ the beginning to its current end restores stock, prices and metadata after Redis
 them (a restart without persistence, a flush). The worker does it on start when Redis
 has no catalog; events for items not yet restored wait for them
 (``STREAMREC_UNKNOWN_ITEM_WAIT_MS``) instead of going to the DLQ.
+
+Redis "has" the catalog when the marker ``catalog:built`` is there: written after a
+rebuild, so a Redis that lost its data has lost the marker too (the catalog agent may
+have applied a few new changes already, which the rebuild replays in order). A change
+that arrives while the rebuild runs can be applied before an older one of the same item
+is replayed: a known window of about a second, closed by the item's next change.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from .kafka_security import client_kwargs
 from .records import TOPIC_CATALOG
 from .settings import Settings
 from .validate import Rejection, parse_catalog
+
+CATALOG_BUILT = "catalog:built"
 
 
 async def rebuild_catalog(settings: Settings, store: RedisStore) -> int:
@@ -55,4 +63,5 @@ async def rebuild_catalog(settings: Settings, store: RedisStore) -> int:
             todo = {tp for tp in todo if await consumer.position(tp) < end[tp]}
     finally:
         await consumer.stop()
+    await store.client.set(store.key(CATALOG_BUILT), str(n))
     return n

@@ -70,6 +70,10 @@ class Message:
     key: bytes | None
     value: bytes | None
     timestamp: float  # producer timestamp, unix seconds
+    field: str = field(init=False, repr=False)   # "topic:partition", its watermark's name
+
+    def __post_init__(self) -> None:
+        self.field = watermark_field(self.topic, self.partition)
 
 
 @dataclass(slots=True)
@@ -110,15 +114,11 @@ class UserStore(Protocol):
     def take_dirty(self) -> dict[str, bytes]: ...
 
 
-def _field(m: Message) -> str:
-    return watermark_field(m.topic, m.partition)
-
-
 def _advance(msgs: Sequence[Message], marks: dict[str, int]) -> list[tuple[str, int, int]]:
     """The watermarks a batch of ``msgs`` moves: (field, as read or -1, next offset)."""
     nxt: dict[str, int] = {}
     for m in msgs:
-        f = _field(m)
+        f = m.field
         nxt[f] = max(nxt.get(f, 0), m.offset + 1)
     return [(f, marks.get(f, -1), n) for f, n in sorted(nxt.items())]
 
@@ -244,8 +244,8 @@ class Processor:
         """Send ``m`` to the DLQ with the error it raised; count it once, with its offset."""
         log.exception("event %s[%d]@%d failed; sent to the DLQ", m.topic, m.partition,
                       m.offset, exc_info=exc)
-        marks, _ = await self.store.watermarks([_field(m)])
-        if m.offset < marks.get(_field(m), -1):
+        marks, _ = await self.store.watermarks([m.field])
+        if m.offset < marks.get(m.field, -1):
             return
         reason = f"error while applying the event: {type(exc).__name__}: {exc}"
         self.last_error = f"{m.topic}[{m.partition}]@{m.offset}: {reason}"[:500]
@@ -296,16 +296,16 @@ class Processor:
         if s.dedup_window:
             for m, ev in parsed:
                 if isinstance(ev, Interaction):
-                    ids.setdefault(_field(m), []).append(ev.event_id)
-        view = await self.store.batch_view(sorted({_field(m) for m in msgs}), ids)
+                    ids.setdefault(m.field, []).append(ev.event_id)
+        view = await self.store.batch_view(sorted({m.field for m in msgs}), ids)
         floor = self._floors(view.marks)
-        todo = [(m, ev) for m, ev in parsed if m.offset >= floor.get(_field(m), -1)]
+        todo = [(m, ev) for m, ev in parsed if m.offset >= floor.get(m.field, -1)]
         self.skipped += len(msgs) - len(todo)
         write = BatchWrite(watermarks=_advance([m for m, _ in todo], view.marks),
                            backward=s.covisit_backward, id_window=s.dedup_window)
         valid, rejected, duplicates = await self._screen(todo, view.seen)
         if s.dedup_window:
-            write.event_ids = [(_field(m), m.offset, ev.event_id) for m, ev in valid]
+            write.event_ids = [(m.field, m.offset, ev.event_id) for m, ev in valid]
         valid, unknown = await self._in_catalog(valid)
         rejected += unknown
         await self.users.load(ev.user_id for _, ev in valid)
@@ -398,7 +398,7 @@ class Processor:
                 rejected += 1
                 continue
             if check:
-                key = (_field(m), ev.event_id)
+                key = (m.field, ev.event_id)
                 if key in seen or key in batch_ids:
                     duplicates += 1
                     continue
@@ -467,7 +467,7 @@ class Processor:
         # trending first, in the round trip that reads the candidates (so they include
         # it), under watermarks of its own: a crash between the two writes replays the
         # batch without counting its trending twice
-        pops = [(m, ev) for m, ev in valid if m.offset >= batch.pop_floor.get(_field(m), -1)]
+        pops = [(m, ev) for m, ev in valid if m.offset >= batch.pop_floor.get(m.field, -1)]
         first = BatchWrite(watermarks=_advance([m for m, _ in pops], batch.pop_marks),
                            trending=[(ev.item_id, ev.ts) for _, ev in pops],
                            watermark_hash="wm:pop")
@@ -492,7 +492,7 @@ class Processor:
             st.observe(ev.item_id, ev.kind, recent_cap=s.recent_items, seen_cap=SEEN_CAP,
                        ts=ev.ts)
             batch.newest[ev.user_id] = max(batch.newest.get(ev.user_id, 0.0), m.timestamp)
-            batch.origin[ev.user_id] = _field(m) + f":{m.offset}"
+            batch.origin[ev.user_id] = m.field + f":{m.offset}"
         # One round trip: the lists to judge against and (when the effects are deferred,
         # so that nothing else must land first) the candidates.
         heads = [i for st in touched.values() for i in st.recent[: s.covisit_window]]
