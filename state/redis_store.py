@@ -51,62 +51,7 @@ log = logging.getLogger(__name__)
 CLOCK_SKEW_S = 5.0    # lists made up to this long after a sellout are still checked
 LATENCY_BUCKETS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 
-# Serving in one round trip: the user's list and which of its items are out of stock, or
-# the trending list for a new user. ``oos_at`` holds when each item sold out; a list is
-# only decoded when an item sold out after (or up to ARGV[4] s of clock skew before) it
-# was generated: with a few sold-out items in the catalog, decoding every list (and one
-# SISMEMBER per item) halved the API's requests/s.
-_SERVE_LUA = """
-local p = ARGV[1]
-local oos = p .. 'oos'
-local any_oos = redis.call('SCARD', oos) > 0
-local raw = redis.call('GET', p .. 'rec:' .. ARGV[2])
-if not raw then
-  local t = redis.call('ZREVRANGE', p .. 'pop', 0, tonumber(ARGV[3]) - 1, 'WITHSCORES')
-  if not any_oos then return {false, t} end
-  local keep = {}
-  for j = 1, #t, 2 do
-    if redis.call('SISMEMBER', oos, t[j]) == 0 then
-      keep[#keep + 1] = t[j]; keep[#keep + 1] = t[j + 1]
-    end
-  end
-  return {false, keep}
-end
--- only items sold out since the list was made can be in it (the worker leaves out what is
--- sold out when it ranks): usually none, and the list is returned without being decoded
-local made = tonumber(string.match(raw, '"generated_at":(-?[%d.]+[eE]?[-+]?%d*)'))
-local since = made and redis.call('ZRANGEBYSCORE', p .. 'oos_at', made - tonumber(ARGV[4]),
-                                  '+inf') or {}
-local gone = {}
-if (not made and any_oos) or #since > 0 then
-  local sold = {}
-  for _, i in ipairs(since) do sold[i] = true end
-  for i, it in ipairs(cjson.decode(raw)['items']) do
-    local id = tostring(it['item_id'])
-    if (made and sold[id]) or (not made and redis.call('SISMEMBER', oos, id) == 1) then
-      gone[#gone + 1] = i
-    end
-  end
-end
-return {raw, gone}
-"""
-
-# One batch's metrics in one call: counters, the worker's info, served items (into a
-# HyperLogLog). As a pipeline of ~15 commands it cost the worker more to encode than Redis
-# to run. Floats keep 17 digits (Lua's tostring keeps 14); PFADD in chunks, as unpack()
-# has a stack limit.
-_METRICS_LUA = """
-local p = ARGV[1]
-local d = cjson.decode(ARGV[2])
-for _, c in ipairs(d['i']) do redis.call('HINCRBY', p .. c[1], c[2], c[3]) end
-for _, c in ipairs(d['f']) do
-  redis.call('HINCRBYFLOAT', p .. c[1], c[2], string.format('%.17g', c[3]))
-end
-redis.call('HSET', p .. 'workers', d['w'][1], d['w'][2])
-local s = d['s']
-for j = 1, #s, 1000 do redis.call('PFADD', p .. 'served', unpack(s, j, math.min(j + 999, #s))) end
-return 0
-"""
+# The scripts are in state/lua/ (serve.lua: why serving rarely needs one; metrics.lua)
 
 
 @dataclass
@@ -140,8 +85,8 @@ class RedisStore:
         self._commit = self._r.register_script(lua("commit"))
         self._exp_status = self._r.register_script(lua("experiment_status"))
         self._seen = self._r.register_script(lua("seen_ids"))
-        self._serve = self._r.register_script(_SERVE_LUA)
-        self._metrics = self._r.register_script(_METRICS_LUA)
+        self._serve = self._r.register_script(lua("serve"))
+        self._metrics = self._r.register_script(lua("metrics"))
         self._raw: aioredis.Redis | None = None   # for binary values (model snapshots)
         self._fast: RespClient | None = None      # the API's read path, made on first use
 
@@ -431,7 +376,7 @@ class RedisStore:
         try:
             raw, rest = await fast.execute("EVALSHA", self._serve.sha, 0, *args)
         except NoScriptError:
-            raw, rest = await fast.execute("EVAL", _SERVE_LUA, 0, *args)
+            raw, rest = await fast.execute("EVAL", self._serve.script, 0, *args)
         if raw is None:
             return None, [(rest[j].decode(), float(rest[j + 1])) for j in range(0, len(rest), 2)]
         rec = orjson.loads(raw)

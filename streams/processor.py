@@ -1,18 +1,19 @@
-"""What the worker does with one batch of messages (kept apart from Faust's agents).
+"""What the worker does with one batch of event messages (kept apart from Faust's agents).
 
-Per batch: validate -> reject bad input to the DLQ -> update per-user state ->
-deduplicate by event id and count trending (one Lua call, in the round trip that reads
-the candidates) -> recompute each touched user's top-K once (bursts coalesce) -> write
-the users' states, ``rec:{user}`` and the batch's metrics (one pipeline) and publish to
-``recommendations`` -> add the batch's co-visitation pairs (one Lua call; before ranking
-when evaluating, so that every list has learned from the event before it).
+Per batch, in three phases:
+
+- **read**: decode and validate (bad ones to the DLQ: ``streams/messages.py``); the
+  partitions' watermarks and recent event ids (skip what was applied:
+  ``state/lua/commit.lua``); catalog membership (``streams/catalog_gate.py``); the users'
+  states, their stored lists and the candidates, with the batch's trending written first;
+- **rank**: every touched user's list once (bursts coalesce): candidates, filters, blend,
+  learned ranker, River, transformer, rules, diversity, exploration, top-K;
+- **write**: one atomic script with every effect and the new watermarks; then the lists
+  to ``recommendations``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import contextlib
 import hashlib
 import logging
 import time
@@ -30,8 +31,6 @@ from streamrec.models.diversity import intra_list_diversity, mmr
 from streamrec.models.events import CatalogChange, Interaction
 from streamrec.models.experiments import (
     Experiment,
-    ExperimentError,
-    VariantStats,
     choose_variant,
 )
 from streamrec.models.explore import explore
@@ -40,11 +39,14 @@ from streamrec.models.prequential import Tally, bucket_of, judge, split_runs
 from streamrec.models.ranking import FEATURES, candidate_features, rank_variant, rerank_with_model
 from streamrec.models.rules import apply_price_rules
 from streamrec.models.userstate import UserState
-from streamrec.state import snapshots
-from streamrec.state.batch import BatchWrite, Fenced, Impressions, watermark_field
+from streamrec.state.batch import BatchWrite, Fenced, Impressions
 from streamrec.state.redis_store import Candidates, RedisStore
 
+from .catalog_gate import CatalogGate
+from .live_config import Experiments, RiverSnapshots
+from .messages import Message, advance, dead_letter
 from .outage import OUTAGES
+from .read_cache import ReadCache
 from .records import EVENT_TOPICS
 from .scoring_client import Scoring
 from .settings import Settings
@@ -55,25 +57,8 @@ log = logging.getLogger(__name__)
 POLICY = "covisit+trending"
 MODEL_VERSION = "blend-v1"
 SEEN_CAP = 2000
-KNOWN_PRELOAD_MAX = 200_000   # catalog ids a worker reads at once (~10 MB at most)
 RANKER_USERS = 20_000   # users whose last candidates (about 6 KB each) a worker keeps to
                         # train its learned ranker on their next event
-
-
-@dataclass(slots=True)
-class Message:
-    """The parts of a Kafka message the processor needs (Faust-free)."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp: float  # producer timestamp, unix seconds
-    field: str = field(init=False, repr=False)   # "topic:partition", its watermark's name
-
-    def __post_init__(self) -> None:
-        self.field = watermark_field(self.topic, self.partition)
 
 
 @dataclass(slots=True)
@@ -114,52 +99,7 @@ class UserStore(Protocol):
     def take_dirty(self) -> dict[str, bytes]: ...
 
 
-def _advance(msgs: Sequence[Message], marks: dict[str, int]) -> list[tuple[str, int, int]]:
-    """The watermarks a batch of ``msgs`` moves: (field, as read or -1, next offset)."""
-    nxt: dict[str, int] = {}
-    for m in msgs:
-        f = m.field
-        nxt[f] = max(nxt.get(f, 0), m.offset + 1)
-    return [(f, marks.get(f, -1), n) for f, n in sorted(nxt.items())]
-
-
 Send = Callable[[str, bytes | None, bytes], Awaitable[Any]]  # (topic, key, value)
-
-
-DLQ_KEEP_BYTES = 65536   # of an original value kept in its DLQ record (base64 ~88 KB)
-DLQ_REASON_CHARS = 2000
-
-
-def dead_letter(msg: Message, reason: str, keep: int = DLQ_KEEP_BYTES) -> bytes:
-    """The DLQ payload for a rejected message: reason, origin and the original bytes.
-
-    An original over ``keep`` bytes is cut to its first ``keep``, with its size and
-    SHA-256 kept, so a record always fits the producer's limit.
-
-    >>> big = Message("events", 0, 7, b"u", b"x" * 100, 0.0)
-    >>> d = orjson.loads(dead_letter(big, "oversized", keep=10))
-    >>> d["truncated"], d["value_size"], len(base64.b64decode(d["value_b64"]))
-    (True, 100, 10)
-    """
-    value = msg.value
-    head = value[:keep] if value is not None else None
-    text = None
-    if head is not None:
-        try:
-            text = head[:4096].decode("utf-8")
-        except UnicodeDecodeError:
-            text = None
-    key = msg.key[:1024] if msg.key is not None else None
-    return orjson.dumps({
-        "reason": reason[:DLQ_REASON_CHARS], "topic": msg.topic,
-        "partition": msg.partition, "offset": msg.offset,
-        "key_b64": base64.b64encode(key).decode() if key is not None else None,
-        "value_b64": base64.b64encode(head).decode() if head is not None else None,
-        "value_text": text, "value_size": len(value) if value is not None else None,
-        "value_sha256": hashlib.sha256(value).hexdigest() if value is not None else None,
-        "truncated": value is not None and len(value) > keep,
-        "rejected_at": time.time(),
-    })
 
 
 class Processor:
@@ -177,32 +117,19 @@ class Processor:
         self._topics = {settings.topic(t): kind for t, kind in EVENT_TOPICS.items()}
         self._dlq = settings.topic("events.dlq")
         self._recs = settings.topic("recommendations")
-        self._known: set[str] = set()     # catalog items (membership never revoked)
-        self._known_loaded = False
-        self._catalog_changed = asyncio.Event()   # set by process_catalog
-        self._waited: set[str] = set()     # unknown items waited for once already
+        self.catalog = CatalogGate(store, settings.unknown_item_wait_ms)
+        self.cache = ReadCache(store, settings)
+        self.experiments = Experiments(store)
+        self.snapshots = RiverSnapshots(store, settings.snapshot_key)
         self._window_start = time.monotonic()
         self._window_events = 0
         self.rate = 0.0
         self.lag = 0
         self._rng = np.random.default_rng(settings.seed)
-        self._exp: Experiment | None = None
-        self._exp_stats: dict[str, VariantStats] = {}
-        self._exp_read_at = float("-inf")
-        self._bad_experiments: set[str] = set()
         # OnlineLearner from the newest snapshot, or a live one given for evaluation
         self._river: Any = river
         self._river_live = river is not None   # trained here, test then train
         self._river_primed = False
-        self._river_version: str | None = "inline" if river is not None else None
-        self._river_read_at = float("-inf")
-        self._snapshot_seen: str | None = None
-        self._info: dict[str, dict[str, Any]] = {}   # item -> catalog info (_catalog_info)
-        self._info_version = 0
-        self._vecs: dict[str, tuple[float, Any]] = {}    # item -> (read at, embedding | None)
-        # item -> (read at, co-visitation row, content row)
-        self._rows: dict[str, tuple[float, list[tuple[str, float]], list[tuple[str, float]]]] = {}
-        self._rows_swept = time.monotonic()
         self.served: list[str] = []
         self.diversity: list[float] = []
         # lists ranked in this batch (in exact mode also those a later run replaced: the
@@ -252,7 +179,7 @@ class Processor:
         await self.reject(m, reason)
         try:
             await self.store.commit(BatchWrite(
-                watermarks=_advance([m], marks), metrics=self.store.metrics_payload(
+                watermarks=advance([m], marks), metrics=self.store.metrics_payload(
                     events=0, dlq=1, recs=0, catalog=0, latencies_ms=(),
                     worker=self.worker_id, worker_info=self._info_now())))
         except Fenced:
@@ -301,7 +228,7 @@ class Processor:
         floor = self._floors(view.marks)
         todo = [(m, ev) for m, ev in parsed if m.offset >= floor.get(m.field, -1)]
         self.skipped += len(msgs) - len(todo)
-        write = BatchWrite(watermarks=_advance([m for m, _ in todo], view.marks),
+        write = BatchWrite(watermarks=advance([m for m, _ in todo], view.marks),
                            backward=s.covisit_backward, id_window=s.dedup_window)
         valid, rejected, duplicates = await self._screen(todo, view.seen)
         if s.dedup_window:
@@ -409,20 +336,9 @@ class Processor:
     async def _in_catalog(self, valid: list[tuple[Message, Interaction]]
                           ) -> tuple[list[tuple[Message, Interaction]], int]:
         """The events whose item is in the catalog; the others go to the DLQ (after a
-        bounded wait for the catalog: :meth:`_wait_for_catalog`)."""
+        bounded wait for the catalog: ``streams/catalog_gate.py``)."""
         rejected = 0
-        unknown = {ev.item_id for _, ev in valid} - self._known
-        if unknown and not self._known_loaded:
-            # a catalog of up to KNOWN_PRELOAD_MAX items is read once: each new item in
-            # a batch would otherwise cost a round trip (other workers' catalog partitions)
-            self._known_loaded = True
-            self._known |= await self.store.all_items(KNOWN_PRELOAD_MAX)
-            unknown -= self._known
-        if unknown:
-            self._known |= await self.store.known_items(sorted(unknown))
-            unknown -= self._known
-        if unknown:
-            unknown = await self._wait_for_catalog(unknown)
+        unknown = await self.catalog.unknown({ev.item_id for _, ev in valid})
         if unknown:
             keep = []
             for m, ev in valid:
@@ -433,25 +349,6 @@ class Processor:
                     keep.append((m, ev))
             valid = keep
         return valid, rejected
-
-    async def _wait_for_catalog(self, unknown: set[str]) -> set[str]:
-        """The items of ``unknown`` still missing from the catalog after waiting up to
-        ``unknown_item_wait_ms`` for them (a replay may overtake its catalog). The catalog
-        agent of this process wakes the wait; other workers' catalog partitions are
-        re-read every 100 ms. An item waited for once is not waited for again."""
-        before = unknown & self._waited
-        wait = unknown - before
-        deadline = time.monotonic() + self.settings.unknown_item_wait_ms / 1000.0
-        while wait and (left := deadline - time.monotonic()) > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._catalog_changed.wait(), min(0.1, left))
-            self._catalog_changed.clear()
-            self._known |= await self.store.known_items(sorted(wait))
-            wait -= self._known
-        if len(self._waited) > 100_000:
-            self._waited.clear()
-        self._waited |= wait
-        return wait | before
 
     async def _process_run(self, valid: list[tuple[Message, Interaction]], batch: _Batch,
                            write: BatchWrite, tally: Tally, curve: dict[int, Tally],
@@ -468,7 +365,7 @@ class Processor:
         # it), under watermarks of its own: a crash between the two writes replays the
         # batch without counting its trending twice
         pops = [(m, ev) for m, ev in valid if m.offset >= batch.pop_floor.get(m.field, -1)]
-        first = BatchWrite(watermarks=_advance([m for m, _ in pops], batch.pop_marks),
+        first = BatchWrite(watermarks=advance([m for m, _ in pops], batch.pop_marks),
                            trending=[(ev.item_id, ev.ts) for _, ev in pops],
                            watermark_hash="wm:pop")
         judgeable: list[bool] = []      # the item is new to its user (judged if a list exists)
@@ -496,7 +393,7 @@ class Processor:
         # One round trip: the lists to judge against and (when the effects are deferred,
         # so that nothing else must land first) the candidates.
         heads = [i for st in touched.values() for i in st.recent[: s.covisit_window]]
-        need = self._rows_needed(heads) if defer else None
+        need = self.cache.rows_needed(heads) if defer else None
         stored, got = await self.store.read_batch(unread, need, s.candidates_per_item,
                                                   4 * s.k, content=s.content_weight > 0,
                                                   first=first)
@@ -508,7 +405,7 @@ class Processor:
             if v is not None:
                 tally.add(*v[1:])
                 curve.setdefault(v[0], Tally()).add(*v[1:])
-        cands = self._candidates_from(got, need, heads) if got is not None else None
+        cands = self.cache.assemble(got, need, heads) if got is not None else None
         if not defer:
             await self.store.commit(effects)
         if self.ranker is not None:   # test (judged above), then train the ranker
@@ -549,9 +446,9 @@ class Processor:
         s = self.settings
         heads = {u: st.recent[: s.covisit_window] for u, st in states.items()}
         if cands is None:
-            cands = await self._candidates([i for h in heads.values() for i in h])
+            cands = await self.cache.candidates([i for h in heads.values() for i in h])
         covis, trending, oos = cands.covis, cands.trending, cands.out_of_stock
-        exp = await self._experiment()
+        exp = await self.experiments.read()
         outputs: dict[str, _Output] = {}
         variants: dict[str, str | None] = {}
         lists: dict[str, list[tuple[str, float]]] = {}
@@ -560,7 +457,8 @@ class Processor:
             exclude = oos | set(st.bought)
             if s.exclude_seen:
                 exclude |= set(st.seen)
-            variants[uid] = choose_variant(uid, exp, self._exp_stats, self._rng) if exp else None
+            variants[uid] = (choose_variant(uid, exp, self.experiments.stats, self._rng)
+                             if exp else None)
             base = variants[uid] or s.ranking
             # keep 2K (and enough for the scorer) so that serve-time stock filtering leaves K
             want = max(2 * s.k, s.score_candidates)
@@ -589,13 +487,13 @@ class Processor:
                 by = mf if mode == "mf" else ctr
                 ranked = sorted(((i, round(float(x), 6)) for (i, _), x in
                                  zip(ranked, by, strict=True)), key=lambda t: (-t[1], t[0]))
-                version = f"{mode}-only+river@{self._river_version}"
+                version = f"{mode}-only+river@{self._river_tag()}"
             elif river is not None and ranked and mode == "blend":
                 top = ranked[: 2 * s.k]
                 model = river.score(uid, [i for i, _ in top], newest.get(uid, now))
                 ranked = rerank_with_model(top, [float(m) for m in model], s.river_weight) \
                     + ranked[2 * s.k:]
-                version = f"{version}+river@{self._river_version}"
+                version = f"{version}+river@{self._river_tag()}"
             result = scored.get(uid)
             if result is not None:
                 self.model_lists += 1
@@ -611,9 +509,9 @@ class Processor:
             versions[uid] = version
             results[uid] = result
         candidates = {i for r in lists.values() for i, _ in r}
-        info = await self._catalog_info(candidates, cands.catalog_version)
+        info = await self.cache.catalog_info(candidates, cands.catalog_version)
         cats = {i: d.get("category") for i, d in info.items()}
-        vecs = await self._embeddings(candidates) if s.content_weight > 0 else None
+        vecs = await self.cache.embeddings(candidates) if s.content_weight > 0 else None
         arms = await self.store.item_arm_stats(sorted(candidates)) if s.explore else {}
         for uid in states:
             shown: list[str] = []
@@ -654,7 +552,7 @@ class Processor:
         Returns the users whose list it ordered."""
         assert self.ranker is not None
         items = {i for u in users for i, _ in lists[u]} | {i for u in users for i in heads[u]}
-        info = await self._catalog_info(items, version)
+        info = await self.cache.catalog_info(items, version)
         cats = {i: d.get("category") for i, d in info.items()}
         ordered = set()
         for uid in users:
@@ -686,37 +584,6 @@ class Processor:
                                                     exp.reward_purchase)
                 write.impressions.lists.append(o.impression)
 
-    async def _candidates(self, items: list[str]) -> Candidates:
-        """Candidate rows of ``items`` (co-visitation, content), each reused for up to
-        ``candidate_cache_ms`` (a user's next list meets the same recent items: at 2,000
-        events/s most rows of a batch were read by the batch before); the trending list
-        and the out-of-stock set are read every time, so stock changes act at once."""
-        s = self.settings
-        need = self._rows_needed(items)
-        got = await self.store.fetch_candidates(need, s.candidates_per_item, 4 * s.k,
-                                                content=s.content_weight > 0)
-        return self._candidates_from(got, need, items)
-
-    def _rows_needed(self, items: list[str]) -> list[str]:
-        """The items whose cached rows are missing or older than ``candidate_cache_ms``."""
-        now, ttl = time.monotonic(), self.settings.candidate_cache_ms / 1000.0
-        rows = self._rows
-        return [i for i in dict.fromkeys(items) if i not in rows or now - rows[i][0] >= ttl]
-
-    def _candidates_from(self, got: Candidates, need: list[str], items: list[str]
-                         ) -> Candidates:
-        """Cache the rows just read (``got``, for ``need``) and assemble those of ``items``."""
-        now, ttl = time.monotonic(), self.settings.candidate_cache_ms / 1000.0
-        rows = self._rows
-        for i in need:
-            rows[i] = (now, got.covis.get(i, []), got.content.get(i, []))
-        if now - self._rows_swept > max(10 * ttl, 1.0):     # forget rows not used lately
-            self._rows = {i: r for i, r in rows.items() if now - r[0] < ttl}
-            self._rows_swept = now
-        covis = {i: rows[i][1] for i in items if rows[i][1]}
-        content = {i: rows[i][2] for i in items if rows[i][2]}
-        return Candidates(covis, content, got.trending, got.out_of_stock, got.catalog_version)
-
     async def _transformer_scores(self, states: dict[str, UserState],
                                   lists: dict[str, list[tuple[str, float]]],
                                   variants: dict[str, str | None]
@@ -739,79 +606,16 @@ class Processor:
                          "model_version": r.get("model_version", "?")} if ok else None)
         return got, f"fallback: no transformer scores within {s.score_deadline_ms} ms"
 
-    async def _catalog_info(self, items: set[str], version: int) -> dict[str, dict[str, Any]]:
-        """Category and prices of ``items``, cached until the catalog version (read with
-        the candidates) changes; stock is exact via the out-of-stock set."""
-        if version != self._info_version:
-            self._info, self._info_version = {}, version
-        info = self._info
-        missing = [i for i in items if i not in info]
-        if missing:
-            got = await self.store.catalog_info(sorted(missing))
-            for i in missing:
-                info[i] = got.get(i, {})
-        return {i: info[i] for i in items}
-
-    async def _embeddings(self, items: set[str], retry_missing_s: float = 30.0
-                          ) -> dict[str, Any]:
-        """Text embeddings of ``items`` (published by the scorer), cached; items without
-        one are asked for again after ``retry_missing_s``."""
-        now = time.monotonic()
-        need = [i for i in items if i not in self._vecs or
-                (self._vecs[i][1] is None and now - self._vecs[i][0] > retry_missing_s)]
-        if need:
-            got = await self.store.embeddings(sorted(need))
-            for i in need:
-                self._vecs[i] = (now, got.get(i))
-        return {i: self._vecs[i][1] for i in items if self._vecs[i][1] is not None}
-
     async def _river_model(self) -> Any:
-        """The newest River snapshot published by the learner (checked once a second)."""
+        """The live learner (evaluation), or the learner's newest signed snapshot."""
         if self._river_live:
             return self._river
         if self.settings.river_weight <= 0:
             return None
-        if time.monotonic() - self._river_read_at >= 1.0:
-            self._river_read_at = time.monotonic()
-            version = await self.store.client.get(self.store.key("model:version"))
-            if version is not None and version != self._snapshot_seen:
-                self._snapshot_seen = version     # a refused one is not read again
-                raw = await self.store.get_bytes("model:snapshot")
-                if raw and not self.settings.snapshot_key:
-                    log.error("a River snapshot is in Redis but STREAMREC_SNAPSHOT_KEY is "
-                              "not set: it is not loaded (only signed snapshots are)")
-                elif raw:
-                    try:
-                        snap = await asyncio.to_thread(snapshots.loads, raw,
-                                                       self.settings.snapshot_key)
-                    except snapshots.SnapshotRejected as exc:
-                        log.error("River snapshot %s refused, not unpickled: %s", version, exc)
-                    else:
-                        self._river, self._river_version = snap["model"], str(snap["version"])
-        return self._river
+        return await self.snapshots.current()
 
-    async def _experiment(self) -> Experiment | None:
-        """The newest running or paused experiment, re-read at most once a second."""
-        if time.monotonic() - self._exp_read_at >= 1.0:
-            self._exp_read_at = time.monotonic()
-            live = [e for e in await self.store.list_experiments()
-                    if e.status != "stopped" and self._valid_experiment(e)]
-            self._exp = max(live, key=lambda e: e.created_at) if live else None
-            self._exp_stats = (await self.store.experiment_stats(self._exp.name)
-                               if self._exp else {})
-        return self._exp
-
-    def _valid_experiment(self, exp: Experiment) -> bool:
-        """False (logged once) for a definition that does not validate: one written to
-        Redis by hand must not fail every event it would reward."""
-        try:
-            exp.validate()
-            return True
-        except (ExperimentError, TypeError) as e:
-            if exp.name not in self._bad_experiments:
-                self._bad_experiments.add(exp.name)
-                log.error("experiment %r ignored: %s", exp.name, e)
-            return False
+    def _river_tag(self) -> str | None:
+        return "inline" if self._river_live else self.snapshots.version
 
     # -- catalog -----------------------------------------------------------------------
     async def process_catalog(self, msgs: Sequence[Message]) -> int:
@@ -825,8 +629,7 @@ class Processor:
             else:
                 changes.append(c)
         await self.store.apply_catalog(changes)
-        self._known.update(c.item_id for c in changes)
-        self._catalog_changed.set()
+        self.catalog.applied([c.item_id for c in changes])
         if self._river_live:
             for c in changes:
                 self._river.catalog_change(c)
