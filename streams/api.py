@@ -146,10 +146,13 @@ async def metrics(request: web.Request) -> web.Response:
         lines.append(f"# TYPE {name} {kind}")
         lines.extend(f"{name}{labels} {value:g}" for labels, value in samples)
 
-    metric("streamrec_events_total", "counter", "valid events applied (deduplicated)",
+    metric("streamrec_events_total", "counter", "valid events applied, each once",
            [("", m.get("events_total", 0))])
     metric("streamrec_dlq_total", "counter", "messages sent to the dead-letter topic",
            [("", m.get("dlq_total", 0))])
+    metric("streamrec_duplicates_total", "counter",
+           "events dropped because their event_id was applied recently (STREAMREC_DEDUP_WINDOW)",
+           [("", m.get("duplicates_total", 0))])
     metric("streamrec_recommendations_total", "counter", "recommendation lists written",
            [("", m.get("recs_total", 0))])
     metric("streamrec_lists_ranked_total", "counter",

@@ -138,7 +138,7 @@ def redis_server_binary() -> str:
 
 # Co-visitation rows are sorted sets of up to 2 * covisit_cap members, incremented ~20 times
 # per event. Redis keeps sets of up to 128 members as a flat listpack, where ZINCRBY scans
-# and moves memory (3.2 us); as a skiplist it is a hash lookup (1.2 us): the ingest script
+# and moves memory (3.2 us); as a skiplist it is a hash lookup (1.2 us): the batch script
 # took 45% less time (bench: 12,000 movielens events). Recommended for any Redis used by
 # streamrec (README, docker-compose.yml).
 REDIS_TUNING = ("--zset-max-listpack-entries", "16")

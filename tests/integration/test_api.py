@@ -90,11 +90,13 @@ async def test_unknown_route_is_json_404_and_health_ok(api):
 async def test_metrics_are_prometheus_text(api):
     url, store, http = api
     await store.record_batch(events=5, dlq=2, recs=3, catalog=0, latencies_ms=[3.0, 40.0],
+                             duplicates=4,
                              worker="w1", worker_info={"events_per_s": 123.0, "lag": 7,
                                                        "ts": 9e12})
     async with http.get(f"{url}/metrics") as r:
         text = await r.text()
     assert "streamrec_events_total 5" in text and "streamrec_dlq_total 2" in text
+    assert "streamrec_duplicates_total 4" in text
     assert 'streamrec_events_per_second{worker="w1"} 123' in text
     assert 'streamrec_consumer_lag{worker="w1"} 7' in text
     assert 'streamrec_event_to_rec_latency_ms_bucket{le="5"} 1' in text
