@@ -27,17 +27,16 @@ import numpy as np
 import orjson
 
 from streamrec.models.covisit import partners, time_weight
-from streamrec.models.diversity import intra_list_diversity, mmr
+from streamrec.models.diversity import intra_list_diversity
 from streamrec.models.events import CatalogChange, Interaction
 from streamrec.models.experiments import (
     Experiment,
     choose_variant,
 )
-from streamrec.models.explore import explore
+from streamrec.models.finish import finish
 from streamrec.models.ltr import OnlineRanker
 from streamrec.models.prequential import Tally, bucket_of, judge, split_runs
 from streamrec.models.ranking import FEATURES, candidate_features, rank_variant, rerank_with_model
-from streamrec.models.rules import apply_price_rules
 from streamrec.models.userstate import UserState
 from streamrec.state.batch import BatchWrite, Fenced, Impressions
 from streamrec.state.redis_store import Candidates, RedisStore
@@ -514,16 +513,12 @@ class Processor:
         vecs = await self.cache.embeddings(candidates) if s.content_weight > 0 else None
         arms = await self.store.item_arm_stats(sorted(candidates)) if s.explore else {}
         for uid in states:
-            shown: list[str] = []
             variant, version, result = variants[uid], versions[uid], results[uid]
-            ranked = apply_price_rules(lists[uid], info, drop_boost=s.price_drop_boost,
-                                       min_price=s.min_price)
-            ranked = mmr(ranked, cats, 2 * s.k, lam=s.diversity_lambda, vectors=vecs)
-            if s.explore:
-                pick = explore(ranked, arms, s.k, self._rng, s.explore_prior_strength)
-                score = dict(ranked)
-                ranked = [(i, score[i]) for i in pick] + [x for x in ranked if x[0] not in pick]
-                shown = pick
+            ranked, shown = finish(lists[uid], info, cats, k=s.k,
+                                   drop_boost=s.price_drop_boost, min_price=s.min_price,
+                                   lam=s.diversity_lambda, vectors=vecs,
+                                   arms=arms if s.explore else None, rng=self._rng,
+                                   prior_strength=s.explore_prior_strength)
             top = [i for i, _ in ranked[: s.k]]
             self.served += top
             self.diversity.append(intra_list_diversity(top, cats))
