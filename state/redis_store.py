@@ -32,7 +32,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -43,31 +42,17 @@ from streamrec.models.events import CatalogChange
 from streamrec.models.experiments import Experiment, ExperimentError, VariantStats
 from streamrec.models.prequential import Tally
 
+from . import catalog_merge
 from .batch import BatchWrite, Visit, check_reply, lua
+from .metrics_payload import metrics_payload
+from .protocols import BatchView, Candidates
 from .resp import RespClient
 
 IngestItem = tuple[str, str, float, Sequence[str], float]   # event_id, item, ts, partners, scale
 log = logging.getLogger(__name__)
 CLOCK_SKEW_S = 5.0    # lists made up to this long after a sellout are still checked
-LATENCY_BUCKETS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 
 # The scripts are in state/lua/ (serve.lua: why serving rarely needs one; metrics.lua)
-
-
-@dataclass
-class BatchView:
-    marks: dict[str, int]          # field -> next offset to apply (batch effects)
-    pop_marks: dict[str, int]      # the same for trending
-    seen: set[tuple[str, str]]     # (field, event id) applied within the dedup window
-
-
-@dataclass
-class Candidates:
-    covis: dict[str, list[tuple[str, float]]]
-    content: dict[str, list[tuple[str, float]]]
-    trending: list[tuple[str, float]]
-    out_of_stock: set[str]
-    catalog_version: int = 0     # ``catalog:v`` read with the rows (0: no change yet)
 
 
 class RedisStore:
@@ -102,6 +87,20 @@ class RedisStore:
             await self._raw.aclose()
         if self._fast is not None:
             await self._fast.aclose()
+
+    async def snapshot_version(self) -> str | None:
+        """The version of the learner's newest River snapshot (``model:version``)."""
+        return await self._r.get(self.key("model:version"))
+
+    async def put_snapshot(self, blob: bytes, version: int, metrics: dict[str, Any]) -> None:
+        """Publish a signed River snapshot, its version and metrics in one transaction."""
+        if self._raw is None:
+            self._raw = aioredis.Redis.from_url(self.url)
+        async with self._raw.pipeline(transaction=True) as pipe:
+            pipe.set(self.key("model:snapshot"), blob)
+            pipe.set(self.key("model:version"), version)
+            pipe.set(self.key("model:metrics"), orjson.dumps({**metrics, "version": version}))
+            await pipe.execute()
 
     async def get_bytes(self, name: str) -> bytes | None:
         if self._raw is None:
@@ -182,24 +181,15 @@ class RedisStore:
         changes = list(changes)
         if not changes:
             return
-        ids = [c.item_id for c in changes]
-        current = await self._r.hmget(self.key("catalog"), ids)
-        merged: dict[str, dict[str, Any]] = {}
-        for c, cur in zip(changes, current, strict=True):
-            d = merged.get(c.item_id) or (orjson.loads(cur) if cur else {})
-            for name in ("stock", "price", "category", "title"):
-                v = getattr(c, name)
-                if v is not None:
-                    if name == "price" and d.get("price") is not None and d["price"] != v:
-                        d["prev_price"] = d["price"]
-                    d[name] = v
-            merged[c.item_id] = d
+        ids = list(dict.fromkeys(c.item_id for c in changes))
+        raws = await self._r.hmget(self.key("catalog"), ids)
+        merged = catalog_merge.merge(changes, {i: orjson.loads(r) for i, r in
+                                               zip(ids, raws, strict=True) if r})
         async with self._r.pipeline(transaction=True) as pipe:
             pipe.hset(self.key("catalog"), mapping={i: orjson.dumps(d) for i, d in merged.items()})
             pipe.incr(self.key("catalog:v"))
             pipe.sadd(self.key("items"), *merged)
-            out = [i for i, d in merged.items() if d.get("stock") == 0]
-            back = [i for i, d in merged.items() if d.get("stock") != 0]
+            out, back = catalog_merge.stock_moves(merged)
             if out:
                 pipe.sadd(self.key("oos"), *out)
                 pipe.zadd(self.key("oos_at"), dict.fromkeys(out, time.time()))
@@ -243,6 +233,14 @@ class RedisStore:
 
     async def out_of_stock(self) -> set[str]:
         return set(await self._r.smembers(self.key("oos")))
+
+    async def catalog_built(self) -> bool:
+        """Whether the catalog was rebuilt from its topic into this Redis (``catalog:built``:
+        absent after Redis lost its data, or on a first start)."""
+        return bool(await self._r.exists(self.key("catalog:built")))
+
+    async def mark_catalog_built(self, changes: int) -> None:
+        await self._r.set(self.key("catalog:built"), str(changes))
 
     # -- candidates and lists -----------------------------------------------------------
     async def fetch_candidates(self, items: Iterable[str], per_item: int, n_trending: int,
@@ -453,52 +451,7 @@ class RedisStore:
         """Add one batch's counters (:meth:`metrics_payload`) now."""
         await self._metrics(args=[self.prefix, self.metrics_payload(**counts)])
 
-    @staticmethod
-    def metrics_payload(*, events: int, dlq: int, recs: int, catalog: int,
-                        latencies_ms: Sequence[float], worker: str,
-                        worker_info: dict[str, Any], served: Sequence[str] = (),
-                        diversity: Sequence[float] = (), tally: Tally | None = None,
-                        curve: dict[int, Tally] | None = None, ranked_lists: int = 0,
-                        duplicates: int = 0,
-                        asked_lists: int = 0, model_lists: int = 0) -> bytes:
-        """One batch's counters, for the metrics script: events, DLQ, lists written, lists ranked
-        (``asked_lists`` of them sent for transformer scores, ``model_lists`` ranked with
-        them), latency histogram, served items, diversity and prequential sums (``preqc``
-        holds the curve: ``{bucket}:{field}``)."""
-        buckets: dict[str, int] = {}
-        for ms in latencies_ms:
-            for le in LATENCY_BUCKETS_MS:
-                if ms <= le:
-                    buckets[str(le)] = buckets.get(str(le), 0) + 1
-                    break
-            else:
-                buckets["+Inf"] = buckets.get("+Inf", 0) + 1
-        ints: list[tuple[str, str, int]] = [
-            ("metrics", name, n) for name, n in (("events_total", events), ("dlq_total", dlq),
-                                                 ("duplicates_total", duplicates),
-                                                 ("recs_total", recs),
-                                                 ("lists_ranked_total", ranked_lists),
-                                                 ("lists_asked_total", asked_lists),
-                                                 ("lists_model_total", model_lists),
-                                                 ("catalog_total", catalog)) if n]
-        floats: list[tuple[str, str, float]] = []
-        if latencies_ms:
-            floats.append(("metrics", "latency_sum_ms", float(sum(latencies_ms))))
-            ints.append(("metrics", "latency_count", len(latencies_ms)))
-        ints += [("lat", le, n) for le, n in buckets.items()]
-        if tally is not None and tally.judged:
-            ints += [("metrics", "preq_hits", tally.hits),
-                     ("metrics", "preq_judged", tally.judged)]
-            floats += [("metrics", "preq_rr", tally.rr), ("metrics", "preq_ndcg", tally.ndcg_sum)]
-        for b, t in (curve or {}).items():
-            ints += [("preqc", f"{b}:judged", t.judged), ("preqc", f"{b}:hits", t.hits)]
-            floats += [("preqc", f"{b}:rr", t.rr), ("preqc", f"{b}:ndcg", t.ndcg_sum)]
-        if diversity:
-            floats.append(("metrics", "ild_sum", float(sum(diversity))))
-            ints.append(("metrics", "ild_count", len(diversity)))
-        return orjson.dumps({"i": ints, "f": floats,
-                             "w": [worker, orjson.dumps(worker_info).decode()],
-                             "s": list(dict.fromkeys(served))})
+    metrics_payload = staticmethod(metrics_payload)
 
     async def heartbeat(self, worker: str, info: dict[str, Any]) -> None:
         """A worker's (or the learner's) liveness in ``workers``, with ``ts``, read by the

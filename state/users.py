@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from .redis_store import RedisStore
+from .protocols import UserStateStore
 
 
 class MemoryUsers(dict):
@@ -49,7 +49,7 @@ class RedisUsers:
     :meth:`load` must be awaited for a batch's users before :meth:`get`; :meth:`flush`
     writes what changed since the last flush."""
 
-    def __init__(self, store: RedisStore, max_cached: int = 200_000) -> None:
+    def __init__(self, store: UserStateStore, max_cached: int = 200_000) -> None:
         self.store = store
         self.max_cached = max_cached
         # orjson text, not dicts: the collector has no per-user lists to walk (a full
@@ -91,7 +91,7 @@ class RedisUsers:
 
     def take_dirty(self) -> dict[str, bytes]:
         """The states set since the last call, to be written to ``user:{id}`` by the caller
-        (the worker writes them with the batch's lists: ``RedisStore.write_batch``)."""
+        (the worker writes them with the batch's lists: ``BatchWrite.sets``)."""
         dirty, self._dirty = self._dirty, {}
         return dirty
 

@@ -19,7 +19,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from streamrec.models.experiments import Experiment, ExperimentError, report
 from streamrec.models.ranking import trending_list
-from streamrec.state.redis_store import LATENCY_BUCKETS_MS, RedisStore
+from streamrec.state.metrics_payload import LATENCY_BUCKETS_MS
+from streamrec.state.redis_store import RedisStore
 
 from .api_metrics import RequestStats
 from .settings import Settings

@@ -26,7 +26,7 @@ import mode
 from streamrec.state.redis_store import RedisStore
 from streamrec.state.users import RedisUsers
 
-from .catalog_rebuild import CATALOG_BUILT, rebuild_catalog
+from .catalog_rebuild import rebuild_catalog
 from .consumer import EventConsumer
 from .kafka_security import faust_credentials
 from .kafka_tuning import set_fetch_max_wait
@@ -144,7 +144,7 @@ class RedisService(mode.Service):
         gc.freeze()
         await self.store.ping()
         await ensure_topics(settings, (*EVENT_TOPICS, TOPIC_CATALOG))  # as Faust declares
-        if not await self.store.client.exists(self.store.key(CATALOG_BUILT)):
+        if not await self.store.catalog_built():
             n = await rebuild_catalog(settings, self.store)   # Redis lost it, or first start
             log.warning("catalog rebuilt from %s: %d changes", TOPIC_CATALOG, n)
         if self.scoring is not None:

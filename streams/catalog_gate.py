@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import time
 
-from streamrec.state.redis_store import RedisStore
+from streamrec.state.protocols import CatalogState
 
 KNOWN_PRELOAD_MAX = 200_000   # catalog ids a worker reads at once (~10 MB at most)
 WAITED_MAX = 100_000          # unknown ids remembered as waited for
@@ -17,7 +17,7 @@ WAITED_MAX = 100_000          # unknown ids remembered as waited for
 class CatalogGate:
     """Catalog membership for one worker (membership is never revoked)."""
 
-    def __init__(self, store: RedisStore, wait_ms: int) -> None:
+    def __init__(self, store: CatalogState, wait_ms: int) -> None:
         self.store = store
         self.wait_ms = wait_ms
         self._known: set[str] = set()

@@ -63,5 +63,5 @@ async def rebuild_catalog(settings: Settings, store: RedisStore) -> int:
             todo = {tp for tp in todo if await consumer.position(tp) < end[tp]}
     finally:
         await consumer.stop()
-    await store.client.set(store.key(CATALOG_BUILT), str(n))
+    await store.mark_catalog_built(n)
     return n

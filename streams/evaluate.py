@@ -54,7 +54,8 @@ from typing import Any
 from tqdm import tqdm
 
 from streamrec.models.prequential import Tally
-from streamrec.state.redis_store import LATENCY_BUCKETS_MS, RedisStore
+from streamrec.state.metrics_payload import LATENCY_BUCKETS_MS
+from streamrec.state.redis_store import RedisStore
 
 from .demo import start_worker, stop_worker
 from .embedded import RedisServer, TansuBroker

@@ -10,7 +10,7 @@ from typing import Any
 
 from streamrec.models.experiments import Experiment, ExperimentError, VariantStats
 from streamrec.state import snapshots
-from streamrec.state.redis_store import RedisStore
+from streamrec.state.protocols import ExperimentState, SnapshotState
 
 log = logging.getLogger(__name__)
 POLL_S = 1.0
@@ -19,7 +19,7 @@ POLL_S = 1.0
 class RiverSnapshots:
     """The learner's newest snapshot, loaded only when its signature checks."""
 
-    def __init__(self, store: RedisStore, key: str) -> None:
+    def __init__(self, store: SnapshotState, key: str) -> None:
         self.store = store
         self.key = key
         self.model: Any = None
@@ -31,7 +31,7 @@ class RiverSnapshots:
         if time.monotonic() - self._read_at < POLL_S:
             return self.model
         self._read_at = time.monotonic()
-        version = await self.store.client.get(self.store.key("model:version"))
+        version = await self.store.snapshot_version()
         if version is None or version == self._seen:
             return self.model
         self._seen = version
@@ -52,7 +52,7 @@ class RiverSnapshots:
 class Experiments:
     """The newest running or paused experiment that validates, and its statistics."""
 
-    def __init__(self, store: RedisStore) -> None:
+    def __init__(self, store: ExperimentState) -> None:
         self.store = store
         self.current: Experiment | None = None
         self.stats: dict[str, VariantStats] = {}

@@ -39,7 +39,7 @@ from streamrec.models.prequential import Tally, bucket_of, judge, split_runs
 from streamrec.models.ranking import FEATURES, candidate_features, rank_variant, rerank_with_model
 from streamrec.models.userstate import UserState
 from streamrec.state.batch import BatchWrite, Fenced, Impressions
-from streamrec.state.redis_store import Candidates, RedisStore
+from streamrec.state.protocols import Candidates, Store
 
 from .catalog_gate import CatalogGate
 from .live_config import Experiments, RiverSnapshots
@@ -104,7 +104,7 @@ Send = Callable[[str, bytes | None, bytes], Awaitable[Any]]  # (topic, key, valu
 class Processor:
     """Processes batches of event and catalog messages for one worker."""
 
-    def __init__(self, settings: Settings, store: RedisStore,
+    def __init__(self, settings: Settings, store: Store,
                  users: UserStore, send: Send, worker_id: str = "w",
                  scoring: Scoring | None = None, river: Any = None) -> None:
         self.settings = settings
@@ -294,7 +294,7 @@ class Processor:
         """Give a live (inline) River learner the catalog already in Redis, so the first
         events get their category and price features even if the catalog agent lags."""
         self._river_primed = True
-        ids = sorted(await self.store.client.smembers(self.store.key("items")))
+        ids = sorted(await self.store.all_items(limit=10**9))
         for i, d in (await self.store.catalog_info(ids)).items():
             self._river.catalog_change(CatalogChange(i, d.get("stock"), d.get("price"),
                                                      d.get("category"), d.get("title")))

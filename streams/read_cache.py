@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from streamrec.state.redis_store import Candidates, RedisStore
+from streamrec.state.protocols import Candidates, Store
 
 from .settings import Settings
 
@@ -20,7 +20,7 @@ class ReadCache:
     once); catalog info until the catalog version moves; embeddings for good (missing ones
     asked again after 30 s)."""
 
-    def __init__(self, store: RedisStore, settings: Settings) -> None:
+    def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
         self.settings = settings
         self._rows: dict[str, tuple[float, Row, Row]] = {}   # item -> (read at, cv, content)
