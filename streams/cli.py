@@ -98,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--parallel", type=int, default=0,
                     help="configurations evaluated at the same time (0 = one per core)")
     ev.add_argument("--no-progress", action="store_true", help="no progress bars")
+    ev.add_argument("--backend", choices=("memory", "broker"), default="memory",
+                    help="memory: every configuration's worker code in one process over an "
+                    "in-memory store (fast); broker: real workers on the broker and Redis "
+                    "(the end-to-end check)")
     b = sub.add_parser("bench", help="throughput and latency of the pipeline beside a no-op "
                        "Faust agent, and API load; writes a report")
     b.add_argument("--loads", nargs="+", default=["500", "2000", "8000", "max"],
@@ -284,7 +288,8 @@ async def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
     print(f"evaluate: {log.name}: {len(log.events):,} events, {log.users:,} users, "
           f"{len(log.catalog):,} items; configurations: {', '.join(configs)}", flush=True)
     await evaluate(settings, log, configs, settings.k, _report_dir(args.out, "evaluate"),
-                   model_dir, progress=not args.no_progress, parallel=args.parallel)
+                   model_dir, progress=not args.no_progress, parallel=args.parallel,
+                   backend=args.backend)
     return 0
 
 

@@ -55,6 +55,7 @@ from tqdm import tqdm
 
 from streamrec.models.prequential import Tally
 from streamrec.state.metrics_payload import LATENCY_BUCKETS_MS
+from streamrec.state.protocols import MetricsState
 from streamrec.state.redis_store import RedisStore
 
 from .demo import start_worker, stop_worker
@@ -169,6 +170,39 @@ def bucket_width(log: EventLog, n_buckets: int = 40) -> float:
     return max((max(ts) - min(ts)) / n_buckets, 1.0)
 
 
+def judging_settings(settings: Settings, k: int, bucket_s: float) -> Settings:
+    """The settings every configuration is judged under (both backends)."""
+    return settings.replace(k=k, content_weight=0.0, prequential_exact=True,
+                            candidate_cache_ms=0, prequential_bucket_s=bucket_s)
+
+
+def config_settings(base: Settings, name: str, model_dir: Path | None, run: str) -> Settings:
+    """One configuration's settings: its own consumer group and Redis keys."""
+    return base.replace(app_id=f"{run}-{name}",
+                        redis_prefix=f"{base.redis_prefix}{run}:{name}:", **CONFIGS[name],
+                        **({"scorer_inline_dir": str(model_dir)}
+                           if name in MODEL_CONFIGS and model_dir else {}))
+
+
+async def read_result(store: MetricsState, name: str, s: Settings, seconds: float
+                      ) -> ConfigResult:
+    """A configuration's figures, from the metrics its worker wrote."""
+    m, lat, _ = await store.read_metrics()
+    t = Tally(int(m.get("preq_judged", 0)), int(m.get("preq_hits", 0)),
+              m.get("preq_rr", 0.0), m.get("preq_ndcg", 0.0))
+    ranked, scored = int(m.get("lists_ranked_total", 0)), int(m.get("lists_model_total", 0))
+    asked = int(m.get("lists_asked_total", 0))
+    note = (f"{scored:,} of {ranked:,} lists ({scored / max(ranked, 1):.1%}) ranked with "
+            f"transformer scores, computed inside the worker without a deadline "
+            f"({ranked - asked:,} had no candidates to score)"
+            if s.scorer_inline_dir else "")
+    return ConfigResult(
+        name, t, await store.read_curve(), m["served_items"] / max(m["catalog_items"], 1),
+        m.get("ild_sum", 0) / max(m.get("ild_count", 1), 1), int(m.get("recs_total", 0)),
+        int(m.get("events_total", 0)), seconds, lat, note=note, ranked_lists=ranked,
+        asked_lists=asked, scored_lists=scored)
+
+
 async def run_evaluation(settings: Settings, log: EventLog, configs: Sequence[str], k: int,
                          model_dir: Path | None = None, progress: bool = True,
                          idle_timeout_s: float = 180.0, parallel: int = 0
@@ -187,18 +221,11 @@ async def run_evaluation(settings: Settings, log: EventLog, configs: Sequence[st
         run = "ev" + uuid.uuid4().hex[:8]
         # one partition of one topic: every worker sees the stream in its recorded order; a
         # long session timeout: a worker starved of CPU must not leave its group mid-stream
-        base = settings.replace(topic_prefix=f"{settings.topic_prefix}{run}.", k=k, partitions=1,
-                                content_weight=0.0, prequential_exact=True,
-                                candidate_cache_ms=0,
-                                prequential_bucket_s=bucket_s, session_timeout_s=60.0)
+        base = judging_settings(settings, k, bucket_s).replace(
+            topic_prefix=f"{settings.topic_prefix}{run}.", partitions=1, session_timeout_s=60.0)
         await ensure_topics(base)
-        per: dict[str, Settings] = {
-            name: base.replace(app_id=f"{run}-{name}",
-                               redis_prefix=f"{settings.redis_prefix}{run}:{name}:",
-                               **CONFIGS[name],
-                               **({"scorer_inline_dir": str(model_dir)}
-                                  if name in MODEL_CONFIGS else {}))
-            for name in configs if name in CONFIGS}
+        per = {name: config_settings(base, name, model_dir, run) for name in configs
+               if name in CONFIGS}
         procs: list[subprocess.Popen] = []
         stack.callback(lambda: [stop_worker(p) for p in procs])
         async with Producer(base) as producer:     # the stream, produced once
@@ -267,23 +294,8 @@ async def _drive(log: EventLog, per: dict[str, Settings], workers: dict[str, sub
         finally:
             for b in bars.values():
                 b.close()
-        out = []
-        for n, st in stores.items():
-            m, lat, _ = await st.read_metrics()
-            t = Tally(int(m.get("preq_judged", 0)), int(m.get("preq_hits", 0)),
-                      m.get("preq_rr", 0.0), m.get("preq_ndcg", 0.0))
-            recs = int(m.get("recs_total", 0))
-            ranked, scored = int(m.get("lists_ranked_total", 0)), int(m.get("lists_model_total", 0))
-            asked = int(m.get("lists_asked_total", 0))
-            note = (f"{scored:,} of {ranked:,} lists ({scored / max(ranked, 1):.1%}) ranked with "
-                    f"transformer scores, computed inside the worker without a deadline "
-                    f"({ranked - asked:,} had no candidates to score)"
-                    if per[n].scorer_inline_dir else "")
-            out.append(ConfigResult(
-                n, t, await st.read_curve(), m["served_items"] / max(m["catalog_items"], 1),
-                m.get("ild_sum", 0) / max(m.get("ild_count", 1), 1), recs,
-                int(m.get("events_total", 0)), done_at.get(n, time.monotonic()) - t0, lat,
-                note=note, ranked_lists=ranked, asked_lists=asked, scored_lists=scored))
+        out = [await read_result(st, n, per[n], done_at.get(n, time.monotonic()) - t0)
+               for n, st in stores.items()]
         return out
     finally:
         for st in stores.values():
@@ -331,7 +343,8 @@ HEADER = ["configuration", "HR@{k}", "MRR@{k}", "NDCG@{k}", "judged", "coverage"
 
 
 def build_report(log: EventLog, results: list[ConfigResult], k: int, bucket_s: float,
-                 elapsed_s: float, judge_from: float = 0.0) -> tuple[Report, dict[str, Any]]:
+                 elapsed_s: float, judge_from: float = 0.0, backend: str = "broker"
+                 ) -> tuple[Report, dict[str, Any]]:
     r = Report(f"streamrec evaluate: {log.name}")
     r.para(f"Run {dt.datetime.now().isoformat(timespec='seconds')} on {os.cpu_count()} cores, "
            f"{elapsed_s:.0f} s. Stream: {len(log.events):,} events of {log.users:,} users, "
@@ -340,9 +353,13 @@ def build_report(log: EventLog, results: list[ConfigResult], k: int, bucket_s: f
            f"is judged against the top-{k} list that user held in Redis just before it (the "
            "list made after the user's previous event); lists exclude items the user already "
            "interacted with; users without a list yet are not judged; the same rule for every "
-           "configuration. Every configuration is a real worker consuming the same topics of a "
-           "real broker in its own consumer group; River models learn inside their worker. "
-           "Coverage: share of the catalog that appeared in any served top-K. events/s: this "
+           "configuration. " + (
+               "Every configuration is a real worker consuming the same topics of a real "
+               "broker in its own consumer group (backend: broker); " if backend == "broker"
+               else "Every configuration runs the worker's own batch processing in one "
+               "process over an in-memory store, fed the same batches (backend: memory); ")
+           + "River models learn inside their worker. Coverage: share of the catalog that "
+           "appeared in any served top-K. events/s: this "
            "configuration's worker while all ran side by side (not a throughput benchmark).")
     if judge_from:
         r.para(f"Judged from {_date(judge_from)} on: every configuration learned from the "
@@ -403,20 +420,27 @@ def build_report(log: EventLog, results: list[ConfigResult], k: int, bucket_s: f
            "users": log.users, "catalog_items": len(log.catalog), "k": k,
            "bucket_s": bucket_s, "elapsed_s": elapsed_s, "cores": os.cpu_count(),
            "protocol": "prequential, exact per event, items new to the user, seen excluded",
-           "judged_from_ts": judge_from or None,
+           "judged_from_ts": judge_from or None, "backend": backend,
            "results": [x.to_json(bucket_s) for x in results]}
     return r, raw
 
 
 async def evaluate(settings: Settings, log: EventLog, configs: Sequence[str], k: int,
                    out: Path, model_dir: Path | None = None, progress: bool = True,
-                   parallel: int = 0) -> Path:
-    """Run the evaluation, print the summary table and write the report; returns report.md."""
+                   parallel: int = 0, backend: str = "broker") -> Path:
+    """Run the evaluation (``backend``: "broker", real workers; "memory", the same worker
+    code in one process: ``evaluate_memory.py``), print the summary table and write the
+    report; returns report.md."""
     t0 = time.monotonic()
-    results, bucket_s = await run_evaluation(settings, log, configs, k, model_dir, progress,
-                                             parallel=parallel)
+    if backend == "memory":
+        from .evaluate_memory import run_evaluation_memory
+        results, bucket_s = await run_evaluation_memory(settings, log, configs, k, model_dir,
+                                                        progress, parallel=parallel)
+    else:
+        results, bucket_s = await run_evaluation(settings, log, configs, k, model_dir,
+                                                 progress, parallel=parallel)
     report, raw = build_report(log, results, k, bucket_s, time.monotonic() - t0,
-                               settings.prequential_from_ts)
+                               settings.prequential_from_ts, backend)
     print("\n" + report.tables_text(), flush=True)
     path = report.save(out, raw)
     print(f"\nreport: {path}", flush=True)

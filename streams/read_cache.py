@@ -49,11 +49,14 @@ class ReadCache:
         rows = self._rows
         for i in need:
             rows[i] = (now, got.covis.get(i, []), got.content.get(i, []))
-        if now - self._swept > max(10 * ttl, 1.0):     # forget rows not used lately
-            self._rows = rows = {i: r for i, r in rows.items() if now - r[0] < ttl}
-            self._swept = now
         covis = {i: rows[i][1] for i in items if i in rows and rows[i][1]}
         content = {i: rows[i][2] for i in items if i in rows and rows[i][2]}
+        # forget rows not used lately (after this batch's are taken: with a cache time of
+        # 0, as in evaluation, the sweep once dropped the rows just read, and a list a
+        # second was ranked without co-visitation)
+        if now - self._swept > max(10 * ttl, 1.0):
+            self._rows = {i: r for i, r in rows.items() if now - r[0] < ttl}
+            self._swept = now
         return Candidates(covis, content, got.trending, got.out_of_stock, got.catalog_version)
 
     # -- catalog info and embeddings ------------------------------------------------------

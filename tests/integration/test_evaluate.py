@@ -6,6 +6,7 @@ import orjson
 import pytest
 
 from streamrec.streams.evaluate import build_report, run_evaluation
+from streamrec.streams.evaluate_memory import run_evaluation_memory
 from streamrec.streams.eventlog import load_event_log
 
 pytestmark = pytest.mark.integration
@@ -30,6 +31,16 @@ async def test_evaluate_two_configurations_through_real_workers(broker, redis_se
         assert sum(t.judged for t in r.curve.values()) == r.tally.judged
         assert r.lists > 0 and 0 < r.coverage <= 1
     assert results[1].tally.hits > 0          # co-visitation finds some of the next movies
+
+    # the in-memory backend, one process, the same worker code: the same figures (the two
+    # differ only where a batch boundary falls), and the same again when run twice
+    fast, _ = await run_evaluation_memory(settings, log, ["trending", "covisit"], k=10,
+                                          progress=False, parallel=2)
+    again, _ = await run_evaluation_memory(settings, log, ["covisit"], k=10, progress=False)
+    for f, r in zip(fast, results, strict=False):
+        assert f.name == r.name and f.tally.judged == r.tally.judged
+        assert abs(f.tally.hr - r.tally.hr) <= 0.002, (f.name, f.tally.hr, r.tally.hr)
+    assert again[0].tally == fast[1].tally
 
     report, raw = build_report(log, results, 10, bucket_s, 1.0)
     path = report.save(tmp_path / "rep", raw)
