@@ -45,12 +45,13 @@ class ZSet(dict):
     within the old top N and the members changed since (a batch reads trending's top 80
     of ~10k items once per run: ranking all of them each time was a quarter of the time)."""
 
-    __slots__ = ("_best", "_best_n", "_dirty")
+    __slots__ = ("_answer", "_best", "_best_n", "_dirty")
 
     def __init__(self) -> None:
         super().__init__()
-        self._best: list[str] | None = None
+        self._best: list[str] | None = None     # the last top, as members
         self._best_n = 0
+        self._answer: list[tuple[str, float]] = []   # and with scores, while none changed
         self._dirty: set[str] = set()
 
     def incr(self, member: str, by: float) -> None:
@@ -69,19 +70,23 @@ class ZSet(dict):
         """Every score times ``f`` > 0 (the order stays)."""
         for k in self:
             self[k] *= f
+        self._answer = []
 
     def top(self, n: int) -> list[tuple[str, float]]:
         """ZREVRANGE 0 n-1 WITHSCORES: highest score first, ties by member descending."""
         if n <= 0:
             return []
         if self._best is not None and n <= self._best_n:
+            if not self._dirty and self._answer:
+                return self._answer[:n]
             pool: Iterable[str] = set(self._best) | self._dirty
             want = self._best_n
         else:
             pool, want = self.keys(), n
         best = heapq.nlargest(want, ((self[m], m) for m in pool))
         self._best, self._best_n, self._dirty = [m for _, m in best], want, set()
-        return [(m, x) for x, m in best[:n]]
+        self._answer = [(m, x) for x, m in best]
+        return self._answer[:n]
 
     def trim(self, keep: int) -> None:
         """ZREMRANGEBYRANK 0 -(keep+1): only the ``keep`` highest stay."""

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import numpy as np
 import orjson
 
+from streamrec.models import pipeline
 from streamrec.models.covisit import partners, time_weight
 from streamrec.models.diversity import intra_list_diversity
 from streamrec.models.events import CatalogChange, Interaction
@@ -33,10 +34,10 @@ from streamrec.models.experiments import (
     Experiment,
     choose_variant,
 )
-from streamrec.models.finish import finish
 from streamrec.models.ltr import OnlineRanker
+from streamrec.models.pipeline import Rows
 from streamrec.models.prequential import Tally, bucket_of, judge, split_runs
-from streamrec.models.ranking import FEATURES, candidate_features, rank_variant, rerank_with_model
+from streamrec.models.ranking import FEATURES
 from streamrec.models.userstate import UserState
 from streamrec.state.batch import BatchWrite, Fenced, Impressions
 from streamrec.state.protocols import Candidates, Store
@@ -54,7 +55,6 @@ from .validate import Rejection, parse_catalog, parse_interaction
 log = logging.getLogger(__name__)
 
 POLICY = "covisit+trending"
-MODEL_VERSION = "blend-v1"
 SEEN_CAP = 2000
 RANKER_USERS = 20_000   # users whose last candidates (about 6 KB each) a worker keeps to
                         # train its learned ranker on their next event
@@ -144,6 +144,7 @@ class Processor:
         self.ranker = OnlineRanker(len(FEATURES), warm_up=settings.ranker_warm_up,
                                    seed=settings.seed) if settings.learned_ranker else None
         self._ranked: OrderedDict[str, tuple[dict[str, int], np.ndarray]] = OrderedDict()
+        self.rank_config = pipeline.RankConfig.from_settings(settings)
 
     # -- events ------------------------------------------------------------------------
     async def process_events(self, msgs: Sequence[Message]) -> int:
@@ -437,133 +438,76 @@ class Processor:
     async def recommend(self, states: dict[str, UserState], newest: dict[str, float],
                         cands: Candidates | None = None,
                         origins: dict[str, str] | None = None) -> dict[str, _Output]:
-        """Recompute the list of each user in ``states``; ``cands``: their candidates when
-        already read; ``origins``: the event behind each list (its impression id is made
-        from it, so a list made again from a replayed event has the same id)."""
+        """Recompute the list of each user in ``states`` (the pure stages are in
+        ``models/pipeline.py``; this reads what they need). ``cands``: the users'
+        candidate rows when already read; ``origins``: the event behind each list (its
+        impression id is made from it, so a list made again from a replayed event has the
+        same id)."""
         if not states:
             return {}
-        s = self.settings
-        heads = {u: st.recent[: s.covisit_window] for u, st in states.items()}
+        s, cfg = self.settings, self.rank_config
         if cands is None:
-            cands = await self.cache.candidates([i for h in heads.values() for i in h])
-        covis, trending, oos = cands.covis, cands.trending, cands.out_of_stock
+            cands = await self.cache.candidates(
+                [i for st in states.values() for i in st.recent[: s.covisit_window]])
+        rows = Rows(cands.covis, cands.trending, cands.out_of_stock, cands.content)
         exp = await self.experiments.read()
-        outputs: dict[str, _Output] = {}
-        variants: dict[str, str | None] = {}
-        lists: dict[str, list[tuple[str, float]]] = {}
-        learned: list[str] = []      # users whose blend list the learned ranker orders
-        for uid, st in states.items():
-            exclude = oos | set(st.bought)
-            if s.exclude_seen:
-                exclude |= set(st.seen)
-            variants[uid] = (choose_variant(uid, exp, self.experiments.stats, self._rng)
-                             if exp else None)
-            base = variants[uid] or s.ranking
-            # keep 2K (and enough for the scorer) so that serve-time stock filtering leaves K
-            want = max(2 * s.k, s.score_candidates)
-            if self.ranker is not None and base == "blend":
-                learned.append(uid)
-                want = max(want, s.ranker_candidates)
-            lists[uid] = rank_variant("blend" if base in ("mf", "ctr") else base, heads[uid],
-                                      covis, trending, exclude=exclude, k=want,
-                                      trending_weight=s.trending_weight,
-                                      recency_decay=s.recency_decay,
-                                      content=cands.content, content_weight=s.content_weight)
-        ordered = await self._learned_order(lists, learned, heads, covis, trending,
-                                            cands.catalog_version) if learned else set()
-        scored, scoring_note = await self._transformer_scores(states, lists, variants)
+        variants = {uid: choose_variant(uid, exp, self.experiments.stats, self._rng)
+                    if exp else None for uid in states}
+        plan = pipeline.candidates(cfg, states, rows, variants, self.ranker is not None)
+        if plan.learned:
+            assert self.ranker is not None
+            items = {i for u in plan.learned for i, _ in plan.lists[u]} | \
+                {i for u in plan.learned for i in plan.heads[u]}
+            info = await self.cache.catalog_info(items, cands.catalog_version)
+            pipeline.learned_order(plan, self.ranker, rows,
+                                   {i: d.get("category") for i, d in info.items()})
+            self._keep_features(plan.features)
+        scores, note = await self._transformer_scores(
+            pipeline.score_requests(cfg, plan, states))
         self.ranked_lists += len(states)
         river = await self._river_model()
         now = time.time()
-        versions: dict[str, str] = {}
-        results: dict[str, Any] = {}
-        for uid in states:
-            variant, ranked = variants[uid], lists[uid]
-            mode = variant or s.ranking
-            version = f"{MODEL_VERSION}+ltr" if uid in ordered else MODEL_VERSION
-            if river is not None and ranked and mode in ("mf", "ctr"):
-                mf, ctr = river.score_parts(uid, [i for i, _ in ranked], newest.get(uid, now))
-                by = mf if mode == "mf" else ctr
-                ranked = sorted(((i, round(float(x), 6)) for (i, _), x in
-                                 zip(ranked, by, strict=True)), key=lambda t: (-t[1], t[0]))
-                version = f"{mode}-only+river@{self._river_tag()}"
-            elif river is not None and ranked and mode == "blend":
-                top = ranked[: 2 * s.k]
-                model = river.score(uid, [i for i, _ in top], newest.get(uid, now))
-                ranked = rerank_with_model(top, [float(m) for m in model], s.river_weight) \
-                    + ranked[2 * s.k:]
-                version = f"{version}+river@{self._river_tag()}"
-            result = scored.get(uid)
-            if result is not None:
-                self.model_lists += 1
-                # by item: River may have reordered the candidates since they were sent
-                by_item = result["by_item"]
-                head = ranked[: len(by_item)]
-                ranked = rerank_with_model(head, [by_item.get(i) for i, _ in head],
-                                           s.transformer_weight)
-                version = f"{MODEL_VERSION}+{result['model_version']}"
-            ranked = ranked[: 2 * s.k]
-            lists[uid] = ranked
-            variants[uid] = variant
-            versions[uid] = version
-            results[uid] = result
-        candidates = {i for r in lists.values() for i, _ in r}
-        info = await self.cache.catalog_info(candidates, cands.catalog_version)
+        items = plan.items(max(2 * s.k, s.score_candidates))
+        info = await self.cache.catalog_info(items, cands.catalog_version)
+        ranked = pipeline.rank(cfg, plan, pipeline.RankInputs(
+            info=info, now=now,
+            newest=newest, river=river, river_tag=self._river_tag(), scores=scores,
+            scoring_note=note,
+            vectors=await self.cache.embeddings(items) if s.content_weight > 0 else None,
+            arms=await self.store.item_arm_stats(sorted(items)) if s.explore else None,
+            rng=self._rng))
+        self.model_lists += sum(1 for r in ranked.values() if r.scoring == "transformer")
         cats = {i: d.get("category") for i, d in info.items()}
-        vecs = await self.cache.embeddings(candidates) if s.content_weight > 0 else None
-        arms = await self.store.item_arm_stats(sorted(candidates)) if s.explore else {}
-        for uid in states:
-            variant, version, result = variants[uid], versions[uid], results[uid]
-            ranked, shown = finish(lists[uid], info, cats, k=s.k,
-                                   drop_boost=s.price_drop_boost, min_price=s.min_price,
-                                   lam=s.diversity_lambda, vectors=vecs,
-                                   arms=arms if s.explore else None, rng=self._rng,
-                                   prior_strength=s.explore_prior_strength)
-            top = [i for i, _ in ranked[: s.k]]
-            self.served += top
-            self.diversity.append(intra_list_diversity(top, cats))
-            origin = (origins or {}).get(uid)
-            imp_id = (hashlib.blake2b(f"{origin}|{uid}".encode(), digest_size=16).hexdigest()
-                      if origin else uuid.uuid4().hex)
-            rec = {"user_id": uid, "items": [{"item_id": i, "score": sc} for i, sc in ranked],
-                   "impression_id": imp_id,
-                   "policy": variant or (POLICY if s.ranking == "blend" else s.ranking),
-                   "model_version": version, "generated_at": now,
-                   "event_ts": newest.get(uid, 0.0),
-                   "experiment": exp.name if exp else None, "variant": variant,
-                   "scoring": ("transformer" if result is not None else scoring_note),
-                   "explore": "thompson" if s.explore else None}
-            imp = (imp_id, variant, uid) if exp is not None and exp.status == "running" \
-                else None
-            outputs[uid] = _Output(orjson.dumps(rec), [i for i, _ in ranked], exp, imp, shown)
-        return outputs
+        return {uid: self._output(uid, r, exp, newest, now, (origins or {}).get(uid), cats)
+                for uid, r in ranked.items()}
 
-    async def _learned_order(self, lists: dict[str, list[tuple[str, float]]],
-                             users: list[str], heads: dict[str, list[str]],
-                             covis: dict[str, list[tuple[str, float]]],
-                             trending: Sequence[tuple[str, float]], version: int) -> set[str]:
-        """Features of each blend list's candidates (kept for the user's next event to
-        train on) and, once the ranker is warm, the lists in its order, scores in (0, 1).
-        Returns the users whose list it ordered."""
-        assert self.ranker is not None
-        items = {i for u in users for i, _ in lists[u]} | {i for u in users for i in heads[u]}
-        info = await self.cache.catalog_info(items, version)
-        cats = {i: d.get("category") for i, d in info.items()}
-        ordered = set()
-        for uid in users:
-            ranked = lists[uid]
-            X = candidate_features(ranked, heads[uid], covis, trending, cats)
-            self._ranked[uid] = ({i: n for n, (i, _) in enumerate(ranked)}, X)
+    def _output(self, uid: str, r: pipeline.Ranked, exp: Experiment | None,
+                newest: dict[str, float], now: float, origin: str | None,
+                cats: dict[str, Any]) -> _Output:
+        """A ranked list as stored and published (``rec:{user}``)."""
+        s = self.settings
+        self.served += r.top
+        self.diversity.append(intra_list_diversity(r.top, cats))
+        imp_id = (hashlib.blake2b(f"{origin}|{uid}".encode(), digest_size=16).hexdigest()
+                  if origin else uuid.uuid4().hex)
+        rec = {"user_id": uid, "items": [{"item_id": i, "score": sc} for i, sc in r.items],
+               "impression_id": imp_id,
+               "policy": r.variant or (POLICY if s.ranking == "blend" else s.ranking),
+               "model_version": r.version, "generated_at": now,
+               "event_ts": newest.get(uid, 0.0),
+               "experiment": exp.name if exp else None, "variant": r.variant,
+               "scoring": r.scoring, "explore": "thompson" if s.explore else None}
+        imp = (imp_id, r.variant, uid) if exp is not None and exp.status == "running" else None
+        return _Output(orjson.dumps(rec), [i for i, _ in r.items], exp, imp, r.shown)
+
+    def _keep_features(self, features: dict[str, tuple[dict[str, int], np.ndarray]]) -> None:
+        """The candidates and features of each user's last learned list, for the ranker to
+        train on at the user's next event (recently active users only)."""
+        for uid, f in features.items():
+            self._ranked[uid] = f
             self._ranked.move_to_end(uid)
-            if self.ranker.ready and ranked:
-                z = np.clip(self.ranker.score(X), -30.0, 30.0)
-                order = np.argsort(-z, kind="stable").tolist()
-                p = np.round(1.0 / (1.0 + np.exp(-z)), 6).tolist()
-                lists[uid] = [(ranked[n][0], p[n]) for n in order]
-                ordered.add(uid)
         while len(self._ranked) > RANKER_USERS:
             self._ranked.popitem(last=False)
-        return ordered
 
     @staticmethod
     def _add_impressions(write: BatchWrite, outputs: dict[str, _Output]) -> None:
@@ -579,19 +523,14 @@ class Processor:
                                                     exp.reward_purchase)
                 write.impressions.lists.append(o.impression)
 
-    async def _transformer_scores(self, states: dict[str, UserState],
-                                  lists: dict[str, list[tuple[str, float]]],
-                                  variants: dict[str, str | None]
+    async def _transformer_scores(self, ask: dict[str, tuple[list[str], list[str]]]
                                   ) -> tuple[dict[str, dict[str, Any] | None], str]:
-        """Transformer scores for the users whose variant uses a model (blend), as
+        """Transformer scores for ``ask`` (``pipeline.score_requests``), as
         ``{"by_item": {item: score or None}, "model_version"}`` (None where the model does
         not know the item); the note says why a list was ranked without them."""
         if self.scoring is None:
             return {}, "heuristic"
         s = self.settings
-        ask = {uid: (list(reversed(states[uid].recent)),
-                     [i for i, _ in lists[uid][: s.score_candidates]])
-               for uid in states if (variants[uid] or s.ranking) == "blend" and lists[uid]}
         self.asked_lists += len(ask)
         got: dict[str, dict[str, Any] | None] = {}
         for uid, r in (await self.scoring.score(ask, s.score_deadline_ms / 1000.0)).items():
