@@ -28,6 +28,7 @@ from streamrec.state.users import RedisUsers
 
 from .catalog_rebuild import rebuild_catalog
 from .consumer import EventConsumer
+from .evaluation import Evaluation
 from .kafka_security import faust_credentials
 from .kafka_tuning import set_fetch_max_wait
 from .outage import wait_out
@@ -116,25 +117,24 @@ class RedisService(mode.Service):
     the event topics' consumer (started after Redis answers, stopped before it closes)."""
 
     def __post_init__(self) -> None:
-        self.scoring: Scoring | None = None
-        if settings.scorer_inline_dir:   # evaluation: every list scored in this process
-            from .scorer import InlineScoring
-            self.scoring = InlineScoring(settings.scorer_inline_dir)
-        elif settings.scorer:
-            self.scoring = ScoringClient(settings)
+        self.scoring: Scoring | None = ScoringClient(settings) if settings.scorer else None
         self.store = RedisStore(settings.redis_url, settings.redis_prefix,
                                 half_life_s=settings.half_life_s,
                                 covisit_cap=settings.covisit_cap)
         worker_id = f"{socket.gethostname()}:{os.getpid()}"
-        river = None
-        if settings.river_inline:   # evaluation: this worker trains River, test then train
-            from streamrec.models.online_learner import OnlineLearner
-            river = OnlineLearner(seed=settings.seed)
         self.users = RedisUsers(self.store)
         self.processor = Processor(settings, self.store, self.users, _send, worker_id,
-                                   self.scoring, river=river)
+                                   self.scoring)
         self.consumer = EventConsumer(settings, self.processor, self.users)
         self._consuming: asyncio.Task[None] | None = None
+
+    def install(self, evaluation: Evaluation) -> None:
+        """What ``streamrec evaluate`` installs before the worker starts
+        (``streams/evaluation.py``); serving never calls it."""
+        self.processor.evaluation = evaluation
+        inline = evaluation.scoring()
+        if inline is not None:      # every list scored in this process, no deadline
+            self.scoring = self.processor.scoring = inline
 
     async def on_start(self) -> None:
         # Everything loaded so far (modules, Faust's app) lives as long as the process:

@@ -274,11 +274,8 @@ async def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
     from .evaluate import DEFAULT_CONFIGS, check_configs, evaluate
     from .eventlog import load_event_log
     model_dir = Path(args.model_dir) if args.model_dir else None
-    if args.judge_from:
-        settings = settings.replace(
-            prequential_from_ts=parse_when(args.judge_from, "--judge-from"))
-    configs = check_configs(args.configs or DEFAULT_CONFIGS, model_dir,
-                            settings.prequential_from_ts)
+    judge_from = parse_when(args.judge_from, "--judge-from") if args.judge_from else 0.0
+    configs = check_configs(args.configs or DEFAULT_CONFIGS, model_dir, judge_from)
     users = args.replay_users or 0          # evaluate: all users unless --users is given
     if args.log is None:
         path = ensure_data(settings).resolved_data_dir()
@@ -289,7 +286,7 @@ async def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
           f"{len(log.catalog):,} items; configurations: {', '.join(configs)}", flush=True)
     await evaluate(settings, log, configs, settings.k, _report_dir(args.out, "evaluate"),
                    model_dir, progress=not args.no_progress, parallel=args.parallel,
-                   backend=args.backend)
+                   backend=args.backend, judge_from=judge_from)
     return 0
 
 

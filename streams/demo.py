@@ -39,15 +39,16 @@ def say(line: str) -> None:
     print(line, flush=True)
 
 
-def start_worker(settings: Settings, role: str = "worker", args: Sequence[str] = ()
-                 ) -> subprocess.Popen:
-    """Start ``streamrec <role> [args]`` (worker, learner, scorer) as a child process."""
+def start_worker(settings: Settings, role: str = "worker", args: Sequence[str] = (),
+                 module: str = "streamrec.streams.cli") -> subprocess.Popen:
+    """Start ``streamrec <role> [args]`` (worker, learner, scorer) as a child process (or
+    ``python -m <module> [args]`` with ``role`` empty)."""
     env = {**os.environ, **settings.to_env()}
     # stdout only carries Faust's spinner; logs and errors go to stderr. If this process
     # dies without stopping it, the child is killed outright: a Faust worker told to stop
     # after its broker is gone retries the broker forever (seen at 50% CPU for an hour);
     # what it had not committed is replayed by the next worker, and deduplicated
-    return subprocess.Popen([sys.executable, "-m", "streamrec.streams.cli", role, *args],
+    return subprocess.Popen([sys.executable, "-m", module, *([role] if role else []), *args],
                             env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             preexec_fn=functools.partial(_die_with_parent, signal.SIGKILL))

@@ -10,7 +10,8 @@ One run, one stream, several configurations side by side:
 3. every event goes to the one mixed ``events`` topic, with one partition (the recorded
    order is kept: three per-kind topics are each read at their own pace) and the workers
    run with
-   ``prequential_exact``: each event on an item new to its user is
+   an evaluation plan installed (``streams/evaluation.py``): each event on an item new
+   to its user is
    judged against the top-K list that user held in Redis just before it (the list made
    after the user's previous event), then learned from. Lists exclude items the user
    already interacted with; users without a list yet are not judged. The same rule for
@@ -24,7 +25,7 @@ One run, one stream, several configurations side by side:
 
 ``transformer`` needs ``--model-dir`` (a model from ``streamrec train``, trained on data
 BEFORE the evaluated stream, or its scores leak); its worker scores every list with that
-model itself (``STREAMREC_SCORER_INLINE_DIR``), so the number measures the model, not how
+model itself (no deadline: ``streams/evaluation.py``), so the number measures the model, not how
 many lists a scoring worker answered within the serving deadline (``streamrec bench`` and
 the scorer's metrics measure that).
 ``rtrec`` (the outside baseline, when the ``rtrec`` package is installed) is fed the same
@@ -35,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import json
 import logging
 import multiprocessing
@@ -47,24 +47,23 @@ import time
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
 from streamrec.models.prequential import Tally
-from streamrec.state.metrics_payload import LATENCY_BUCKETS_MS
 from streamrec.state.protocols import MetricsState
 from streamrec.state.redis_store import RedisStore
 
 from .demo import start_worker, stop_worker
 from .embedded import RedisServer, TansuBroker
+from .evaluate_report import ConfigResult, build_report, date
+from .evaluation import Plan
 from .eventlog import EventLog
 from .exceptions import StreamrecError
 from .models_bridge import catalog_changes
 from .replay import Producer, replay_catalog, replay_events
-from .report import Report
 from .settings import Settings
 from .topics import ensure_topics
 
@@ -74,49 +73,18 @@ log = logging.getLogger(__name__)
 CONFIGS: dict[str, dict[str, Any]] = {
     "trending": {"ranking": "trending", "river_weight": 0.0},
     "covisit": {"ranking": "covisit", "river_weight": 0.0},
-    "mf": {"ranking": "mf", "river_inline": True},
-    "ctr": {"ranking": "ctr", "river_inline": True},
-    "blend": {"ranking": "blend", "river_inline": True},
+    "mf": {"ranking": "mf"},
+    "ctr": {"ranking": "ctr"},
+    "blend": {"ranking": "blend"},
     "transformer": {"ranking": "blend", "river_weight": 0.0, "transformer_weight": 1.0},
     # what serves when a scorer runs: the blend with River, then the transformer's scores
     # at the serving weight (STREAMREC_TRANSFORMER_WEIGHT's default)
-    "full": {"ranking": "blend", "river_inline": True, "transformer_weight": 0.5},
+    "full": {"ranking": "blend", "transformer_weight": 0.5},
 }
+RIVER_CONFIGS = ("mf", "ctr", "blend", "full")   # River trained inline, test then train
 MODEL_CONFIGS = ("transformer", "full")   # scored with --model-dir's model in their worker
 DEFAULT_CONFIGS = ("trending", "covisit", "mf", "ctr", "blend")
 ALL_CONFIGS = (*CONFIGS, "rtrec")
-
-
-@dataclass
-class ConfigResult:
-    name: str
-    tally: Tally
-    curve: dict[int, Tally]
-    coverage: float
-    ild: float
-    lists: int
-    events: int
-    seconds: float
-    latency_buckets: dict[str, int] = field(default_factory=dict)
-    note: str = ""
-    ranked_lists: int = 0        # lists the worker ranked (``lists`` counts those written)
-    asked_lists: int = 0         # of them, sent for transformer scores (had candidates)
-    scored_lists: int = 0        # of them, ranked with transformer scores
-
-    def row(self) -> list[Any]:
-        return [self.name, self.tally.hr, self.tally.mrr, self.tally.ndcg, self.tally.judged,
-                self.coverage, self.ild, self.events / max(self.seconds, 1e-9)]
-
-    def to_json(self, bucket_s: float) -> dict[str, Any]:
-        return {"config": self.name, "hr": self.tally.hr, "mrr": self.tally.mrr,
-                "ndcg": self.tally.ndcg, "judged": self.tally.judged, "hits": self.tally.hits,
-                "coverage": self.coverage, "intra_list_diversity": self.ild,
-                "lists": self.lists, "events": self.events, "seconds": self.seconds,
-                "note": self.note, "latency_buckets_ms": self.latency_buckets,
-                "ranked_lists": self.ranked_lists, "asked_lists": self.asked_lists,
-                "scored_lists": self.scored_lists,
-                "curve": [{"bucket_start_ts": b * bucket_s, "judged": t.judged, "hr": t.hr,
-                           "mrr": t.mrr, "ndcg": t.ndcg} for b, t in self.curve.items()]}
 
 
 def check_configs(names: Sequence[str], model_dir: Path | None, judge_from: float = 0.0
@@ -157,12 +125,8 @@ def _check_not_leaking(model_dir: Path, judge_from: float, config: str) -> None:
     if judge_from < until:
         raise StreamrecError(
             f"--configs {config}: the model in {model_dir} was trained on events up to "
-            f"{_date(until)}; pass --judge-from {_date(until)} (or later) so that only events "
+            f"{date(until)}; pass --judge-from {date(until)} (or later) so that only events "
             "it never saw are judged")
-
-
-def _date(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds")
 
 
 def bucket_width(log: EventLog, n_buckets: int = 40) -> float:
@@ -172,19 +136,24 @@ def bucket_width(log: EventLog, n_buckets: int = 40) -> float:
 
 def judging_settings(settings: Settings, k: int, bucket_s: float) -> Settings:
     """The settings every configuration is judged under (both backends)."""
-    return settings.replace(k=k, content_weight=0.0, prequential_exact=True,
-                            candidate_cache_ms=0, prequential_bucket_s=bucket_s)
+    return settings.replace(k=k, content_weight=0.0, candidate_cache_ms=0,
+                            prequential_bucket_s=bucket_s)
 
 
-def config_settings(base: Settings, name: str, model_dir: Path | None, run: str) -> Settings:
+def config_settings(base: Settings, name: str, run: str) -> Settings:
     """One configuration's settings: its own consumer group and Redis keys."""
     return base.replace(app_id=f"{run}-{name}",
-                        redis_prefix=f"{base.redis_prefix}{run}:{name}:", **CONFIGS[name],
-                        **({"scorer_inline_dir": str(model_dir)}
-                           if name in MODEL_CONFIGS and model_dir else {}))
+                        redis_prefix=f"{base.redis_prefix}{run}:{name}:", **CONFIGS[name])
 
 
-async def read_result(store: MetricsState, name: str, s: Settings, seconds: float
+def config_plan(name: str, model_dir: Path | None, judge_from: float, seed: int) -> Plan:
+    """What the evaluation installs into the configuration's worker."""
+    return Plan(exact=True, judge_from=judge_from, river=name in RIVER_CONFIGS,
+                model_dir=str(model_dir) if name in MODEL_CONFIGS and model_dir else "",
+                seed=seed)
+
+
+async def read_result(store: MetricsState, name: str, plan: Plan, seconds: float
                       ) -> ConfigResult:
     """A configuration's figures, from the metrics its worker wrote."""
     m, lat, _ = await store.read_metrics()
@@ -195,7 +164,7 @@ async def read_result(store: MetricsState, name: str, s: Settings, seconds: floa
     note = (f"{scored:,} of {ranked:,} lists ({scored / max(ranked, 1):.1%}) ranked with "
             f"transformer scores, computed inside the worker without a deadline "
             f"({ranked - asked:,} had no candidates to score)"
-            if s.scorer_inline_dir else "")
+            if plan.model_dir else "")
     return ConfigResult(
         name, t, await store.read_curve(), m["served_items"] / max(m["catalog_items"], 1),
         m.get("ild_sum", 0) / max(m.get("ild_count", 1), 1), int(m.get("recs_total", 0)),
@@ -205,10 +174,11 @@ async def read_result(store: MetricsState, name: str, s: Settings, seconds: floa
 
 async def run_evaluation(settings: Settings, log: EventLog, configs: Sequence[str], k: int,
                          model_dir: Path | None = None, progress: bool = True,
-                         idle_timeout_s: float = 180.0, parallel: int = 0
-                         ) -> tuple[list[ConfigResult], float]:
-    """Evaluate ``configs`` on ``log``, ``parallel`` workers at a time (0 = one per core);
-    returns their results and the curve bucket width."""
+                         idle_timeout_s: float = 180.0, parallel: int = 0,
+                         judge_from: float = 0.0) -> tuple[list[ConfigResult], float]:
+    """Evaluate ``configs`` on ``log``, ``parallel`` workers at a time (0 = one per core),
+    judging events from ``judge_from`` on; returns their results and the curve bucket
+    width."""
     bucket_s = bucket_width(log)
     parallel = parallel or os.cpu_count() or 1
     with contextlib.ExitStack() as stack:
@@ -224,8 +194,8 @@ async def run_evaluation(settings: Settings, log: EventLog, configs: Sequence[st
         base = judging_settings(settings, k, bucket_s).replace(
             topic_prefix=f"{settings.topic_prefix}{run}.", partitions=1, session_timeout_s=60.0)
         await ensure_topics(base)
-        per = {name: config_settings(base, name, model_dir, run) for name in configs
-               if name in CONFIGS}
+        per = {name: config_settings(base, name, run) for name in configs if name in CONFIGS}
+        plans = {name: config_plan(name, model_dir, judge_from, settings.seed) for name in per}
         procs: list[subprocess.Popen] = []
         stack.callback(lambda: [stop_worker(p) for p in procs])
         async with Producer(base) as producer:     # the stream, produced once
@@ -244,16 +214,16 @@ async def run_evaluation(settings: Settings, log: EventLog, configs: Sequence[st
                 pool = stack.enter_context(
                     ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")))
                 outside = asyncio.get_running_loop().run_in_executor(
-                    pool, _rtrec, log, k, bucket_s, progress and not wave,
-                    settings.prequential_from_ts)
+                    pool, _rtrec, log, k, bucket_s, progress and not wave, judge_from)
             workers = {}
             for name, s in wave.items():
                 async with RedisStore(s.redis_url, s.redis_prefix) as store:
                     await store.apply_catalog(catalog_changes(log.catalog))   # no race
-                workers[name] = start_worker(s)
+                workers[name] = start_worker(s, "", [plans[name].to_json()],
+                                             module="streamrec.streams.evaluation")
                 procs.append(workers[name])
             if wave:
-                results += await _drive(log, wave, workers, progress, idle_timeout_s)
+                results += await _drive(log, wave, plans, workers, progress, idle_timeout_s)
             for p in workers.values():
                 stop_worker(p)
             if outside is not None:
@@ -261,8 +231,9 @@ async def run_evaluation(settings: Settings, log: EventLog, configs: Sequence[st
         return [r for n in configs for r in results if r.name == n], bucket_s
 
 
-async def _drive(log: EventLog, per: dict[str, Settings], workers: dict[str, subprocess.Popen],
-                 progress: bool, idle_timeout_s: float) -> list[ConfigResult]:
+async def _drive(log: EventLog, per: dict[str, Settings], plans: dict[str, Plan],
+                 workers: dict[str, subprocess.Popen], progress: bool, idle_timeout_s: float
+                 ) -> list[ConfigResult]:
     """Wait for the workers of ``per`` to process the whole stream; read their results."""
     stores = {n: RedisStore(s.redis_url, s.redis_prefix) for n, s in per.items()}
     try:
@@ -294,7 +265,7 @@ async def _drive(log: EventLog, per: dict[str, Settings], workers: dict[str, sub
         finally:
             for b in bars.values():
                 b.close()
-        out = [await read_result(st, n, per[n], done_at.get(n, time.monotonic()) - t0)
+        out = [await read_result(st, n, plans[n], done_at.get(n, time.monotonic()) - t0)
                for n, st in stores.items()]
         return out
     finally:
@@ -337,97 +308,10 @@ def _rtrec(log: EventLog, k: int, bucket_s: float, progress: bool, judge_from: f
                         note=base.note)
 
 
-# -- the report ----------------------------------------------------------------------------
-HEADER = ["configuration", "HR@{k}", "MRR@{k}", "NDCG@{k}", "judged", "coverage",
-          "intra-list div.", "events/s"]
-
-
-def build_report(log: EventLog, results: list[ConfigResult], k: int, bucket_s: float,
-                 elapsed_s: float, judge_from: float = 0.0, backend: str = "broker"
-                 ) -> tuple[Report, dict[str, Any]]:
-    r = Report(f"streamrec evaluate: {log.name}")
-    r.para(f"Run {dt.datetime.now().isoformat(timespec='seconds')} on {os.cpu_count()} cores, "
-           f"{elapsed_s:.0f} s. Stream: {len(log.events):,} events of {log.users:,} users, "
-           f"{len(log.catalog):,} catalog items. Mapping: {log.mapping}.")
-    r.para("Protocol: prequential (test then train). Each event on an item new to its user "
-           f"is judged against the top-{k} list that user held in Redis just before it (the "
-           "list made after the user's previous event); lists exclude items the user already "
-           "interacted with; users without a list yet are not judged; the same rule for every "
-           "configuration. " + (
-               "Every configuration is a real worker consuming the same topics of a real "
-               "broker in its own consumer group (backend: broker); " if backend == "broker"
-               else "Every configuration runs the worker's own batch processing in one "
-               "process over an in-memory store, fed the same batches (backend: memory); ")
-           + "River models learn inside their worker. Coverage: share of the catalog that "
-           "appeared in any served top-K. events/s: this "
-           "configuration's worker while all ran side by side (not a throughput benchmark).")
-    if judge_from:
-        r.para(f"Judged from {_date(judge_from)} on: every configuration learned from the "
-               "whole stream, but only events at or after that time were judged (a "
-               "transformer trained on the events before it sees none of the judged ones).")
-    if not any(c.get("category") for c in log.catalog):
-        for x in results:          # unknown categories count as different: meaningless
-            x.ild = float("nan")
-        r.para("Intra-list diversity: n/a, the catalog of this log has no categories.")
-    r.table(f"prequential ranking quality, K = {k}",
-            [h.format(k=k) for h in HEADER], [x.row() for x in results])
-    for x in results:
-        if x.note:
-            r.para(f"{x.name}: {x.note}")
-
-    def curve(ax) -> None:
-        for x in results:
-            pts = [(dt.datetime.fromtimestamp(b * bucket_s, dt.UTC), t.hr)
-                   for b, t in x.curve.items() if t.judged >= 20]
-            if pts:
-                ax.plot(*zip(*pts, strict=True), marker=".", label=x.name)
-        ax.set_ylabel(f"HR@{k} (bucket of {bucket_s / 86400:.1f} days)")
-        ax.set_xlabel("event time")
-        ax.legend()
-        ax.grid(alpha=0.3)
-    r.plot("hr_over_time", f"HR@{k} over event time (buckets with >= 20 judged events)", curve)
-
-    def bars(ax) -> None:
-        import numpy as np
-        names = [x.name for x in results]
-        pos = np.arange(len(names))
-        for j, (label, get) in enumerate((("HR", lambda t: t.hr), ("MRR", lambda t: t.mrr),
-                                          ("NDCG", lambda t: t.ndcg))):
-            ax.bar(pos + (j - 1) * 0.27, [get(x.tally) for x in results], 0.27,
-                   label=f"{label}@{k}")
-        ax.set_xticks(pos, names)
-        ax.legend()
-        ax.grid(axis="y", alpha=0.3)
-    r.plot("metrics_by_config", f"HR, MRR and NDCG at {k} per configuration", bars)
-
-    def latency(ax) -> None:
-        import numpy as np
-        labels = [str(b) for b in LATENCY_BUCKETS_MS] + ["+Inf"]
-        pos = np.arange(len(labels))
-        shown = [x for x in results if x.latency_buckets]
-        for j, x in enumerate(shown):
-            ax.bar(pos + j * 0.8 / max(len(shown), 1), [x.latency_buckets.get(b, 0)
-                                                        for b in labels],
-                   0.8 / max(len(shown), 1), label=x.name)
-        ax.set_xticks(pos, [f"<={b}" for b in labels], rotation=45)
-        ax.set_xlabel("event produced -> list written (ms)")
-        ax.set_ylabel("lists")
-        ax.legend()
-    r.plot("latency_histogram", "Event-to-list latency while the whole log is replayed at "
-           "maximum rate (queueing included; see `streamrec bench` for latency at set loads)",
-           latency)
-    raw = {"dataset": log.name, "mapping": log.mapping, "events": len(log.events),
-           "users": log.users, "catalog_items": len(log.catalog), "k": k,
-           "bucket_s": bucket_s, "elapsed_s": elapsed_s, "cores": os.cpu_count(),
-           "protocol": "prequential, exact per event, items new to the user, seen excluded",
-           "judged_from_ts": judge_from or None, "backend": backend,
-           "results": [x.to_json(bucket_s) for x in results]}
-    return r, raw
-
-
 async def evaluate(settings: Settings, log: EventLog, configs: Sequence[str], k: int,
                    out: Path, model_dir: Path | None = None, progress: bool = True,
-                   parallel: int = 0, backend: str = "broker") -> Path:
+                   parallel: int = 0, backend: str = "broker", judge_from: float = 0.0
+                   ) -> Path:
     """Run the evaluation (``backend``: "broker", real workers; "memory", the same worker
     code in one process: ``evaluate_memory.py``), print the summary table and write the
     report; returns report.md."""
@@ -435,12 +319,13 @@ async def evaluate(settings: Settings, log: EventLog, configs: Sequence[str], k:
     if backend == "memory":
         from .evaluate_memory import run_evaluation_memory
         results, bucket_s = await run_evaluation_memory(settings, log, configs, k, model_dir,
-                                                        progress, parallel=parallel)
+                                                        progress, parallel, judge_from)
     else:
         results, bucket_s = await run_evaluation(settings, log, configs, k, model_dir,
-                                                 progress, parallel=parallel)
+                                                 progress, parallel=parallel,
+                                                 judge_from=judge_from)
     report, raw = build_report(log, results, k, bucket_s, time.monotonic() - t0,
-                               settings.prequential_from_ts, backend)
+                               judge_from, backend)
     print("\n" + report.tables_text(), flush=True)
     path = report.save(out, raw)
     print(f"\nreport: {path}", flush=True)

@@ -29,13 +29,14 @@ from streamrec.state.users import RedisUsers
 
 from .evaluate import (
     CONFIGS,
-    MODEL_CONFIGS,
     ConfigResult,
     bucket_width,
+    config_plan,
     config_settings,
     judging_settings,
     read_result,
 )
+from .evaluation import Evaluation, Plan
 from .eventlog import EventLog
 from .models_bridge import catalog_changes
 from .processor import Message, Processor
@@ -58,57 +59,55 @@ def messages(log: EventLog, topic: str, batch: int) -> Iterator[list[Message]]:
         yield out
 
 
-async def run_config(name: str, s: Settings, log: EventLog, progress: bool = False,
-                     position: int = 0) -> ConfigResult:
+async def run_config(name: str, s: Settings, plan: Plan, log: EventLog,
+                     progress: bool = False, position: int = 0) -> ConfigResult:
     """One configuration over the whole log, in this process."""
     store = MemoryStore(half_life_s=s.half_life_s, covisit_cap=s.covisit_cap)
     await store.apply_catalog(catalog_changes(log.catalog))
-    river = scoring = None
-    if s.river_inline:
-        from streamrec.models.online_learner import OnlineLearner
-        river = OnlineLearner(seed=s.seed)
-    if s.scorer_inline_dir:
-        from .scorer import InlineScoring
-        scoring = InlineScoring(s.scorer_inline_dir)
+    evaluation = Evaluation(plan)
 
     async def send(topic: str, key: bytes | None, value: bytes) -> None:
         return None                 # lists are in the store; the topics have no reader
 
-    proc = Processor(s, store, RedisUsers(store), send, f"memory:{name}", scoring, river)
+    proc = Processor(s, store, RedisUsers(store), send, f"memory:{name}",
+                     evaluation.scoring(), evaluation)
     t0 = time.monotonic()
     with tqdm(total=len(log.events), desc=f"{name:<12}", unit="ev", position=position,
               disable=not progress, mininterval=1.0) as bar:
         for batch in messages(log, s.topic(TOPIC_EVENTS), s.batch_size):
             await proc.process_events(batch)
             bar.update(len(batch))
-    return await read_result(store, name, s, time.monotonic() - t0)
+    return await read_result(store, name, plan, time.monotonic() - t0)
 
 
-def _run_one(name: str, s: Settings, log: EventLog, progress: bool, position: int
-             ) -> ConfigResult:
-    return asyncio.run(run_config(name, s, log, progress, position))
+def _run_one(name: str, s: Settings, plan: Plan, log: EventLog, progress: bool,
+             position: int) -> ConfigResult:
+    return asyncio.run(run_config(name, s, plan, log, progress, position))
 
 
 async def run_evaluation_memory(settings: Settings, log: EventLog, configs: Sequence[str],
                                 k: int, model_dir: Path | None = None,
-                                progress: bool = True, parallel: int = 0
+                                progress: bool = True, parallel: int = 0,
+                                judge_from: float = 0.0
                                 ) -> tuple[list[ConfigResult], float]:
     """Evaluate ``configs`` on ``log`` in memory, ``parallel`` processes at a time (0 = one
-    per core); returns their results and the curve bucket width (as the broker path)."""
+    per core), judging from ``judge_from``; returns their results and the curve bucket
+    width (as the broker path)."""
     from .evaluate import _rtrec
     bucket_s = bucket_width(log)
     base = judging_settings(settings, k, bucket_s)
-    per = {n: config_settings(base, n, model_dir if n in MODEL_CONFIGS else None, "mem")
-           for n in configs if n in CONFIGS}
+    per = {n: config_settings(base, n, "mem") for n in configs if n in CONFIGS}
     parallel = parallel or os.cpu_count() or 1
     loop = asyncio.get_running_loop()
     with ProcessPoolExecutor(min(parallel, max(len(configs), 1)),
                              mp_context=multiprocessing.get_context("spawn")) as pool:
         futures: dict[str, Any] = {
-            n: loop.run_in_executor(pool, _run_one, n, s, log, progress, j)
+            n: loop.run_in_executor(pool, _run_one, n, s,
+                                    config_plan(n, model_dir, judge_from, settings.seed), log,
+                                    progress, j)
             for j, (n, s) in enumerate(per.items())}
         if "rtrec" in configs:
             futures["rtrec"] = loop.run_in_executor(pool, _rtrec, log, k, bucket_s, False,
-                                                    settings.prequential_from_ts)
+                                                    judge_from)
         got = {n: await f for n, f in futures.items()}
     return [got[n] for n in configs if n in got], bucket_s

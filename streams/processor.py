@@ -36,13 +36,14 @@ from streamrec.models.experiments import (
 )
 from streamrec.models.ltr import OnlineRanker
 from streamrec.models.pipeline import Rows
-from streamrec.models.prequential import Tally, bucket_of, judge, split_runs
+from streamrec.models.prequential import Tally, bucket_of, judge
 from streamrec.models.ranking import FEATURES
 from streamrec.models.userstate import UserState
 from streamrec.state.batch import BatchWrite, Fenced, Impressions
 from streamrec.state.protocols import Candidates, Store
 
 from .catalog_gate import CatalogGate
+from .evaluation import Evaluation
 from .live_config import Experiments, RiverSnapshots
 from .messages import Message, advance, dead_letter
 from .outage import OUTAGES
@@ -106,7 +107,7 @@ class Processor:
 
     def __init__(self, settings: Settings, store: Store,
                  users: UserStore, send: Send, worker_id: str = "w",
-                 scoring: Scoring | None = None, river: Any = None) -> None:
+                 scoring: Scoring | None = None, evaluation: Evaluation | None = None) -> None:
         self.settings = settings
         self.store = store
         self.users = users
@@ -125,10 +126,9 @@ class Processor:
         self.rate = 0.0
         self.lag = 0
         self._rng = np.random.default_rng(settings.seed)
-        # OnlineLearner from the newest snapshot, or a live one given for evaluation
-        self._river: Any = river
-        self._river_live = river is not None   # trained here, test then train
-        self._river_primed = False
+        # installed by `streamrec evaluate` only (streams/evaluation.py): exact order, a
+        # judging window, inline River
+        self.evaluation = evaluation
         self.served: list[str] = []
         self.diversity: list[float] = []
         # lists ranked in this batch (in exact mode also those a later run replaced: the
@@ -211,13 +211,13 @@ class Processor:
         are read first; messages below them (applied before a crash, or by another
         worker) and repeated event ids are skipped, and all the batch's effects are
         written with the new watermarks by one atomic script (``state/lua/commit.lua``).
-        With ``prequential_exact`` the batch is processed in runs (in stream order)
-        holding at most one event per user, so each event is judged against the list made
-        after the user's previous event (the per-event protocol); only each user's final
-        list of the batch is published."""
+        Under an evaluation (``streams/evaluation.py``) the batch is processed in runs
+        holding at most one event per user, each run's shared effects written before the
+        next is ranked; only each user's final list of the batch is published."""
         s = self.settings
-        if self._river_live and not self._river_primed:
-            await self._prime_river()
+        ev_hooks = self.evaluation
+        if ev_hooks is not None:
+            await ev_hooks.prime(self.store)
         parsed = self._parse(msgs)
         ids: dict[str, list[str]] = {}
         if s.dedup_window:
@@ -242,9 +242,9 @@ class Processor:
                        pop_floor=self._floors(view.pop_marks, quiet=True))
         # Evaluation keeps the strict order: learn from an event (its run's shared
         # effects are written at once), then rank. Serving writes everything at the end.
-        defer = not (s.prequential_exact or self._river_live)
+        defer = ev_hooks is None
         n_fresh = 0
-        for run in self._runs(valid):
+        for run in ev_hooks.runs(valid) if ev_hooks is not None else [valid]:
             n_fresh += await self._process_run(run, batch, write, tally, curve, defer)
         for uid, st in batch.states.items():       # one write per touched user
             self.users[uid] = st.to_json()
@@ -277,28 +277,6 @@ class Processor:
         for uid, o in batch.out.items():
             await self.send(self._recs, uid.encode(), o.payload)
         return n_fresh
-
-    def _runs(self, valid: list[tuple[Message, Interaction]]
-              ) -> list[list[tuple[Message, Interaction]]]:
-        """The batch as processed: whole, or with ``prequential_exact`` in stream-order runs
-        without a repeated user. Events before ``prequential_from_ts`` (a warm-up that is
-        learned from, not judged) stay one run: they need no per-event lists."""
-        s = self.settings
-        if not s.prequential_exact:
-            return [valid]
-        cut = next((n for n, (_, ev) in enumerate(valid) if ev.ts >= s.prequential_from_ts),
-                   len(valid))
-        return ([valid[:cut]] if cut else []) + split_runs(valid[cut:],
-                                                           key=lambda x: x[1].user_id)
-
-    async def _prime_river(self) -> None:
-        """Give a live (inline) River learner the catalog already in Redis, so the first
-        events get their category and price features even if the catalog agent lags."""
-        self._river_primed = True
-        ids = sorted(await self.store.all_items(limit=10**9))
-        for i, d in (await self.store.catalog_info(ids)).items():
-            self._river.catalog_change(CatalogChange(i, d.get("stock"), d.get("price"),
-                                                     d.get("category"), d.get("title")))
 
     def _parse(self, msgs: Sequence[Message]
                ) -> list[tuple[Message, Interaction | Rejection]]:
@@ -414,9 +392,8 @@ class Processor:
                 row = last[0].get(ev.item_id) if last is not None else None
                 if row is not None:
                     self.ranker.learn(last[1], row)
-        if self._river_live:   # test (judged above), then train, then the next lists
-            for _, ev in valid:
-                self._river.learn(ev)
+        if self.evaluation is not None:  # test (judged above), train, then the next lists
+            self.evaluation.learn([ev for _, ev in valid])
         out = await self.recommend(touched, batch.newest, cands, batch.origin)
         batch.out.update(out)
         batch.lists.update({u: o.top for u, o in out.items()})
@@ -427,10 +404,11 @@ class Processor:
         """Prequential ranking quality of an event on an item new to its user, judged
         against the user's list held in Redis before it (lists exclude seen items, so
         repeat interactions are not judged; users without a list yet are not judged).
-        Events before ``prequential_from_ts`` are not judged (a warm-up, e.g. the data a
-        transformer was trained on). Returns (curve bucket, hit, reciprocal rank, NDCG) or
-        None when not judged."""
-        if ev.user_id not in lists or ev.ts < self.settings.prequential_from_ts:
+        Under an evaluation, events before its ``judge_from`` are not judged (a warm-up,
+        e.g. the data a transformer was trained on). Returns (curve bucket, hit, reciprocal
+        rank, NDCG) or None when not judged."""
+        if ev.user_id not in lists or (self.evaluation is not None
+                                       and not self.evaluation.judged(ev.ts)):
             return None
         return (bucket_of(ev.ts, self.settings.prequential_bucket_s),
                 *judge(ev.item_id, lists[ev.user_id], self.settings.k))
@@ -542,14 +520,15 @@ class Processor:
 
     async def _river_model(self) -> Any:
         """The live learner (evaluation), or the learner's newest signed snapshot."""
-        if self._river_live:
-            return self._river
+        if self.evaluation is not None and self.evaluation.river is not None:
+            return self.evaluation.river
         if self.settings.river_weight <= 0:
             return None
         return await self.snapshots.current()
 
     def _river_tag(self) -> str | None:
-        return "inline" if self._river_live else self.snapshots.version
+        live = self.evaluation is not None and self.evaluation.river is not None
+        return "inline" if live else self.snapshots.version
 
     # -- catalog -----------------------------------------------------------------------
     async def process_catalog(self, msgs: Sequence[Message]) -> int:
@@ -564,9 +543,8 @@ class Processor:
                 changes.append(c)
         await self.store.apply_catalog(changes)
         self.catalog.applied([c.item_id for c in changes])
-        if self._river_live:
-            for c in changes:
-                self._river.catalog_change(c)
+        if self.evaluation is not None:
+            self.evaluation.catalog(changes)
         await self.store.record_batch(
             events=0, dlq=rejected, recs=0, catalog=len(changes), latencies_ms=(),
             worker=self.worker_id,

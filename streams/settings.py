@@ -107,9 +107,6 @@ class Settings:
     scorer: bool = _spec(False, "ask the transformer scoring worker (streamrec scorer)")
     score_deadline_ms: int = _spec(100, "wait at most this long for transformer scores, then "
                                    "rank without them (and say so)", 1, 60000)
-    scorer_inline_dir: str = _spec("", "evaluation: score every list with the model in this "
-                                   "folder inside the worker (no deadline, no fallbacks) "
-                                   "instead of asking streamrec scorer; empty = off")
     score_candidates: int = _spec(50, "candidates per user sent to the scorer", 1, 10000)
     transformer_weight: float = _spec(0.5, "weight of the transformer score when blending",
                                       0.0, 1.0)
@@ -132,17 +129,8 @@ class Settings:
                           "the ranking score, clicks shared in Redis)")
     explore_prior_strength: float = _spec(20.0, "how many impressions the ranking prior is "
                                           "worth when exploring", 0.01, 1e6)
-    prequential_exact: bool = _spec(False, "evaluation: process each user's events one at a "
-                                    "time within a batch, so every event is judged against "
-                                    "the list made after the user's previous one (slower)")
     prequential_bucket_s: float = _spec(30 * 86400.0, "width in event-time seconds of the "
                                         "buckets of the prequential curve", 1.0, 1e12)
-    prequential_from_ts: float = _spec(0.0, "evaluation: judge only events at or after this "
-                                       "event time (Unix s); earlier ones are learned from "
-                                       "only, in ordinary batches (0 = judge all)", 0.0, 1e12)
-    river_inline: bool = _spec(False, "evaluation: the worker trains its own River models, "
-                               "test then train, instead of reading the learner's snapshots "
-                               "(one worker only)")
     session_timeout_s: float = _spec(6.0, "session timeout of the event consumer: a worker "
                                      "silent this long leaves the group (raise it on an "
                                      "overloaded machine)", 1.0, 3600.0)

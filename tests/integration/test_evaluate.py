@@ -66,9 +66,9 @@ async def test_evaluate_transformer_scores_every_list_in_its_worker(broker, redi
     run_train(redis_settings.replace(data_dir=str(data_dir)), model, users=4, epochs=1,
               dim=16, layers=1, heads=2, max_len=20, lr=1e-3, batch_size=64, patience=1,
               device="cpu", until=cut)
-    settings = redis_settings.replace(broker=broker.bootstrap, prequential_from_ts=cut)
+    settings = redis_settings.replace(broker=broker.bootstrap)
     (r,), _ = await run_evaluation(settings, log, ["transformer"], k=10, model_dir=model,
-                                   progress=False, idle_timeout_s=60)
+                                   progress=False, idle_timeout_s=60, judge_from=cut)
     later_views = sum(1 for kind, e in log.events if kind == "view" and e["ts"] >= cut)
     assert 0 < r.tally.judged <= later_views
     assert r.events == len(log.events)

@@ -12,6 +12,7 @@ from streamrec.models.events import CatalogChange
 from streamrec.models.sequential import build, save
 from streamrec.state.redis_store import RedisStore
 from streamrec.state.users import MemoryUsers
+from streamrec.streams.evaluation import Evaluation, Plan
 from streamrec.streams.processor import Message, Processor
 from streamrec.streams.scorer import InlineScoring, Scorer
 from streamrec.streams.scoring_client import ScoringClient
@@ -83,11 +84,11 @@ async def test_lists_use_transformer_scores_when_the_scorer_answers(settings, tm
 
 
 async def test_inline_scoring_ranks_every_list_with_scores(settings, tmp_path):
-    """``STREAMREC_SCORER_INLINE_DIR`` (evaluate's transformer): no deadline, no broker
+    """Inline scoring (what evaluate installs for its transformer): no deadline, no broker
     round trip, so every list with candidates is ranked with the model's scores."""
     save(build(len(ITEMS), dim=16, layers=1, heads=2, max_len=10, seed=0), ITEMS, tmp_path / "m")
-    s = settings.replace(scorer_inline_dir=str(tmp_path / "m"), score_deadline_ms=1)
-    scoring = InlineScoring(s.scorer_inline_dir, device="cpu")
+    s = settings.replace(score_deadline_ms=1)
+    scoring = InlineScoring(str(tmp_path / "m"), device="cpu")
     rec, _, metrics, _ = await run_pipeline(s, False, tmp_path, scoring)
     assert rec["scoring"] == "transformer" and "+seqrec-" in rec["model_version"]
     # 7 lists ranked; the first user's is empty (the catalog's only co-visits and trending
@@ -155,14 +156,12 @@ class ScoresByItemId:
 async def test_transformer_scores_follow_their_items_when_river_reorders_first(settings):
     """River re-ranks the candidates before the transformer's scores are applied: each
     score must stay with its item (they were once applied by position)."""
-    from streamrec.models.online_learner import OnlineLearner
-
     s = settings.replace(transformer_weight=1.0, diversity_lambda=1.0, price_drop_boost=0.0,
                          river_weight=0.5, learned_ranker=False)
     async with RedisStore(s.redis_url, s.redis_prefix) as store:
         await store.apply_catalog([CatalogChange(i, stock=5) for i in ITEMS])
-        river = OnlineLearner(seed=0)
-        proc = Processor(s, store, MemoryUsers(), Sink(), scoring=ScoresByItemId(), river=river)
+        proc = Processor(s, store, MemoryUsers(), Sink(), scoring=ScoresByItemId(),
+                         evaluation=Evaluation(Plan(exact=False, river=True, seed=0)))
         for u in range(6):   # co-visitation history, and River learns
             await proc.process_events(views(s, f"o{u}", ITEMS[u * 5: u * 5 + 12], 100.0 * u))
         await proc.process_events(views(s, "me", ["3", "9", "14"], 1000.0))

@@ -8,6 +8,7 @@ import pytest
 from streamrec.state.redis_store import RedisStore
 from streamrec.state.users import MemoryUsers
 from streamrec.streams.dataset import events_from_ratings, read_catalog, read_ratings
+from streamrec.streams.evaluation import Evaluation, Plan
 from streamrec.streams.models_bridge import catalog_changes
 from streamrec.streams.processor import Message, Processor
 from tests.conftest import next_offset
@@ -28,19 +29,19 @@ async def _feed(proc: Processor, events, batch: int) -> None:
         await proc.process_events(msgs)
 
 
-async def _run(settings, prefix: str, warm, events, catalog, batch: int
-               ) -> tuple[dict, dict, list[str]]:
+async def _run(settings, prefix: str, warm, events, catalog, batch: int,
+               plan: Plan | None = None) -> tuple[dict, dict, list[str]]:
     """Warm co-visitation up with other users (the same way every time), then feed one
     user's events in batches of ``batch``; returns the metrics and curve of that part and
     the user's final list."""
     s = settings.replace(redis_prefix=prefix, ranking="covisit")
     async with RedisStore(s.redis_url, s.redis_prefix) as store:
         await store.apply_catalog(catalog)
-        await _feed(Processor(s.replace(prequential_exact=False), store, MemoryUsers(), _sink),
-                    warm, 500)
+        await _feed(Processor(s, store, MemoryUsers(), _sink), warm, 500)
         before, _, _ = await store.read_metrics()
         await store.client.delete(store.key("preqc"))
-        await _feed(Processor(s, store, MemoryUsers(), _sink), events, batch)
+        ev = Evaluation(plan) if plan is not None else None
+        await _feed(Processor(s, store, MemoryUsers(), _sink, evaluation=ev), events, batch)
         m, _, _ = await store.read_metrics()
         final = (await store.read_recs(["1"]))["1"]
         return {k: v - before.get(k, 0.0) for k, v in m.items()}, await store.read_curve(), final
@@ -56,10 +57,11 @@ async def test_exact_batch_equals_event_by_event(redis_settings, data_dir):
     p = redis_settings.redis_prefix
     # evaluation order (counters before ranking) one event per batch, vs the whole burst
     # as one batch in exact mode
-    strict = redis_settings.replace(prequential_exact=True)
-    one, curve_one, final_one = await _run(strict, p + "one:", warm, events, catalog, 1)
-    exact, curve_exact, final_exact = await _run(strict, p + "exact:", warm, events, catalog,
-                                                 len(events))
+    strict = Plan()
+    one, curve_one, final_one = await _run(redis_settings, p + "one:", warm, events, catalog,
+                                           1, strict)
+    exact, curve_exact, final_exact = await _run(redis_settings, p + "exact:", warm, events,
+                                                 catalog, len(events), strict)
     batched, _, _ = await _run(redis_settings, p + "batched:", warm, events, catalog,
                           len(events))
 
@@ -78,7 +80,7 @@ async def test_exact_batch_equals_event_by_event(redis_settings, data_dir):
 
 
 async def test_events_before_judge_from_are_learned_from_not_judged(redis_settings, data_dir):
-    """``prequential_from_ts``: the events before it (e.g. what a transformer was trained
+    """An evaluation's ``judge_from``: the events before it (e.g. what a transformer was trained
     on) are learned from as one ordinary run, the later ones judged exactly as event by
     event."""
     rows = read_ratings(data_dir, 40)
@@ -90,9 +92,10 @@ async def test_events_before_judge_from_are_learned_from_not_judged(redis_settin
     late = sum(1 for r in ratings if r[3] >= cut)
     assert 0 < late < len(ratings)
     p = redis_settings.redis_prefix
-    s = redis_settings.replace(prequential_exact=True, prequential_from_ts=cut)
-    one, _, final_one = await _run(s, p + "one:", warm, events, catalog, 1)
-    whole, _, final_whole = await _run(s, p + "whole:", warm, events, catalog, len(events))
+    s, plan = redis_settings, Plan(judge_from=cut)
+    one, _, final_one = await _run(s, p + "one:", warm, events, catalog, 1, plan)
+    whole, _, final_whole = await _run(s, p + "whole:", warm, events, catalog, len(events),
+                                       plan)
     assert one["preq_judged"] == late            # the user has a list from the warm-up part
     assert one["preq_hits"] > 0
     for name in ("preq_judged", "preq_hits", "preq_rr", "preq_ndcg"):
@@ -108,14 +111,15 @@ async def test_replayed_events_are_not_judged_twice(redis_settings, data_dir):
     warm = list(events_from_ratings([r for r in rows if r[0] != "1"]))
     events = list(events_from_ratings([r for r in rows if r[0] == "1"]))
     s = redis_settings.replace(redis_prefix=redis_settings.redis_prefix + "replay:",
-                               ranking="covisit", prequential_exact=True)
+                               ranking="covisit")
     async with RedisStore(s.redis_url, s.redis_prefix) as store:
         await store.apply_catalog(catalog_changes(read_catalog(data)))
-        proc = Processor(s, store, MemoryUsers(), _sink)
+        proc = Processor(s, store, MemoryUsers(), _sink, evaluation=Evaluation(Plan()))
         await _feed(proc, warm, 500)
         await _feed(proc, events, 100)
         once, _, _ = await store.read_metrics()
-        await _feed(Processor(s, store, MemoryUsers(), _sink), events[50:250], 100)   # redelivered
+        again = Processor(s, store, MemoryUsers(), _sink, evaluation=Evaluation(Plan()))
+        await _feed(again, events[50:250], 100)   # redelivered
         twice, _, _ = await store.read_metrics()
     assert once["preq_judged"] > 0
     for name in ("preq_judged", "preq_hits", "events_total"):

@@ -10,6 +10,7 @@ from streamrec.models.covisit import EPOCH
 from streamrec.models.events import CatalogChange
 from streamrec.state.redis_store import RedisStore
 from streamrec.state.users import MemoryUsers
+from streamrec.streams.evaluation import Evaluation, Plan
 from streamrec.streams.processor import Message, Processor
 from tests.conftest import next_offset
 
@@ -37,7 +38,7 @@ async def _rows(store):
 @pytest.mark.parametrize("exact", [False, True])
 async def test_pairs_land_once_in_either_order(redis_settings, exact):
     s = redis_settings.replace(redis_prefix=f"{redis_settings.redis_prefix}{exact}:",
-                               prequential_exact=exact, candidate_cache_ms=0)
+                               candidate_cache_ms=0)
     # user a: 0 -> 1 -> 2; user b: 1 -> 2 -> 3, one batch (seconds apart: the time weight
     # of the pairs, EPOCH-based, is 1 up to a few 1e-8)
     events = [(e, u, i, EPOCH + t) for e, u, i, t in [
@@ -45,7 +46,8 @@ async def test_pairs_land_once_in_either_order(redis_settings, exact):
         ("b2", "b", "2", 2.5), ("a3", "a", "2", 3.0), ("b3", "b", "3", 3.5)]]
     async with RedisStore(s.redis_url, s.redis_prefix) as store:
         await store.apply_catalog([CatalogChange(**c) for c in CATALOG])
-        proc = Processor(s, store, MemoryUsers(), _sink)
+        proc = Processor(s, store, MemoryUsers(), _sink,
+                         evaluation=Evaluation(Plan()) if exact else None)
         batch = _msgs(s, events)
         await proc.process_events(batch)
         rows = await _rows(store)

@@ -9,6 +9,7 @@ import pytest
 from streamrec.state.redis_store import RedisStore
 from streamrec.state.users import MemoryUsers
 from streamrec.streams.dataset import events_from_ratings, read_catalog, read_ratings
+from streamrec.streams.evaluation import Evaluation, Plan
 from streamrec.streams.models_bridge import catalog_changes
 from streamrec.streams.processor import Message, Processor
 from tests.conftest import next_offset
@@ -22,11 +23,11 @@ async def _sink(*args: object) -> None:
 
 async def test_ranker_learns_then_orders_the_lists(redis_settings, data_dir):
     events = list(events_from_ratings(read_ratings(data_dir, 12)))
-    s = redis_settings.replace(prequential_exact=True, candidate_cache_ms=0, ranker_warm_up=50,
+    s = redis_settings.replace(candidate_cache_ms=0, ranker_warm_up=50,
                                diversity_lambda=1.0, price_drop_boost=0.0, content_weight=0.0)
     async with RedisStore(s.redis_url, s.redis_prefix) as store:
         await store.apply_catalog(catalog_changes(read_catalog(data_dir)))
-        proc = Processor(s, store, MemoryUsers(), _sink)
+        proc = Processor(s, store, MemoryUsers(), _sink, evaluation=Evaluation(Plan()))
         assert proc.ranker is not None and not proc.ranker.ready
         seen_versions: set[str] = set()
         for start in range(0, len(events), 200):
