@@ -14,44 +14,30 @@ Per batch, in three phases:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
-import uuid
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import numpy as np
-import orjson
-
-from streamrec.models import pipeline
 from streamrec.models.covisit import partners, time_weight
-from streamrec.models.diversity import intra_list_diversity
 from streamrec.models.events import CatalogChange, Interaction
-from streamrec.models.experiments import (
-    Experiment,
-    choose_variant,
-)
 from streamrec.models.ltr import OnlineRanker
-from streamrec.models.pipeline import Rows
 from streamrec.models.prequential import Tally, bucket_of, judge
-from streamrec.models.ranking import FEATURES
 from streamrec.models.userstate import UserState
 from streamrec.state.batch import BatchWrite, Fenced, Impressions
-from streamrec.state.protocols import Candidates, Store
+from streamrec.state.protocols import Store
 
+from .admission import Admission
 from .catalog_gate import CatalogGate
 from .evaluation import Evaluation
-from .live_config import Experiments, RiverSnapshots
-from .messages import Message, advance, dead_letter
+from .list_maker import ListMaker, Output
+from .messages import Message, advance
 from .outage import OUTAGES
 from .read_cache import ReadCache
-from .records import EVENT_TOPICS
 from .scoring_client import Scoring
 from .settings import Settings
-from .validate import Rejection, parse_catalog, parse_interaction
+from .validate import Rejection, parse_catalog
 
 log = logging.getLogger(__name__)
 
@@ -59,17 +45,6 @@ POLICY = "covisit+trending"
 SEEN_CAP = 2000
 RANKER_USERS = 20_000   # users whose last candidates (about 6 KB each) a worker keeps to
                         # train its learned ranker on their next event
-
-
-@dataclass(slots=True)
-class _Output:
-    """A user's freshly ranked list, before it is published."""
-
-    payload: bytes                              # the JSON written to rec:{user} and the topic
-    top: list[str]                              # its item ids, best first
-    experiment: Experiment | None
-    impression: tuple[str, str, str] | None     # (impression id, variant, user) if running
-    shown: list[str]                            # items shown by exploration
 
 
 @dataclass
@@ -81,7 +56,7 @@ class _Batch:
     seen: dict[str, set[str]] = field(default_factory=dict)
     newest: dict[str, float] = field(default_factory=dict)
     lists: dict[str, list[str]] = field(default_factory=dict)
-    out: dict[str, _Output] = field(default_factory=dict)
+    out: dict[str, Output] = field(default_factory=dict)
     origin: dict[str, str] = field(default_factory=dict)   # topic:partition:offset of the
                                                            # user's newest event
     pop_marks: dict[str, int] = field(default_factory=dict)   # trending's watermarks
@@ -113,38 +88,41 @@ class Processor:
         self.users = users
         self.send = send
         self.worker_id = worker_id
-        self.scoring = scoring
-        self._topics = {settings.topic(t): kind for t, kind in EVENT_TOPICS.items()}
-        self._dlq = settings.topic("events.dlq")
         self._recs = settings.topic("recommendations")
         self.catalog = CatalogGate(store, settings.unknown_item_wait_ms)
+        self.admission = Admission(settings, send, self.catalog)
         self.cache = ReadCache(store, settings)
-        self.experiments = Experiments(store)
-        self.snapshots = RiverSnapshots(store, settings.snapshot_key)
+        # the rank phase; with an evaluation installed (streams/evaluation.py, by
+        # `streamrec evaluate` only): exact order, a judging window, inline River
+        self.lists = ListMaker(settings, store, self.cache, scoring, evaluation)
         self._window_start = time.monotonic()
         self._window_events = 0
         self.rate = 0.0
         self.lag = 0
-        self._rng = np.random.default_rng(settings.seed)
-        # installed by `streamrec evaluate` only (streams/evaluation.py): exact order, a
-        # judging window, inline River
-        self.evaluation = evaluation
-        self.served: list[str] = []
-        self.diversity: list[float] = []
-        # lists ranked in this batch (in exact mode also those a later run replaced: the
-        # lists events were judged against), how many were sent for transformer scores
-        # (those with candidates, of a variant that uses the model) and got them in time
-        self.ranked_lists = self.asked_lists = self.model_lists = 0
         self.highwater: dict[str, int] = {}   # field -> end of the partition's log (consumer)
         self.skipped = 0    # messages below the watermarks (applied before): not applied again
         self.fenced = 0     # batches not written: another worker had moved the watermarks
         self.last_error = ""    # the last message quarantined, and why
-        # learned re-ranking of the blend's candidates, trained on this worker's users: the
-        # candidates and features of each user's last list (recently active users only)
-        self.ranker = OnlineRanker(len(FEATURES), warm_up=settings.ranker_warm_up,
-                                   seed=settings.seed) if settings.learned_ranker else None
-        self._ranked: OrderedDict[str, tuple[dict[str, int], np.ndarray]] = OrderedDict()
-        self.rank_config = pipeline.RankConfig.from_settings(settings)
+
+    @property
+    def evaluation(self) -> Evaluation | None:
+        return self.lists.evaluation
+
+    @evaluation.setter
+    def evaluation(self, value: Evaluation | None) -> None:
+        self.lists.evaluation = value
+
+    @property
+    def scoring(self) -> Scoring | None:
+        return self.lists.scoring
+
+    @scoring.setter
+    def scoring(self, value: Scoring | None) -> None:
+        self.lists.scoring = value
+
+    @property
+    def ranker(self) -> OnlineRanker | None:
+        return self.lists.ranker
 
     # -- events ------------------------------------------------------------------------
     async def process_events(self, msgs: Sequence[Message]) -> int:
@@ -176,7 +154,7 @@ class Processor:
             return
         reason = f"error while applying the event: {type(exc).__name__}: {exc}"
         self.last_error = f"{m.topic}[{m.partition}]@{m.offset}: {reason}"[:500]
-        await self.reject(m, reason)
+        await self.admission.reject(m, reason)
         try:
             await self.store.commit(BatchWrite(
                 watermarks=advance([m], marks), metrics=self.store.metrics_payload(
@@ -218,7 +196,7 @@ class Processor:
         ev_hooks = self.evaluation
         if ev_hooks is not None:
             await ev_hooks.prime(self.store)
-        parsed = self._parse(msgs)
+        parsed = self.admission.parse(msgs)
         ids: dict[str, list[str]] = {}
         if s.dedup_window:
             for m, ev in parsed:
@@ -230,10 +208,10 @@ class Processor:
         self.skipped += len(msgs) - len(todo)
         write = BatchWrite(watermarks=advance([m for m, _ in todo], view.marks),
                            backward=s.covisit_backward, id_window=s.dedup_window)
-        valid, rejected, duplicates = await self._screen(todo, view.seen)
+        valid, rejected, duplicates = await self.admission.screen(todo, view.seen)
         if s.dedup_window:
             write.event_ids = [(m.field, m.offset, ev.event_id) for m, ev in valid]
-        valid, unknown = await self._in_catalog(valid)
+        valid, unknown = await self.admission.in_catalog(valid)
         rejected += unknown
         await self.users.load(ev.user_id for _, ev in valid)
         tally = Tally()
@@ -256,11 +234,7 @@ class Processor:
             latencies_ms=[(now - batch.newest[u]) * 1000.0 for u in batch.out
                           if batch.newest[u] > 0],
             worker=self.worker_id, worker_info=self._info_now(),
-            served=self.served, diversity=self.diversity, tally=tally, curve=curve,
-            ranked_lists=self.ranked_lists, asked_lists=self.asked_lists,
-            model_lists=self.model_lists)
-        self.served, self.diversity = [], []
-        self.ranked_lists = self.asked_lists = self.model_lists = 0
+            tally=tally, curve=curve, **self.lists.take_counts())
         write.sets.update(("user:" + u, v) for u, v in self.users.take_dirty().items())
         write.sets.update(("rec:" + u, o.payload) for u, o in batch.out.items())
         self._add_impressions(write, batch.out)
@@ -277,56 +251,6 @@ class Processor:
         for uid, o in batch.out.items():
             await self.send(self._recs, uid.encode(), o.payload)
         return n_fresh
-
-    def _parse(self, msgs: Sequence[Message]
-               ) -> list[tuple[Message, Interaction | Rejection]]:
-        """Each message decoded and validated (pure)."""
-        s, now = self.settings, time.time()
-        return [(m, parse_interaction(m.value, self._topics[m.topic], s.max_event_bytes,
-                                      now=now, max_future_s=s.max_future_s)
-                 if m.topic in self._topics else
-                 Rejection(f"unknown event topic {m.topic!r}")) for m in msgs]
-
-    async def _screen(self, parsed: list[tuple[Message, Interaction | Rejection]],
-                      seen: set[tuple[str, str]]
-                      ) -> tuple[list[tuple[Message, Interaction]], int, int]:
-        """Bad messages to the DLQ with their reason; events whose id their partition
-        applied recently (or earlier in the batch) dropped. Returns the events left, the
-        number rejected and the number of duplicates."""
-        valid: list[tuple[Message, Interaction]] = []
-        rejected = duplicates = 0
-        check = self.settings.dedup_window > 0
-        batch_ids: set[tuple[str, str]] = set()
-        for m, ev in parsed:
-            if isinstance(ev, Rejection):
-                await self.reject(m, ev.reason)
-                rejected += 1
-                continue
-            if check:
-                key = (m.field, ev.event_id)
-                if key in seen or key in batch_ids:
-                    duplicates += 1
-                    continue
-                batch_ids.add(key)
-            valid.append((m, ev))
-        return valid, rejected, duplicates
-
-    async def _in_catalog(self, valid: list[tuple[Message, Interaction]]
-                          ) -> tuple[list[tuple[Message, Interaction]], int]:
-        """The events whose item is in the catalog; the others go to the DLQ (after a
-        bounded wait for the catalog: ``streams/catalog_gate.py``)."""
-        rejected = 0
-        unknown = await self.catalog.unknown({ev.item_id for _, ev in valid})
-        if unknown:
-            keep = []
-            for m, ev in valid:
-                if ev.item_id in unknown:
-                    await self.reject(m, f"unknown item {ev.item_id!r} (not in the catalog)")
-                    rejected += 1
-                else:
-                    keep.append((m, ev))
-            valid = keep
-        return valid, rejected
 
     async def _process_run(self, valid: list[tuple[Message, Interaction]], batch: _Batch,
                            write: BatchWrite, tally: Tally, curve: dict[int, Tally],
@@ -388,13 +312,11 @@ class Processor:
             await self.store.commit(effects)
         if self.ranker is not None:   # test (judged above), then train the ranker
             for (_, ev), j in zip(valid, judgeable, strict=True):
-                last = self._ranked.get(ev.user_id) if j else None
-                row = last[0].get(ev.item_id) if last is not None else None
-                if row is not None:
-                    self.ranker.learn(last[1], row)
+                if j:
+                    self.lists.learn_ranker(ev.user_id, ev.item_id)
         if self.evaluation is not None:  # test (judged above), train, then the next lists
             self.evaluation.learn([ev for _, ev in valid])
-        out = await self.recommend(touched, batch.newest, cands, batch.origin)
+        out = await self.lists.recommend(touched, batch.newest, cands, batch.origin)
         batch.out.update(out)
         batch.lists.update({u: o.top for u, o in out.items()})
         return len(valid)
@@ -413,82 +335,8 @@ class Processor:
         return (bucket_of(ev.ts, self.settings.prequential_bucket_s),
                 *judge(ev.item_id, lists[ev.user_id], self.settings.k))
 
-    async def recommend(self, states: dict[str, UserState], newest: dict[str, float],
-                        cands: Candidates | None = None,
-                        origins: dict[str, str] | None = None) -> dict[str, _Output]:
-        """Recompute the list of each user in ``states`` (the pure stages are in
-        ``models/pipeline.py``; this reads what they need). ``cands``: the users'
-        candidate rows when already read; ``origins``: the event behind each list (its
-        impression id is made from it, so a list made again from a replayed event has the
-        same id)."""
-        if not states:
-            return {}
-        s, cfg = self.settings, self.rank_config
-        if cands is None:
-            cands = await self.cache.candidates(
-                [i for st in states.values() for i in st.recent[: s.covisit_window]])
-        rows = Rows(cands.covis, cands.trending, cands.out_of_stock, cands.content)
-        exp = await self.experiments.read()
-        variants = {uid: choose_variant(uid, exp, self.experiments.stats, self._rng)
-                    if exp else None for uid in states}
-        plan = pipeline.candidates(cfg, states, rows, variants, self.ranker is not None)
-        if plan.learned:
-            assert self.ranker is not None
-            items = {i for u in plan.learned for i, _ in plan.lists[u]} | \
-                {i for u in plan.learned for i in plan.heads[u]}
-            info = await self.cache.catalog_info(items, cands.catalog_version)
-            pipeline.learned_order(plan, self.ranker, rows,
-                                   {i: d.get("category") for i, d in info.items()})
-            self._keep_features(plan.features)
-        scores, note = await self._transformer_scores(
-            pipeline.score_requests(cfg, plan, states))
-        self.ranked_lists += len(states)
-        river = await self._river_model()
-        now = time.time()
-        items = plan.items(max(2 * s.k, s.score_candidates))
-        info = await self.cache.catalog_info(items, cands.catalog_version)
-        ranked = pipeline.rank(cfg, plan, pipeline.RankInputs(
-            info=info, now=now,
-            newest=newest, river=river, river_tag=self._river_tag(), scores=scores,
-            scoring_note=note,
-            vectors=await self.cache.embeddings(items) if s.content_weight > 0 else None,
-            arms=await self.store.item_arm_stats(sorted(items)) if s.explore else None,
-            rng=self._rng))
-        self.model_lists += sum(1 for r in ranked.values() if r.scoring == "transformer")
-        cats = {i: d.get("category") for i, d in info.items()}
-        return {uid: self._output(uid, r, exp, newest, now, (origins or {}).get(uid), cats)
-                for uid, r in ranked.items()}
-
-    def _output(self, uid: str, r: pipeline.Ranked, exp: Experiment | None,
-                newest: dict[str, float], now: float, origin: str | None,
-                cats: dict[str, Any]) -> _Output:
-        """A ranked list as stored and published (``rec:{user}``)."""
-        s = self.settings
-        self.served += r.top
-        self.diversity.append(intra_list_diversity(r.top, cats))
-        imp_id = (hashlib.blake2b(f"{origin}|{uid}".encode(), digest_size=16).hexdigest()
-                  if origin else uuid.uuid4().hex)
-        rec = {"user_id": uid, "items": [{"item_id": i, "score": sc} for i, sc in r.items],
-               "impression_id": imp_id,
-               "policy": r.variant or (POLICY if s.ranking == "blend" else s.ranking),
-               "model_version": r.version, "generated_at": now,
-               "event_ts": newest.get(uid, 0.0),
-               "experiment": exp.name if exp else None, "variant": r.variant,
-               "scoring": r.scoring, "explore": "thompson" if s.explore else None}
-        imp = (imp_id, r.variant, uid) if exp is not None and exp.status == "running" else None
-        return _Output(orjson.dumps(rec), [i for i, _ in r.items], exp, imp, r.shown)
-
-    def _keep_features(self, features: dict[str, tuple[dict[str, int], np.ndarray]]) -> None:
-        """The candidates and features of each user's last learned list, for the ranker to
-        train on at the user's next event (recently active users only)."""
-        for uid, f in features.items():
-            self._ranked[uid] = f
-            self._ranked.move_to_end(uid)
-        while len(self._ranked) > RANKER_USERS:
-            self._ranked.popitem(last=False)
-
     @staticmethod
-    def _add_impressions(write: BatchWrite, outputs: dict[str, _Output]) -> None:
+    def _add_impressions(write: BatchWrite, outputs: dict[str, Output]) -> None:
         """The impressions of the batch's lists: under a running experiment, and the
         items exploration showed."""
         write.shown += [i for o in outputs.values() for i in o.shown]
@@ -501,35 +349,6 @@ class Processor:
                                                     exp.reward_purchase)
                 write.impressions.lists.append(o.impression)
 
-    async def _transformer_scores(self, ask: dict[str, tuple[list[str], list[str]]]
-                                  ) -> tuple[dict[str, dict[str, Any] | None], str]:
-        """Transformer scores for ``ask`` (``pipeline.score_requests``), as
-        ``{"by_item": {item: score or None}, "model_version"}`` (None where the model does
-        not know the item); the note says why a list was ranked without them."""
-        if self.scoring is None:
-            return {}, "heuristic"
-        s = self.settings
-        self.asked_lists += len(ask)
-        got: dict[str, dict[str, Any] | None] = {}
-        for uid, r in (await self.scoring.score(ask, s.score_deadline_ms / 1000.0)).items():
-            cands = ask[uid][1]
-            ok = r is not None and len(r.get("scores") or ()) == len(cands)   # else: fall back
-            got[uid] = ({"by_item": dict(zip(cands, r["scores"], strict=True)),
-                         "model_version": r.get("model_version", "?")} if ok else None)
-        return got, f"fallback: no transformer scores within {s.score_deadline_ms} ms"
-
-    async def _river_model(self) -> Any:
-        """The live learner (evaluation), or the learner's newest signed snapshot."""
-        if self.evaluation is not None and self.evaluation.river is not None:
-            return self.evaluation.river
-        if self.settings.river_weight <= 0:
-            return None
-        return await self.snapshots.current()
-
-    def _river_tag(self) -> str | None:
-        live = self.evaluation is not None and self.evaluation.river is not None
-        return "inline" if live else self.snapshots.version
-
     # -- catalog -----------------------------------------------------------------------
     async def process_catalog(self, msgs: Sequence[Message]) -> int:
         changes: list[CatalogChange] = []
@@ -537,7 +356,7 @@ class Processor:
         for m in msgs:
             c = parse_catalog(m.value, self.settings.max_event_bytes)
             if isinstance(c, Rejection):
-                await self.reject(m, c.reason)
+                await self.admission.reject(m, c.reason)
                 rejected += 1
             else:
                 changes.append(c)
@@ -551,10 +370,6 @@ class Processor:
             worker_info={"events_per_s": round(self.rate, 1), "lag": self.lag,
                          "ts": time.time()})
         return len(changes)
-
-    async def reject(self, msg: Message, reason: str) -> None:
-        log.warning("rejected %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, reason)
-        await self.send(self._dlq, msg.key, dead_letter(msg, reason))
 
     def _tick(self, n: int) -> None:
         self._window_events += n

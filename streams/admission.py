@@ -1,0 +1,86 @@
+"""What gets into a batch: each message decoded and validated, duplicates of recent event
+ids dropped, items checked against the catalog; what does not goes to the DLQ with its
+reason and offsets (``streams/messages.py``)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from streamrec.models.events import Interaction
+
+from .catalog_gate import CatalogGate
+from .messages import Message, dead_letter
+from .records import EVENT_TOPICS
+from .settings import Settings
+from .validate import Rejection, parse_interaction
+
+log = logging.getLogger(__name__)
+Send = Callable[[str, bytes | None, bytes], Awaitable[Any]]  # (topic, key, value)
+
+
+class Admission:
+    """Screens a worker's event messages."""
+
+    def __init__(self, settings: Settings, send: Send, catalog: CatalogGate) -> None:
+        self.settings = settings
+        self.send = send
+        self.catalog = catalog
+        self.topics = {settings.topic(t): kind for t, kind in EVENT_TOPICS.items()}
+        self.dlq = settings.topic("events.dlq")
+
+    def parse(self, msgs: Sequence[Message]
+               ) -> list[tuple[Message, Interaction | Rejection]]:
+        """Each message decoded and validated (pure)."""
+        s, now = self.settings, time.time()
+        return [(m, parse_interaction(m.value, self.topics[m.topic], s.max_event_bytes,
+                                      now=now, max_future_s=s.max_future_s)
+                 if m.topic in self.topics else
+                 Rejection(f"unknown event topic {m.topic!r}")) for m in msgs]
+
+    async def screen(self, parsed: list[tuple[Message, Interaction | Rejection]],
+                      seen: set[tuple[str, str]]
+                      ) -> tuple[list[tuple[Message, Interaction]], int, int]:
+        """Bad messages to the DLQ with their reason; events whose id their partition
+        applied recently (or earlier in the batch) dropped. Returns the events left, the
+        number rejected and the number of duplicates."""
+        valid: list[tuple[Message, Interaction]] = []
+        rejected = duplicates = 0
+        check = self.settings.dedup_window > 0
+        batch_ids: set[tuple[str, str]] = set()
+        for m, ev in parsed:
+            if isinstance(ev, Rejection):
+                await self.reject(m, ev.reason)
+                rejected += 1
+                continue
+            if check:
+                key = (m.field, ev.event_id)
+                if key in seen or key in batch_ids:
+                    duplicates += 1
+                    continue
+                batch_ids.add(key)
+            valid.append((m, ev))
+        return valid, rejected, duplicates
+
+    async def in_catalog(self, valid: list[tuple[Message, Interaction]]
+                          ) -> tuple[list[tuple[Message, Interaction]], int]:
+        """The events whose item is in the catalog; the others go to the DLQ (after a
+        bounded wait for the catalog: ``streams/catalog_gate.py``)."""
+        rejected = 0
+        unknown = await self.catalog.unknown({ev.item_id for _, ev in valid})
+        if unknown:
+            keep = []
+            for m, ev in valid:
+                if ev.item_id in unknown:
+                    await self.reject(m, f"unknown item {ev.item_id!r} (not in the catalog)")
+                    rejected += 1
+                else:
+                    keep.append((m, ev))
+            valid = keep
+        return valid, rejected
+
+    async def reject(self, msg: Message, reason: str) -> None:
+        log.warning("rejected %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, reason)
+        await self.send(self.dlq, msg.key, dead_letter(msg, reason))
