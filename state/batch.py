@@ -13,6 +13,7 @@ them; :meth:`RedisStore.commit` runs them in one script, so a crash leaves all o
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -66,6 +67,21 @@ class BatchWrite:
         return not (self.watermarks or self.trending or self.visits or self.rewards
                     or self.clicks or self.impressions or self.shown or self.metrics
                     or self.sets or self.event_ids)
+
+    def check_numbers(self) -> None:
+        """Raise ``ValueError`` for a number ``lua/commit.lua`` refuses (it checks them
+        before its first write; the in-memory store does the same)."""
+        def finite(x: Any) -> bool:
+            return isinstance(x, int | float) and math.isfinite(x)
+        for item, ts in self.trending:
+            if not finite(ts):
+                raise ValueError(f"streamrec commit: trending time of {item}")
+        for item, _, scale in self.visits:
+            if not finite(scale):
+                raise ValueError(f"streamrec commit: co-visitation weight of {item}")
+        for imp_id, _, value in self.rewards:
+            if not finite(value):
+                raise ValueError(f"streamrec commit: reward value of {imp_id}")
 
     def args(self, prefix: str, *, half_life_s: float, covisit_cap: int) -> list[Any]:
         """The script's arguments (see ``lua/commit.lua``)."""

@@ -3,9 +3,8 @@
 For unit tests and the fast offline evaluation (``streamrec evaluate --backend memory``):
 the worker's :class:`~streamrec.streams.processor.Processor` runs on it unchanged. Each
 method does what the Redis backend's script or command does, in the same order and with
-the same float arithmetic (``state/lua/commit.lua`` is the reference); the contract suite
-in ``tests/contract/`` checks both against the same expectations. One difference: the
-distinct-served-items count is exact here (Redis keeps a HyperLogLog, ~0.8% error).
+the same float arithmetic (``lua/commit.lua`` is the reference); ``tests/contract/`` holds
+both to one suite. The distinct-served count is exact here (Redis: HyperLogLog, ~0.8%).
 
 >>> import asyncio
 >>> from streamrec.state.batch import BatchWrite
@@ -17,8 +16,6 @@ distinct-served-items count is exact here (Redis keeps a HyperLogLog, ~0.8% erro
 
 from __future__ import annotations
 
-import heapq
-import math
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -31,70 +28,9 @@ from streamrec.models.prequential import Tally
 
 from . import catalog_merge
 from .batch import BatchWrite, Fenced
-from .metrics_payload import metrics_payload
-from .protocols import BatchView, Candidates, Lists
-
-CLOCK_SKEW_S = 5.0
-
-
-class ZSet(dict):
-    """A Redis sorted set: member -> score, ranked by (score, member).
-
-    Written only through :meth:`incr`, :meth:`put`, :meth:`scale` and :meth:`trim`, so
-    that :meth:`top` can keep its last answer: while scores only grow, the new top N is
-    within the old top N and the members changed since (a batch reads trending's top 80
-    of ~10k items once per run: ranking all of them each time was a quarter of the time)."""
-
-    __slots__ = ("_answer", "_best", "_best_n", "_dirty")
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._best: list[str] | None = None     # the last top, as members
-        self._best_n = 0
-        self._answer: list[tuple[str, float]] = []   # and with scores, while none changed
-        self._dirty: set[str] = set()
-
-    def incr(self, member: str, by: float) -> None:
-        self[member] = self.get(member, 0.0) + by
-        self._dirty.add(member)
-
-    def put(self, member: str, score: float) -> None:
-        self[member] = score
-        self._best = None             # a score may have gone down
-
-    def discard(self, member: str) -> None:
-        if self.pop(member, None) is not None:
-            self._best = None
-
-    def scale(self, f: float) -> None:
-        """Every score times ``f`` > 0 (the order stays)."""
-        for k in self:
-            self[k] *= f
-        self._answer = []
-
-    def top(self, n: int) -> list[tuple[str, float]]:
-        """ZREVRANGE 0 n-1 WITHSCORES: highest score first, ties by member descending."""
-        if n <= 0:
-            return []
-        if self._best is not None and n <= self._best_n:
-            if not self._dirty and self._answer:
-                return self._answer[:n]
-            pool: Iterable[str] = set(self._best) | self._dirty
-            want = self._best_n
-        else:
-            pool, want = self.keys(), n
-        best = heapq.nlargest(want, ((self[m], m) for m in pool))
-        self._best, self._best_n, self._dirty = [m for _, m in best], want, set()
-        self._answer = [(m, x) for x, m in best]
-        return self._answer[:n]
-
-    def trim(self, keep: int) -> None:
-        """ZREMRANGEBYRANK 0 -(keep+1): only the ``keep`` highest stay."""
-        if len(self) > keep:
-            kept = dict(self.top(keep))
-            self.clear()
-            self.update(kept)
-            self._best = None
+from .metrics_payload import metrics_payload, parse_curve, parse_stats
+from .protocols import CLOCK_SKEW_S, BatchView, Candidates, Lists
+from .zset import ZSet
 
 
 class MemoryStore:
@@ -173,7 +109,7 @@ class MemoryStore:
             current = marks.get(f, -1)
             if current != expected:
                 raise Fenced(f, current)
-        _check_numbers(write)
+        write.check_numbers()
         self._trending(write.trending)
         self._covisit(write.visits, write.backward)
         self._rewards(write.rewards)
@@ -287,11 +223,6 @@ class MemoryStore:
         cands = (await self.fetch_candidates(cand_items, per_item, n_trending, content)
                  if cand_items is not None else None)
         return lists, cands
-
-    async def ingest(self, events: Sequence[Any]) -> None:
-        await self.commit(BatchWrite(trending=[(i, float(t)) for _, i, t, _, _ in events],
-                                     visits=[(i, ps, sc) for _, i, _, ps, sc in events
-                                             if ps]))
 
     # -- candidates ----------------------------------------------------------------------
     async def fetch_candidates(self, items: Iterable[str], per_item: int, n_trending: int,
@@ -422,12 +353,7 @@ class MemoryStore:
         return out
 
     async def experiment_stats(self, name: str) -> dict[str, VariantStats]:
-        out: dict[str, VariantStats] = {}
-        for field_, value in self.hashes.get("expstats:" + name, {}).items():
-            variant, _, stat = field_.rpartition(":")
-            vs = out.setdefault(variant, VariantStats())
-            setattr(vs, stat, float(value) if stat == "reward" else int(value))
-        return out
+        return parse_stats(self.hashes.get("expstats:" + name, {}))
 
     async def reset_experiment(self, name: str) -> None:
         self.hashes.pop("expstats:" + name, None)
@@ -450,15 +376,7 @@ class MemoryStore:
                 {k: orjson.loads(v) for k, v in self._hash("workers").items()})
 
     async def read_curve(self) -> dict[int, Tally]:
-        out: dict[int, Tally] = {}
-        for f, v in self._hash("preqc").items():
-            b, name = f.split(":")
-            t = out.setdefault(int(b), Tally())
-            if name in ("judged", "hits"):
-                setattr(t, name, int(v))
-            else:
-                setattr(t, "rr" if name == "rr" else "ndcg_sum", float(v))
-        return dict(sorted(out.items()))
+        return parse_curve(self._hash("preqc"))
 
     async def heartbeat(self, worker: str, info: dict[str, Any]) -> None:
         self._hash("workers")[worker] = orjson.dumps(info).decode()
@@ -479,18 +397,3 @@ class MemoryStore:
     async def get_bytes(self, name: str) -> bytes | None:
         v = self.strings.get(name)
         return v.encode() if isinstance(v, str) else v
-
-
-def _check_numbers(write: BatchWrite) -> None:
-    """What ``commit.lua`` checks before its first write."""
-    def finite(x: Any) -> bool:
-        return isinstance(x, int | float) and math.isfinite(x)
-    for item, ts in write.trending:
-        if not finite(ts):
-            raise ValueError(f"streamrec commit: trending time of {item}")
-    for item, _, scale in write.visits:
-        if not finite(scale):
-            raise ValueError(f"streamrec commit: co-visitation weight of {item}")
-    for imp_id, _, value in write.rewards:
-        if not finite(value):
-            raise ValueError(f"streamrec commit: reward value of {imp_id}")

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from streamrec.models.experiments import VariantStats
 from streamrec.models.prequential import Tally
 
 LATENCY_BUCKETS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
@@ -65,3 +66,26 @@ def metrics_payload(*, events: int, dlq: int, recs: int, catalog: int,
                          "w": [worker, orjson.dumps(worker_info).decode()],
                          "s": list(dict.fromkeys(served))})
 
+
+def parse_curve(fields: dict[str, Any]) -> dict[int, Tally]:
+    """The prequential curve from its hash (``{bucket}:{judged|hits|rr|ndcg}`` -> value):
+    event-time bucket -> sums of its judged events."""
+    out: dict[int, Tally] = {}
+    for f, v in fields.items():
+        b, name = f.split(":")
+        t = out.setdefault(int(b), Tally())
+        if name in ("judged", "hits"):
+            setattr(t, name, int(v))
+        else:
+            setattr(t, "rr" if name == "rr" else "ndcg_sum", float(v))
+    return dict(sorted(out.items()))
+
+
+def parse_stats(fields: dict[str, Any]) -> dict[str, VariantStats]:
+    """An experiment's statistics from its hash (``{variant}:{stat}`` -> value)."""
+    out: dict[str, VariantStats] = {}
+    for f, value in fields.items():
+        variant, _, stat = f.rpartition(":")
+        vs = out.setdefault(variant, VariantStats())
+        setattr(vs, stat, float(value) if stat == "reward" else int(value))
+    return out

@@ -51,6 +51,7 @@ class Candidates:
 
 
 Lists = dict[str, list[str]]     # user -> item ids of the stored list, best first
+CLOCK_SKEW_S = 5.0    # serving checks lists made up to this long after a sellout
 
 
 class BatchState(Protocol):

@@ -3,25 +3,9 @@
 One :class:`RedisStore` owns one connection pool; every batch of the worker costs a
 fixed number of round trips (pipelines and one Lua script), not one per event.
 
-Keys (all under ``redis_prefix``)::
-
-    wm                 per topic partition, the next event offset to apply: a batch's
-                       effects and its watermarks are written by one script
-                       (``lua/commit.lua``), so a replay after a crash counts once
-    pop, pop:t0        trending sorted set (forward-decayed weights) and its base time
-    cv:{item}          co-visited items of item, sorted set, trimmed to ``covisit_cap``
-    catalog, items     item -> JSON {stock, price, category, title}; set of known ids
-    catalog:built      set when the catalog was rebuilt from its topic (streams/catalog_rebuild.py)
-    catalog:v          catalog version, +1 on every change (workers' caches check it)
-    oos                set of out-of-stock items (filtered when ranking and when serving)
-    oos_at             when each out-of-stock item sold out (sorted set, unix s)
-    rec:{user}         the user's latest recommendation (JSON)
-    metrics, lat       counters; latency histogram buckets (event produced -> rec written)
-    workers            per worker: JSON {events_per_s, lag, ts}
-    exps, exp:{name}   experiment names; each experiment's definition (JSON)
-    expstats:{name}    per variant: impressions, successes, clicks, purchases, reward
-    imp:{id}           an impression (experiment, variant, user), expiring after the
-                       attribution window; impok:{id} marks its first success
+The keys (all under ``redis_prefix``) are listed, with their types, lifetimes and
+writers, in ``state/keys.py``. The catalog, experiment and metrics operations are in
+``redis_catalog.py``, ``redis_experiments.py`` and ``redis_metrics.py``.
 
 The commit script touches keys it computes from the prefix, so it needs a single Redis
 (or one hash slot); Redis Cluster needs a hash tag in the prefix, e.g. ``{sr}:``.
@@ -30,7 +14,6 @@ The commit script touches keys it computes from the prefix, so it needs a single
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -38,24 +21,20 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
-from streamrec.models.events import CatalogChange
-from streamrec.models.experiments import Experiment, ExperimentError, VariantStats
-from streamrec.models.prequential import Tally
-
-from . import catalog_merge
 from .batch import BatchWrite, Visit, check_reply, lua
-from .metrics_payload import metrics_payload
-from .protocols import BatchView, Candidates
+from .protocols import CLOCK_SKEW_S, BatchView, Candidates
+from .redis_catalog import RedisCatalog
+from .redis_experiments import RedisExperiments
+from .redis_metrics import RedisMetrics
 from .resp import RespClient
 
 IngestItem = tuple[str, str, float, Sequence[str], float]   # event_id, item, ts, partners, scale
 log = logging.getLogger(__name__)
-CLOCK_SKEW_S = 5.0    # lists made up to this long after a sellout are still checked
 
 # The scripts are in state/lua/ (serve.lua: why serving rarely needs one; metrics.lua)
 
 
-class RedisStore:
+class RedisStore(RedisCatalog, RedisExperiments, RedisMetrics):
     """Async access to streamrec's shared state. Use as ``async with RedisStore(...)``."""
 
     def __init__(self, url: str, prefix: str = "", *, half_life_s: float = 7 * 86400.0,
@@ -174,73 +153,6 @@ class RedisStore:
     async def add_covisits(self, visits: Sequence[Visit], backward: float = 1.0) -> None:
         """Co-visitation increments of (item, partners, scale) visits (see the script)."""
         await self.commit(BatchWrite(visits=list(visits), backward=backward))
-
-    # -- catalog -----------------------------------------------------------------------
-    async def apply_catalog(self, changes: Iterable[CatalogChange]) -> None:
-        """Merge catalog changes; stock 0 puts the item in ``oos`` at once, >0 takes it out."""
-        changes = list(changes)
-        if not changes:
-            return
-        ids = list(dict.fromkeys(c.item_id for c in changes))
-        raws = await self._r.hmget(self.key("catalog"), ids)
-        merged = catalog_merge.merge(changes, {i: orjson.loads(r) for i, r in
-                                               zip(ids, raws, strict=True) if r})
-        async with self._r.pipeline(transaction=True) as pipe:
-            pipe.hset(self.key("catalog"), mapping={i: orjson.dumps(d) for i, d in merged.items()})
-            pipe.incr(self.key("catalog:v"))
-            pipe.sadd(self.key("items"), *merged)
-            out, back = catalog_merge.stock_moves(merged)
-            if out:
-                pipe.sadd(self.key("oos"), *out)
-                pipe.zadd(self.key("oos_at"), dict.fromkeys(out, time.time()))
-            if back:
-                pipe.srem(self.key("oos"), *back)
-                pipe.zrem(self.key("oos_at"), *back)
-            await pipe.execute()
-
-    async def all_items(self, limit: int) -> set[str]:
-        """Every catalog item id, or none when the catalog has more than ``limit``."""
-        if await self._r.scard(self.key("items")) > limit:
-            return set()
-        return set(await self._r.smembers(self.key("items")))
-
-    async def known_items(self, ids: Sequence[str]) -> set[str]:
-        if not ids:
-            return set()
-        flags = await self._r.smismember(self.key("items"), list(ids))
-        return {i for i, f in zip(ids, flags, strict=True) if f}
-
-    async def item(self, item_id: str) -> dict[str, Any] | None:
-        raw = await self._r.hget(self.key("catalog"), item_id)
-        return orjson.loads(raw) if raw else None
-
-    async def catalog_info(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        if not ids:
-            return {}
-        raws = await self._r.hmget(self.key("catalog"), list(ids))
-        return {i: orjson.loads(r) for i, r in zip(ids, raws, strict=True) if r}
-
-    async def embeddings(self, ids: Sequence[str]) -> dict[str, Any]:
-        """Item text embeddings (float32 vectors) written by the scorer; absent ids omitted."""
-        if not ids:
-            return {}
-        import numpy as np
-        if self._raw is None:
-            self._raw = aioredis.Redis.from_url(self.url)
-        raws = await self._raw.hmget(self.key("emb"), list(ids))
-        return {i: np.frombuffer(r, dtype=np.float16).astype(np.float32)
-                for i, r in zip(ids, raws, strict=True) if r}
-
-    async def out_of_stock(self) -> set[str]:
-        return set(await self._r.smembers(self.key("oos")))
-
-    async def catalog_built(self) -> bool:
-        """Whether the catalog was rebuilt from its topic into this Redis (``catalog:built``:
-        absent after Redis lost its data, or on a first start)."""
-        return bool(await self._r.exists(self.key("catalog:built")))
-
-    async def mark_catalog_built(self, changes: int) -> None:
-        await self._r.set(self.key("catalog:built"), str(changes))
 
     # -- candidates and lists -----------------------------------------------------------
     async def fetch_candidates(self, items: Iterable[str], per_item: int, n_trending: int,
@@ -382,119 +294,3 @@ class RedisStore:
             gone = {n - 1 for n in rest}      # Lua positions are 1-based
             rec["items"] = [it for n, it in enumerate(rec["items"]) if n not in gone]
         return rec, []
-
-    # -- experiments -------------------------------------------------------------------
-    async def create_experiment(self, exp: Experiment) -> bool:
-        """Store a new experiment; False if the name is taken."""
-        ok = await self._r.set(self.key("exp:" + exp.name), orjson.dumps(exp.to_dict()), nx=True)
-        if ok:
-            await self._r.sadd(self.key("exps"), exp.name)
-        return bool(ok)
-
-    async def save_experiment(self, exp: Experiment) -> None:
-        await self._r.set(self.key("exp:" + exp.name), orjson.dumps(exp.to_dict()))
-
-    async def set_experiment_status(self, name: str, status: str) -> Experiment | None:
-        """Move experiment ``name`` to ``status`` in one atomic step; a stopped experiment
-        stays stopped (:class:`ExperimentError`). None when there is no such experiment."""
-        got = await self._exp_status(args=[self.prefix, name, status])
-        if int(got[0]) == -1:
-            return None
-        if int(got[0]) == 0:
-            raise ExperimentError(f"experiment {name!r} is stopped and cannot be restarted")
-        return Experiment(**orjson.loads(got[1]))
-
-    async def get_experiment(self, name: str) -> Experiment | None:
-        raw = await self._r.get(self.key("exp:" + name))
-        return Experiment(**orjson.loads(raw)) if raw else None
-
-    async def list_experiments(self) -> list[Experiment]:
-        names = sorted(await self._r.smembers(self.key("exps")))
-        if not names:
-            return []
-        raws = await self._r.mget([self.key("exp:" + n) for n in names])
-        out = []
-        for name, r in zip(names, raws, strict=True):
-            try:
-                d = orjson.loads(r) if r else None
-                if isinstance(d, dict):
-                    out.append(Experiment(**d))
-            except (orjson.JSONDecodeError, TypeError):
-                log.error("experiment %r: stored definition unreadable, skipped", name)
-        return out
-
-    async def experiment_stats(self, name: str) -> dict[str, VariantStats]:
-        raw = await self._r.hgetall(self.key("expstats:" + name))
-        out: dict[str, VariantStats] = {}
-        for field_, value in raw.items():
-            variant, _, stat = field_.rpartition(":")
-            vs = out.setdefault(variant, VariantStats())
-            setattr(vs, stat, float(value) if stat == "reward" else int(value))
-        return out
-
-    async def reset_experiment(self, name: str) -> None:
-        await self._r.delete(self.key("expstats:" + name))
-
-    # -- item arms (exploration) --------------------------------------------------------
-    async def item_arm_stats(self, ids: Sequence[str]) -> dict[str, tuple[int, int]]:
-        """(impressions, clicks) of items shown in served lists; absent items omitted."""
-        if not ids:
-            return {}
-        async with self._r.pipeline(transaction=False) as pipe:
-            pipe.hmget(self.key("arm:n"), list(ids))
-            pipe.hmget(self.key("arm:s"), list(ids))
-            n, c = await pipe.execute()
-        return {i: (int(a), int(b or 0)) for i, a, b in zip(ids, n, c, strict=True) if a}
-
-    # -- metrics -----------------------------------------------------------------------
-    async def record_batch(self, **counts: Any) -> None:
-        """Add one batch's counters (:meth:`metrics_payload`) now."""
-        await self._metrics(args=[self.prefix, self.metrics_payload(**counts)])
-
-    metrics_payload = staticmethod(metrics_payload)
-
-    async def heartbeat(self, worker: str, info: dict[str, Any]) -> None:
-        """A worker's (or the learner's) liveness in ``workers``, with ``ts``, read by the
-        API's ``/health``."""
-        await self._r.hset(self.key("workers"), worker, orjson.dumps(info).decode())
-
-    async def heartbeats(self) -> dict[str, dict[str, Any]]:
-        return {k: orjson.loads(v) for k, v in (await self._r.hgetall(self.key("workers"))).items()}
-
-    async def read_model_metrics(self) -> dict[str, Any] | None:
-        raw = await self._r.get(self.key("model:metrics"))
-        return orjson.loads(raw) if raw else None
-
-    async def read_scorer_metrics(self) -> dict[str, Any] | None:
-        raw = await self._r.get(self.key("scorer"))
-        return orjson.loads(raw) if raw else None
-
-    async def read_metrics(self) -> tuple[dict[str, float], dict[str, int], dict[str, Any]]:
-        async with self._r.pipeline(transaction=False) as pipe:
-            pipe.hgetall(self.key("metrics"))
-            pipe.hgetall(self.key("lat"))
-            pipe.hgetall(self.key("workers"))
-            pipe.pfcount(self.key("served"))
-            pipe.scard(self.key("items"))
-            m, lat, workers, served, items = await pipe.execute()
-        out = {k: float(v) for k, v in m.items()}
-        out["served_items"], out["catalog_items"] = float(served), float(items)
-        return out, {k: int(v) for k, v in lat.items()}, \
-            {k: orjson.loads(v) for k, v in workers.items()}
-
-    async def read_curve(self) -> dict[int, Tally]:
-        """The prequential curve: event-time bucket -> sums of its judged events."""
-        raw = await self._r.hgetall(self.key("preqc"))
-        out: dict[int, Tally] = {}
-        for field, v in raw.items():
-            b, name = field.split(":")
-            t = out.setdefault(int(b), Tally())
-            if name == "judged":
-                t.judged = int(v)
-            elif name == "hits":
-                t.hits = int(v)
-            elif name == "rr":
-                t.rr = float(v)
-            else:
-                t.ndcg_sum = float(v)
-        return dict(sorted(out.items()))

@@ -41,10 +41,7 @@ from .validate import Rejection, parse_catalog
 
 log = logging.getLogger(__name__)
 
-POLICY = "covisit+trending"
 SEEN_CAP = 2000
-RANKER_USERS = 20_000   # users whose last candidates (about 6 KB each) a worker keeps to
-                        # train its learned ranker on their next event
 
 
 @dataclass
@@ -61,6 +58,10 @@ class _Batch:
                                                            # user's newest event
     pop_marks: dict[str, int] = field(default_factory=dict)   # trending's watermarks
     pop_floor: dict[str, int] = field(default_factory=dict)   # and those to skip below
+    rejected: int = 0          # sent to the DLQ
+    duplicates: int = 0        # repeated event ids, dropped
+    tally: Tally = field(default_factory=Tally)          # prequential judging
+    curve: dict[int, Tally] = field(default_factory=dict)
 
 
 class UserStore(Protocol):
@@ -183,7 +184,7 @@ class Processor:
         return {"events_per_s": round(self.rate, 1), "lag": self.lag, "ts": time.time()}
 
     async def _apply(self, msgs: Sequence[Message]) -> int:
-        """Apply a batch, exactly once.
+        """Apply a batch, exactly once, in three phases: read, rank, write.
 
         The watermarks of the batch's partitions (and the recent event ids of its events)
         are read first; messages below them (applied before a crash, or by another
@@ -192,10 +193,20 @@ class Processor:
         Under an evaluation (``streams/evaluation.py``) the batch is processed in runs
         holding at most one event per user, each run's shared effects written before the
         next is ranked; only each user's final list of the batch is published."""
+        if self.evaluation is not None:
+            await self.evaluation.prime(self.store)
+        valid, write, batch = await self._read(msgs)
+        # Evaluation keeps the strict order: learn from an event (its run's shared
+        # effects are written at once), then rank. Serving writes everything at the end.
+        ev_hooks, n_fresh = self.evaluation, 0
+        for run in ev_hooks.runs(valid) if ev_hooks is not None else [valid]:
+            n_fresh += await self._process_run(run, batch, write, defer=ev_hooks is None)
+        return await self._write(len(msgs), write, batch, n_fresh)
+
+    async def _read(self, msgs: Sequence[Message]
+                    ) -> tuple[list[tuple[Message, Interaction]], BatchWrite, _Batch]:
+        """Read: decode, skip what was applied, screen, load the users' states."""
         s = self.settings
-        ev_hooks = self.evaluation
-        if ev_hooks is not None:
-            await ev_hooks.prime(self.store)
         parsed = self.admission.parse(msgs)
         ids: dict[str, list[str]] = {}
         if s.dedup_window:
@@ -212,29 +223,27 @@ class Processor:
         if s.dedup_window:
             write.event_ids = [(m.field, m.offset, ev.event_id) for m, ev in valid]
         valid, unknown = await self.admission.in_catalog(valid)
-        rejected += unknown
         await self.users.load(ev.user_id for _, ev in valid)
-        tally = Tally()
-        curve: dict[int, Tally] = {}
-        batch = _Batch(pop_marks=view.pop_marks,
+        batch = _Batch(pop_marks=view.pop_marks, rejected=rejected + unknown,
+                       duplicates=duplicates,
                        pop_floor=self._floors(view.pop_marks, quiet=True))
-        # Evaluation keeps the strict order: learn from an event (its run's shared
-        # effects are written at once), then rank. Serving writes everything at the end.
-        defer = ev_hooks is None
-        n_fresh = 0
-        for run in ev_hooks.runs(valid) if ev_hooks is not None else [valid]:
-            n_fresh += await self._process_run(run, batch, write, tally, curve, defer)
+        return valid, write, batch
+
+    async def _write(self, n_msgs: int, write: BatchWrite, batch: _Batch, n_fresh: int
+                     ) -> int:
+        """Write: every effect, state, list and counter with the new watermarks in one
+        script; then the lists to ``recommendations``."""
         for uid, st in batch.states.items():       # one write per touched user
             self.users[uid] = st.to_json()
-        self._tick(len(msgs))
+        self._tick(n_msgs)
         now = time.time()     # the lists are written now (latency: produced -> written)
         write.metrics = self.store.metrics_payload(
-            events=n_fresh, dlq=rejected, recs=len(batch.out), catalog=0,
-            duplicates=duplicates,
+            events=n_fresh, dlq=batch.rejected, recs=len(batch.out), catalog=0,
+            duplicates=batch.duplicates,
             latencies_ms=[(now - batch.newest[u]) * 1000.0 for u in batch.out
                           if batch.newest[u] > 0],
             worker=self.worker_id, worker_info=self._info_now(),
-            tally=tally, curve=curve, **self.lists.take_counts())
+            tally=batch.tally, curve=batch.curve, **self.lists.take_counts())
         write.sets.update(("user:" + u, v) for u, v in self.users.take_dirty().items())
         write.sets.update(("rec:" + u, o.payload) for u, o in batch.out.items())
         self._add_impressions(write, batch.out)
@@ -252,25 +261,15 @@ class Processor:
             await self.send(self._recs, uid.encode(), o.payload)
         return n_fresh
 
-    async def _process_run(self, valid: list[tuple[Message, Interaction]], batch: _Batch,
-                           write: BatchWrite, tally: Tally, curve: dict[int, Tally],
-                           defer: bool) -> int:
-        """Judge, update state, learn, rank the touched users again. The shared effects
-        (trending, co-visitation, rewards) go into ``write``, or with ``defer`` off into
-        Redis before ranking. Returns the number of events."""
+    def _observe(self, valid: list[tuple[Message, Interaction]], batch: _Batch,
+                 effects: BatchWrite) -> tuple[dict[str, UserState], list[bool]]:
+        """Each event into its user's state, and its shared effects (co-visitation,
+        rewards, clicks) into ``effects``; returns the touched users' states and, per
+        event, whether its item was new to its user (judged if the user has a list)."""
         s = self.settings
-        unread = sorted({ev.user_id for _, ev in valid} - batch.lists.keys())
         states, seen = batch.states, batch.seen
         touched: dict[str, UserState] = {}
-        effects = write if defer else BatchWrite(backward=s.covisit_backward)
-        # trending first, in the round trip that reads the candidates (so they include
-        # it), under watermarks of its own: a crash between the two writes replays the
-        # batch without counting its trending twice
-        pops = [(m, ev) for m, ev in valid if m.offset >= batch.pop_floor.get(m.field, -1)]
-        first = BatchWrite(watermarks=advance([m for m, _ in pops], batch.pop_marks),
-                           trending=[(ev.item_id, ev.ts) for _, ev in pops],
-                           watermark_hash="wm:pop")
-        judgeable: list[bool] = []      # the item is new to its user (judged if a list exists)
+        judgeable: list[bool] = []
         for m, ev in valid:
             st = states.get(ev.user_id)
             if st is None:
@@ -292,6 +291,24 @@ class Processor:
                        ts=ev.ts)
             batch.newest[ev.user_id] = max(batch.newest.get(ev.user_id, 0.0), m.timestamp)
             batch.origin[ev.user_id] = m.field + f":{m.offset}"
+        return touched, judgeable
+
+    async def _process_run(self, valid: list[tuple[Message, Interaction]], batch: _Batch,
+                           write: BatchWrite, defer: bool) -> int:
+        """Judge, update state, learn, rank the touched users again. The shared effects
+        (trending, co-visitation, rewards) go into ``write``, or with ``defer`` off into
+        Redis before ranking. Returns the number of events."""
+        s = self.settings
+        unread = sorted({ev.user_id for _, ev in valid} - batch.lists.keys())
+        effects = write if defer else BatchWrite(backward=s.covisit_backward)
+        # trending first, in the round trip that reads the candidates (so they include
+        # it), under watermarks of its own: a crash between the two writes replays the
+        # batch without counting its trending twice
+        pops = [(m, ev) for m, ev in valid if m.offset >= batch.pop_floor.get(m.field, -1)]
+        first = BatchWrite(watermarks=advance([m for m, _ in pops], batch.pop_marks),
+                           trending=[(ev.item_id, ev.ts) for _, ev in pops],
+                           watermark_hash="wm:pop")
+        touched, judgeable = self._observe(valid, batch, effects)
         # One round trip: the lists to judge against and (when the effects are deferred,
         # so that nothing else must land first) the candidates.
         heads = [i for st in touched.values() for i in st.recent[: s.covisit_window]]
@@ -305,8 +322,8 @@ class Processor:
         for (_, ev), j in zip(valid, judgeable, strict=True):
             v = self._judge(ev, lists) if j else None
             if v is not None:
-                tally.add(*v[1:])
-                curve.setdefault(v[0], Tally()).add(*v[1:])
+                batch.tally.add(*v[1:])
+                batch.curve.setdefault(v[0], Tally()).add(*v[1:])
         cands = self.cache.assemble(got, need, heads) if got is not None else None
         if not defer:
             await self.store.commit(effects)

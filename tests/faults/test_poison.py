@@ -24,11 +24,12 @@ async def test_a_message_that_raises_is_quarantined_and_its_batch_applied(redis_
         if topic == s.topic("events.dlq"):
             dead.append(orjson.loads(value))
 
-    class Buggy(Processor):
-        async def recommend(self, states, *a, **kw):
+    def buggy(recommend):
+        async def rank(states, *a, **kw):
             if "poison" in states:
                 raise ZeroDivisionError("a bug met by one user's event")
-            return await super().recommend(states, *a, **kw)
+            return await recommend(states, *a, **kw)
+        return rank
 
     msgs = [Message(s.topic("events"), 0, off, u.encode(), orjson.dumps(
         {"event_id": f"e{off}", "type": "view", "user_id": u, "item_id": str(off % 7),
@@ -36,7 +37,8 @@ async def test_a_message_that_raises_is_quarantined_and_its_batch_applied(redis_
         for off, u in enumerate(["a", "b", "c", "poison", "d", "e", "f", "g"] * 4)]
     async with RedisStore(s.redis_url, s.redis_prefix) as store:
         await store.apply_catalog([CatalogChange(str(i), stock=3) for i in range(7)])
-        proc = Buggy(s, store, MemoryUsers(), sink)
+        proc = Processor(s, store, MemoryUsers(), sink)
+        proc.lists.recommend = buggy(proc.lists.recommend)     # the rank phase has a bug
         assert await proc.process_events(msgs) == 28
         assert await proc.process_events(msgs) == 0           # redelivered: nothing again
         m, _, _ = await store.read_metrics()

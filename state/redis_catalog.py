@@ -1,0 +1,91 @@
+"""The catalog's keys in Redis (``catalog``, ``items``, ``catalog:v``, ``oos``, ``oos_at``,
+``emb``, ``catalog:built``): part of :class:`~streamrec.state.redis_store.RedisStore`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from streamrec.models.events import CatalogChange
+
+from . import catalog_merge
+
+
+class RedisCatalog:
+    """Catalog operations; the store provides ``_r``, ``_raw``, ``url`` and ``key``."""
+
+    _r: aioredis.Redis
+    _raw: aioredis.Redis | None
+    url: str
+
+    key: Callable[[str], str]
+
+    async def apply_catalog(self, changes: Iterable[CatalogChange]) -> None:
+        """Merge catalog changes; stock 0 puts the item in ``oos`` at once, >0 takes it out."""
+        changes = list(changes)
+        if not changes:
+            return
+        ids = list(dict.fromkeys(c.item_id for c in changes))
+        raws = await self._r.hmget(self.key("catalog"), ids)
+        merged = catalog_merge.merge(changes, {i: orjson.loads(r) for i, r in
+                                               zip(ids, raws, strict=True) if r})
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.hset(self.key("catalog"), mapping={i: orjson.dumps(d) for i, d in merged.items()})
+            pipe.incr(self.key("catalog:v"))
+            pipe.sadd(self.key("items"), *merged)
+            out, back = catalog_merge.stock_moves(merged)
+            if out:
+                pipe.sadd(self.key("oos"), *out)
+                pipe.zadd(self.key("oos_at"), dict.fromkeys(out, time.time()))
+            if back:
+                pipe.srem(self.key("oos"), *back)
+                pipe.zrem(self.key("oos_at"), *back)
+            await pipe.execute()
+
+    async def all_items(self, limit: int) -> set[str]:
+        """Every catalog item id, or none when the catalog has more than ``limit``."""
+        if await self._r.scard(self.key("items")) > limit:
+            return set()
+        return set(await self._r.smembers(self.key("items")))
+
+    async def known_items(self, ids: Sequence[str]) -> set[str]:
+        if not ids:
+            return set()
+        flags = await self._r.smismember(self.key("items"), list(ids))
+        return {i for i, f in zip(ids, flags, strict=True) if f}
+
+    async def item(self, item_id: str) -> dict[str, Any] | None:
+        raw = await self._r.hget(self.key("catalog"), item_id)
+        return orjson.loads(raw) if raw else None
+
+    async def catalog_info(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        if not ids:
+            return {}
+        raws = await self._r.hmget(self.key("catalog"), list(ids))
+        return {i: orjson.loads(r) for i, r in zip(ids, raws, strict=True) if r}
+
+    async def embeddings(self, ids: Sequence[str]) -> dict[str, Any]:
+        """Item text embeddings (float32 vectors) written by the scorer; absent ids omitted."""
+        if not ids:
+            return {}
+        import numpy as np
+        if self._raw is None:
+            self._raw = aioredis.Redis.from_url(self.url)
+        raws = await self._raw.hmget(self.key("emb"), list(ids))
+        return {i: np.frombuffer(r, dtype=np.float16).astype(np.float32)
+                for i, r in zip(ids, raws, strict=True) if r}
+
+    async def out_of_stock(self) -> set[str]:
+        return set(await self._r.smembers(self.key("oos")))
+
+    async def catalog_built(self) -> bool:
+        """Whether the catalog was rebuilt from its topic into this Redis (``catalog:built``:
+        absent after Redis lost its data, or on a first start)."""
+        return bool(await self._r.exists(self.key("catalog:built")))
+
+    async def mark_catalog_built(self, changes: int) -> None:
+        await self._r.set(self.key("catalog:built"), str(changes))
