@@ -136,17 +136,32 @@ async def ready(request: web.Request) -> web.Response:
     return _json({"status": "ok", "redis": "ok"})
 
 
+class _Lines(list):
+    """Prometheus text lines."""
+
+    def metric(self, name: str, kind: str, help_: str, samples: list[tuple[str, float]]
+               ) -> None:
+        self.append(f"# HELP {name} {help_}")
+        self.append(f"# TYPE {name} {kind}")
+        self.extend(f"{name}{labels} {value:g}" for labels, value in samples)
+
+
 async def metrics(request: web.Request) -> web.Response:
-    m, lat, workers = await request.app[STORE].read_metrics()
+    store = request.app[STORE]
+    lines = _Lines()
+    await _pipeline_metrics(lines, store, request.app[SETTINGS].k)
+    await _model_metrics(lines, store)
+    await _experiment_metrics(lines, store)
+    lines += request.app[STATS].lines()
+    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+
+
+async def _pipeline_metrics(lines: _Lines, store: RedisStore, k: int) -> None:
+    """The workers' figures (cluster-wide, from Redis)."""
+    m, lat, workers = await store.read_metrics()
     now = time.time()
     live = {w: i for w, i in workers.items() if now - i.get("ts", 0) < 30}
-    lines = []
-
-    def metric(name: str, kind: str, help_: str, samples: list[tuple[str, float]]) -> None:
-        lines.append(f"# HELP {name} {help_}")
-        lines.append(f"# TYPE {name} {kind}")
-        lines.extend(f"{name}{labels} {value:g}" for labels, value in samples)
-
+    metric = lines.metric
     metric("streamrec_events_total", "counter", "valid events applied, each once",
            [("", m.get("events_total", 0))])
     metric("streamrec_dlq_total", "counter", "messages sent to the dead-letter topic",
@@ -168,7 +183,7 @@ async def metrics(request: web.Request) -> web.Response:
     metric("streamrec_catalog_updates_total", "counter", "catalog updates applied",
            [("", m.get("catalog_total", 0))])
     metric("streamrec_prequential_hit_rate", "gauge",
-           f"share of views whose item was in the user's top-{request.app[SETTINGS].k} "
+           f"share of views whose item was in the user's top-{k} "
            "list just before", [("", m.get("preq_hits", 0) / m["preq_judged"]
                                   if m.get("preq_judged") else 0)])
     metric("streamrec_intra_list_diversity", "gauge",
@@ -189,7 +204,11 @@ async def metrics(request: web.Request) -> web.Response:
     metric("streamrec_event_to_rec_latency_ms", "histogram",
            "ms from event produced to the user's list written to Redis", [])
     lines.extend(f"streamrec_event_to_rec_latency_ms{s} {v:g}" for s, v in samples)
-    store = request.app[STORE]
+
+
+async def _model_metrics(lines: _Lines, store: RedisStore) -> None:
+    """The learner's and the scorer's figures."""
+    metric = lines.metric
     mm = await store.read_model_metrics()
     if mm:
         for name, key, help_ in (
@@ -220,6 +239,9 @@ async def metrics(request: web.Request) -> web.Response:
                  sc["compute_s"]),
                 ("scorer_queued", "gauge", "requests waiting for a batch", sc["queued"])):
             metric(f"streamrec_{name}", kind, help_, [("", value)])
+
+
+async def _experiment_metrics(lines: _Lines, store: RedisStore) -> None:
     rows = [(e, await _report(store, e)) for e in await store.list_experiments()]
     for stat, kind, help_ in (("impressions", "counter", "lists served under the experiment"),
                               ("successes", "counter", "impressions with a click or purchase"),
@@ -228,11 +250,9 @@ async def metrics(request: web.Request) -> web.Response:
                               ("ctr", "gauge", "successes / impressions"),
                               ("p_best", "gauge", "posterior probability of being best"),
                               ("regret", "gauge", "estimated successes lost vs the best")):
-        metric(f"streamrec_experiment_{stat}", kind, help_,
-               [(f'{{experiment="{e.name}",variant="{v}"}}', r[stat])
-                for e, rep in rows for v, r in rep["variants_report"].items()])
-    lines += request.app[STATS].lines()
-    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+        lines.metric(f"streamrec_experiment_{stat}", kind, help_,
+                     [(f'{{experiment="{e.name}",variant="{v}"}}', r[stat])
+                      for e, rep in rows for v, r in rep["variants_report"].items()])
 
 
 async def _report(store: RedisStore, exp: Experiment) -> dict:

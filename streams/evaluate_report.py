@@ -4,6 +4,7 @@ the plots and ``results.json``."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,47 +90,13 @@ def build_report(log: EventLog, results: list[ConfigResult], k: int, bucket_s: f
         if x.note:
             r.para(f"{x.name}: {x.note}")
 
-    def curve(ax) -> None:
-        for x in results:
-            pts = [(dt.datetime.fromtimestamp(b * bucket_s, dt.UTC), t.hr)
-                   for b, t in x.curve.items() if t.judged >= 20]
-            if pts:
-                ax.plot(*zip(*pts, strict=True), marker=".", label=x.name)
-        ax.set_ylabel(f"HR@{k} (bucket of {bucket_s / 86400:.1f} days)")
-        ax.set_xlabel("event time")
-        ax.legend()
-        ax.grid(alpha=0.3)
-    r.plot("hr_over_time", f"HR@{k} over event time (buckets with >= 20 judged events)", curve)
-
-    def bars(ax) -> None:
-        import numpy as np
-        names = [x.name for x in results]
-        pos = np.arange(len(names))
-        for j, (label, get) in enumerate((("HR", lambda t: t.hr), ("MRR", lambda t: t.mrr),
-                                          ("NDCG", lambda t: t.ndcg))):
-            ax.bar(pos + (j - 1) * 0.27, [get(x.tally) for x in results], 0.27,
-                   label=f"{label}@{k}")
-        ax.set_xticks(pos, names)
-        ax.legend()
-        ax.grid(axis="y", alpha=0.3)
-    r.plot("metrics_by_config", f"HR, MRR and NDCG at {k} per configuration", bars)
-
-    def latency(ax) -> None:
-        import numpy as np
-        labels = [str(b) for b in LATENCY_BUCKETS_MS] + ["+Inf"]
-        pos = np.arange(len(labels))
-        shown = [x for x in results if x.latency_buckets]
-        for j, x in enumerate(shown):
-            ax.bar(pos + j * 0.8 / max(len(shown), 1), [x.latency_buckets.get(b, 0)
-                                                        for b in labels],
-                   0.8 / max(len(shown), 1), label=x.name)
-        ax.set_xticks(pos, [f"<={b}" for b in labels], rotation=45)
-        ax.set_xlabel("event produced -> list written (ms)")
-        ax.set_ylabel("lists")
-        ax.legend()
+    r.plot("hr_over_time", f"HR@{k} over event time (buckets with >= 20 judged events)",
+           functools.partial(_curve, results, bucket_s, k))
+    r.plot("metrics_by_config", f"HR, MRR and NDCG at {k} per configuration",
+           functools.partial(_bars, results, k))
     r.plot("latency_histogram", "Event-to-list latency while the whole log is replayed at "
            "maximum rate (queueing included; see `streamrec bench` for latency at set loads)",
-           latency)
+           functools.partial(_latency, results))
     raw = {"dataset": log.name, "mapping": log.mapping, "events": len(log.events),
            "users": log.users, "catalog_items": len(log.catalog), "k": k,
            "bucket_s": bucket_s, "elapsed_s": elapsed_s, "cores": os.cpu_count(),
@@ -137,3 +104,43 @@ def build_report(log: EventLog, results: list[ConfigResult], k: int, bucket_s: f
            "judged_from_ts": judge_from or None, "backend": backend,
            "results": [x.to_json(bucket_s) for x in results]}
     return r, raw
+
+
+def _curve(results: list[ConfigResult], bucket_s: float, k: int, ax: Any) -> None:
+    for x in results:
+        pts = [(dt.datetime.fromtimestamp(b * bucket_s, dt.UTC), t.hr)
+               for b, t in x.curve.items() if t.judged >= 20]
+        if pts:
+            ax.plot(*zip(*pts, strict=True), marker=".", label=x.name)
+    ax.set_ylabel(f"HR@{k} (bucket of {bucket_s / 86400:.1f} days)")
+    ax.set_xlabel("event time")
+    ax.legend()
+    ax.grid(alpha=0.3)
+
+
+def _bars(results: list[ConfigResult], k: int, ax: Any) -> None:
+    import numpy as np
+    names = [x.name for x in results]
+    pos = np.arange(len(names))
+    for j, (label, get) in enumerate((("HR", lambda t: t.hr), ("MRR", lambda t: t.mrr),
+                                      ("NDCG", lambda t: t.ndcg))):
+        ax.bar(pos + (j - 1) * 0.27, [get(x.tally) for x in results], 0.27,
+               label=f"{label}@{k}")
+    ax.set_xticks(pos, names)
+    ax.legend()
+    ax.grid(axis="y", alpha=0.3)
+
+
+def _latency(results: list[ConfigResult], ax: Any) -> None:
+    import numpy as np
+    labels = [str(b) for b in LATENCY_BUCKETS_MS] + ["+Inf"]
+    pos = np.arange(len(labels))
+    shown = [x for x in results if x.latency_buckets]
+    for j, x in enumerate(shown):
+        ax.bar(pos + j * 0.8 / max(len(shown), 1), [x.latency_buckets.get(b, 0)
+                                                    for b in labels],
+               0.8 / max(len(shown), 1), label=x.name)
+    ax.set_xticks(pos, [f"<={b}" for b in labels], rotation=45)
+    ax.set_xlabel("event produced -> list written (ms)")
+    ax.set_ylabel("lists")
+    ax.legend()

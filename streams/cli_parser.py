@@ -1,0 +1,132 @@
+"""The shape of the ``streamrec`` command line: its verbs and their options (the settings
+flags are made from ``streams/settings.py``); ``streams/cli.py`` runs them."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("settings (each also read from its STREAMREC_* env var)")
+    g.add_argument("--broker", help="Kafka bootstrap host:port (STREAMREC_BROKER)")
+    g.add_argument("--redis", "--redis-url", dest="redis_url",
+                   help="redis://host:port/db (STREAMREC_REDIS_URL)")
+    g.add_argument("--topic-prefix", help="prefix of every topic (STREAMREC_TOPIC_PREFIX)")
+    g.add_argument("--redis-prefix", help="prefix of every Redis key (STREAMREC_REDIS_PREFIX)")
+    g.add_argument("--app-id", help="consumer group / Faust app id (STREAMREC_APP_ID)")
+    g.add_argument("--partitions", type=int, help="partitions per topic (STREAMREC_PARTITIONS)")
+    g.add_argument("--k", type=int, help="items per list (STREAMREC_K)")
+    g.add_argument("--api-host", help="API bind address (STREAMREC_API_HOST)")
+    g.add_argument("--api-port", type=int, help="API port, 0 = free (STREAMREC_API_PORT)")
+    g.add_argument("--data-dir", help="movielens-small folder (STREAMREC_DATA_DIR)")
+    g.add_argument("--rate", dest="replay_rate", type=float,
+                   help="replay events/s, 0 = max (STREAMREC_REPLAY_RATE)")
+    g.add_argument("--users", dest="replay_users", type=int,
+                   help="replay the first N users, 0 = all (STREAMREC_REPLAY_USERS)")
+    g.add_argument("--log-level", help="debug|info|warning|error (STREAMREC_LOG_LEVEL)")
+
+
+def _add_train(sub: Any) -> None:
+    """``streamrec train``."""
+    t = sub.add_parser("train", help="train the sequential transformer recommender")
+    t.add_argument("--out", default="artifacts/seqrec", help="folder for the saved model")
+    t.add_argument("--epochs", type=int, default=30)
+    t.add_argument("--dim", type=int, default=64)
+    t.add_argument("--layers", type=int, default=2)
+    t.add_argument("--heads", type=int, default=2)
+    t.add_argument("--max-len", type=int, default=50)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--patience", type=int, default=3, help="epochs without improvement")
+    t.add_argument("--device", default=None, help="cuda or cpu (default: cuda if present)")
+    t.add_argument("--until", default=None, metavar="DATE",
+                   help="train only on events before this date (YYYY-MM-DD, UTC) or Unix "
+                   "time, so that `evaluate --judge-from DATE` judges unseen events")
+
+
+def _add_roles(sub: Any) -> None:
+    """The scorer and the learner."""
+    sc = sub.add_parser("scorer", help="micro-batched transformer scoring worker")
+    sc.add_argument("--model-dir", default="artifacts/seqrec", help="folder from `train`")
+    sc.add_argument("--max-batch", type=int, default=64)
+    sc.add_argument("--max-wait-ms", type=float, default=5.0)
+    sc.add_argument("--queue-size", type=int, default=1024)
+    sc.add_argument("--device", default=None, help="cuda or cpu (default: cuda if present)")
+    sc.add_argument("--embed-catalog", action="store_true",
+                    help="embed catalog titles (MiniLM) and publish content neighbours")
+    le = sub.add_parser("learner", help="the single writer of the River models (snapshots)")
+    le.add_argument("--snapshot-every", type=int, default=5000, help="events per snapshot")
+    le.add_argument("--snapshot-seconds", type=float, default=5.0)
+
+
+def _add_ope(sub: Any) -> None:
+    """``streamrec ope``."""
+    o = sub.add_parser("ope", help="off-policy evaluation of a policy on a JSONL bandit log")
+    o.add_argument("log", help="JSON lines: context, action, reward, propensity[, actions]")
+    o.add_argument("--policy", default="thompson",
+                   help="thompson | ucb | epsilon | random | linucb | fixed:ARM")
+    o.add_argument("--seed", type=int, default=0)
+    o.add_argument("--boot", type=int, default=500, help="bootstrap resamples")
+
+
+def _add_evaluate(sub: Any) -> None:
+    """``streamrec evaluate``."""
+    ev = sub.add_parser("evaluate", help="prequential evaluation of several configurations "
+                        "through the real broker and workers; writes a report")
+    ev.add_argument("log", nargs="?", default=None,
+                    help="event log: a movielens folder, RetailRocket events.csv, a CSV or JSONL "
+                    "log (default: movielens-small)")
+    ev.add_argument("--format", default="auto",
+                    help="auto | movielens | retailrocket | csv | jsonl")
+    ev.add_argument("--configs", nargs="+", default=None,
+                    help="trending covisit mf ctr blend transformer full rtrec "
+                    "(default: trending covisit mf ctr blend)")
+    ev.add_argument("--max-events", type=int, default=0, help="first N events only (0 = all)")
+    ev.add_argument("--model-dir", default=None, help="model from `streamrec train` "
+                    "(for the transformer and full configurations)")
+    ev.add_argument("--judge-from", default=None, metavar="DATE",
+                    help="judge only events from this date (YYYY-MM-DD, UTC) or Unix time on; "
+                    "earlier events are learned from only (needed for --configs transformer/full: "
+                    "the date `streamrec train --until` used or later)")
+    ev.add_argument("--out", default=None, help="report folder (default reports/evaluate-TIME)")
+    ev.add_argument("--parallel", type=int, default=0,
+                    help="configurations evaluated at the same time (0 = one per core)")
+    ev.add_argument("--no-progress", action="store_true", help="no progress bars")
+    ev.add_argument("--backend", choices=("memory", "broker"), default="memory",
+                    help="memory: every configuration's worker code in one process over an "
+                    "in-memory store (fast); broker: real workers on the broker and Redis "
+                    "(the end-to-end check)")
+
+
+def _add_bench(sub: Any) -> None:
+    """``streamrec bench``."""
+    b = sub.add_parser("bench", help="throughput and latency of the pipeline beside a no-op "
+                       "Faust agent, and API load; writes a report")
+    b.add_argument("--loads", nargs="+", default=["500", "2000", "8000", "max"],
+                   help="offered loads in events/s for the latency phase; max = unpaced")
+    b.add_argument("--seconds", type=float, default=15.0, help="seconds per offered load")
+    b.add_argument("--api-seconds", type=float, default=10.0, help="seconds per API load")
+    b.add_argument("--api-rates", nargs="+", type=float, default=[1000.0, 4000.0],
+                   help="fixed API request rates (req/s) for the latency runs")
+    b.add_argument("--api-connections", type=int, default=32,
+                   help="connections of the closed-loop API run")
+    b.add_argument("--out", default=None, help="report folder (default reports/bench-TIME)")
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="streamrec", description="streamrec: a streaming "
+                                "real-time recommender (roles, tools, demo)")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    d = sub.add_parser("demo", help="embedded broker + Redis + worker + API + dataset replay")
+    d.add_argument("--seconds", type=float, default=0, help="stop after N seconds (0 = Ctrl-C)")
+    sub.add_parser("worker", help="run a Faust worker (needs --broker and --redis-url)")
+    sub.add_parser("api", help="serve the HTTP API")
+    sub.add_parser("replay", help="replay movielens-small into the topics")
+    sub.add_parser("topics", help="create the topics")
+    for add in (_add_train, _add_roles, _add_ope, _add_evaluate, _add_bench):
+        add(sub)
+    dl = sub.add_parser("download", help="download movielens-small")
+    dl.add_argument("--dest", default="data", help="folder to unpack into")
+    for sp in sub.choices.values():
+        _common(sp)
+    return p
