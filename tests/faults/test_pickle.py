@@ -39,7 +39,7 @@ async def test_injected_pickle_is_refused_and_a_signed_snapshot_is_loaded(redis_
         await raw.incr(store.key("model:version"))
         for key in (s.snapshot_key, ""):     # with a key, and with none configured
             proc = Processor(s.replace(snapshot_key=key), store, MemoryUsers(), _sink)
-            assert await proc._river_model() is None
+            assert await proc.lists._river_model() is None
         with pytest.raises(snapshots.SnapshotRejected):
             await Learner(s).restore()
         assert "STREAMREC_PWNED" not in os.environ
@@ -49,5 +49,5 @@ async def test_injected_pickle_is_refused_and_a_signed_snapshot_is_loaded(redis_
             {"model": model, "version": 2, "offsets": {}}, s.snapshot_key))
         await raw.incr(store.key("model:version"))
         proc = Processor(s, store, MemoryUsers(), _sink)
-        assert isinstance(await proc._river_model(), OnlineLearner)
+        assert isinstance(await proc.lists._river_model(), OnlineLearner)
     await raw.aclose()
