@@ -22,6 +22,7 @@ from streamrec.models.ranking import trending_list
 from streamrec.state.metrics_payload import LATENCY_BUCKETS_MS
 from streamrec.state.redis_store import RedisStore
 
+from . import schemas
 from .api_metrics import RequestStats
 from .settings import Settings
 
@@ -76,15 +77,14 @@ async def recommendations(request: web.Request) -> web.Response:
     if not user_id or len(user_id) > 256:
         return _error(400, "user_id must have 1..256 characters")
     rec, trending = await store.serve_rec(user_id, 2 * k)   # sold-out items already gone
-    if rec is None:
-        items = [{"item_id": i, "score": s} for i, s in trending_list(trending, (), 2 * k)]
-        rec = {"user_id": user_id, "items": items, "impression_id": None,
-               "policy": "trending", "model_version": "trending-v1", "generated_at": time.time()}
-        cold = True
-    else:
-        cold = False
-    rec["items"] = rec["items"][:k]
-    rec["cold_start"] = cold
+    if rec is None:       # a user without a list: trending, in the list's schema
+        return web.Response(body=schemas.encode(schemas.StoredList(
+            user_id=user_id, items=[schemas.ListItem(i, s) for i, s in
+                                    trending_list(trending, (), k)],
+            impression_id=None, policy="trending", model_version="trending-v1",
+            generated_at=time.time(), cold_start=True)), content_type="application/json")
+    rec["items"] = rec["items"][:k]     # a stored schemas.StoredList, cut to k
+    rec["cold_start"] = False
     return _json(rec)
 
 

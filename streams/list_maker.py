@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import orjson
 
 from streamrec.models import pipeline
 from streamrec.models.diversity import intra_list_diversity
@@ -23,6 +22,7 @@ from streamrec.models.ranking import FEATURES
 from streamrec.models.userstate import UserState
 from streamrec.state.protocols import Candidates, Store
 
+from . import schemas
 from .evaluation import Evaluation
 from .live_config import Experiments, RiverSnapshots
 from .read_cache import ReadCache
@@ -142,15 +142,15 @@ class ListMaker:
         self.diversity.append(intra_list_diversity(r.top, cats))
         imp_id = (hashlib.blake2b(f"{origin}|{uid}".encode(), digest_size=16).hexdigest()
                   if origin else uuid.uuid4().hex)
-        rec = {"user_id": uid, "items": [{"item_id": i, "score": sc} for i, sc in r.items],
-               "impression_id": imp_id,
-               "policy": r.variant or (POLICY if s.ranking == "blend" else s.ranking),
-               "model_version": r.version, "generated_at": now,
-               "event_ts": newest.get(uid, 0.0),
-               "experiment": exp.name if exp else None, "variant": r.variant,
-               "scoring": r.scoring, "explore": "thompson" if s.explore else None}
+        rec = schemas.StoredList(
+            user_id=uid, items=[schemas.ListItem(i, sc) for i, sc in r.items],
+            impression_id=imp_id,
+            policy=r.variant or (POLICY if s.ranking == "blend" else s.ranking),
+            model_version=r.version, generated_at=now, event_ts=newest.get(uid, 0.0),
+            experiment=exp.name if exp else None, variant=r.variant, scoring=r.scoring,
+            explore="thompson" if s.explore else None)
         imp = (imp_id, r.variant, uid) if exp is not None and exp.status == "running" else None
-        return Output(orjson.dumps(rec), [i for i, _ in r.items], exp, imp, r.shown)
+        return Output(schemas.encode(rec), [i for i, _ in r.items], exp, imp, r.shown)
 
     def _keep_features(self, features: dict[str, tuple[dict[str, int], np.ndarray]]) -> None:
         """The candidates and features of each user's last learned list, for the ranker to

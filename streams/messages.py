@@ -13,9 +13,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import orjson
-
 from streamrec.state.batch import watermark_field
+
+from . import schemas
 
 DLQ_KEEP_BYTES = 65536   # of an original value kept in its DLQ record (base64 ~88 KB)
 DLQ_REASON_CHARS = 2000
@@ -53,8 +53,8 @@ def dead_letter(msg: Message, reason: str, keep: int = DLQ_KEEP_BYTES) -> bytes:
     SHA-256 kept, so a record always fits the producer's limit.
 
     >>> big = Message("events", 0, 7, b"u", b"x" * 100, 0.0)
-    >>> d = orjson.loads(dead_letter(big, "oversized", keep=10))
-    >>> d["truncated"], d["value_size"], len(base64.b64decode(d["value_b64"]))
+    >>> d = schemas.decode_dead_letter(dead_letter(big, "oversized", keep=10))
+    >>> d.truncated, d.value_size, len(base64.b64decode(d.value_b64))
     (True, 100, 10)
     """
     value = msg.value
@@ -66,13 +66,11 @@ def dead_letter(msg: Message, reason: str, keep: int = DLQ_KEEP_BYTES) -> bytes:
         except UnicodeDecodeError:
             text = None
     key = msg.key[:1024] if msg.key is not None else None
-    return orjson.dumps({
-        "reason": reason[:DLQ_REASON_CHARS], "topic": msg.topic,
-        "partition": msg.partition, "offset": msg.offset,
-        "key_b64": base64.b64encode(key).decode() if key is not None else None,
-        "value_b64": base64.b64encode(head).decode() if head is not None else None,
-        "value_text": text, "value_size": len(value) if value is not None else None,
-        "value_sha256": hashlib.sha256(value).hexdigest() if value is not None else None,
-        "truncated": value is not None and len(value) > keep,
-        "rejected_at": time.time(),
-    })
+    return schemas.encode(schemas.DeadLetter(
+        reason=reason[:DLQ_REASON_CHARS], topic=msg.topic, partition=msg.partition,
+        offset=msg.offset,
+        key_b64=base64.b64encode(key).decode() if key is not None else None,
+        value_b64=base64.b64encode(head).decode() if head is not None else None,
+        value_text=text, value_size=len(value) if value is not None else None,
+        value_sha256=hashlib.sha256(value).hexdigest() if value is not None else None,
+        truncated=value is not None and len(value) > keep, rejected_at=time.time()))

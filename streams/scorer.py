@@ -30,7 +30,9 @@ from streamrec.models.batcher import MicroBatcher
 from streamrec.models.device import pick_device
 from streamrec.models.sequential import SeqRec, load, saved_version
 
+from . import schemas
 from .kafka_security import client_kwargs
+from .messages import Message, dead_letter
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -187,7 +189,8 @@ class Scorer:
                         try:
                             req = parse_request(m.value)
                         except BadRequest as e:
-                            pending.append((tp, m.offset, {"error": str(e), "key": m.key}))
+                            pending.append((tp, m.offset, {"error": str(e), "key": m.key,
+                                                           "value": m.value}))
                         else:  # waits while the queue is full: backpressure, no drops
                             pending.append((tp, m.offset, await self.batcher.enqueue(req)))
                         more.set()
@@ -215,16 +218,16 @@ class Scorer:
                 continue
             tp, offset, fut = pending[0]
             if isinstance(fut, dict):
-                await producer.send(dlq, key=fut["key"], value=orjson.dumps(
-                    {"reason": fut["error"], "topic": tp.topic, "partition": tp.partition,
-                     "offset": offset, "rejected_at": time.time()}))
+                await producer.send(dlq, key=fut["key"], value=dead_letter(
+                    Message(tp.topic, tp.partition, offset, fut["key"], fut["value"], 0.0),
+                    fut["error"]))
             else:
                 try:
                     res = await fut
                 except Exception as e:  # a failed batch: answer with the error
                     res = {"request_id": None, "error": f"scoring failed: {e}"}
                 await producer.send(results, key=(res.get("request_id") or "").encode(),
-                                    value=orjson.dumps(res))
+                                    value=schemas.encode(schemas.ScoreResult(**res)))
                 self.answered += 1
             pending.popleft()
             to_commit[tp] = offset + 1

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from . import schemas
 from .kafka_security import client_kwargs
 from .settings import Settings
 
@@ -101,8 +102,8 @@ class ScoringClient:
             ids[key] = rid
             self._waiting[rid] = loop.create_future()
             assert self._producer is not None, "ScoringClient.start() first"
-            await self._producer.send(topic, key=rid.encode(), value=orjson.dumps(
-                {"request_id": rid, "sequence": seq, "candidates": cands}))
+            await self._producer.send(topic, key=rid.encode(), value=schemas.encode(
+                schemas.ScoreRequest(rid, seq, cands)))
         futs = {key: self._waiting[rid] for key, rid in ids.items()}
         await asyncio.wait(futs.values(), timeout=deadline_s)
         out: dict[str, dict[str, Any] | None] = {}

@@ -1,0 +1,130 @@
+"""The wire contract: one typed schema per topic, and one for the stored list.
+
+msgspec Structs, encoded as JSON. The worker writes lists with :class:`StoredList`, the
+API reads and serves them with it, the scorer and its client speak :class:`ScoreRequest`
+and :class:`ScoreResult`, the DLQ record is :class:`DeadLetter`; ``streams/openapi.yaml``
+is checked against :func:`json_schema` by a test, and the README's schema section is
+made from the same classes. Events and catalog updates are validated field by field in
+``streams/validate.py`` (its reasons go to the DLQ); :class:`Event` and
+:class:`CatalogUpdate` are what it accepts, and a test holds the two together.
+
+>>> raw = encode(StoredList("u1", [ListItem("42", 0.9)], "imp1", "blend", "blend-v1", 1.7e9))
+>>> decode_list(raw).items[0]
+ListItem(item_id='42', score=0.9)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+
+class Event(msgspec.Struct, omit_defaults=True):
+    """A view, click or purchase (``events``, or ``events.<type>``; key = user_id). Ids
+    may be strings or integers; ``ts`` Unix seconds or milliseconds."""
+
+    event_id: str | int
+    user_id: str | int
+    item_id: str | int
+    ts: float
+    type: str | None = None            # view | click | purchase; required on ``events``
+    session_id: str | int | None = None
+    rec_id: str | int | None = None    # impression id of the list the user acted on
+    price: float | None = None
+    quantity: int = 1
+
+
+class CatalogUpdate(msgspec.Struct, omit_defaults=True):
+    """Stock, price and metadata of one item (``catalog.updates``, key = item_id); only
+    the fields that changed need be sent."""
+
+    item_id: str | int
+    stock: int | None = None           # 0 = sold out: the item leaves every list at once
+    price: float | None = None
+    category: str | None = None
+    title: str | None = None
+
+
+class ListItem(msgspec.Struct):
+    item_id: str
+    score: float
+
+
+class StoredList(msgspec.Struct):
+    """A user's fresh list: ``rec:{user_id}`` in Redis, the ``recommendations`` topic
+    (key = user_id) and, cut to ``k``, ``GET /recommendations/{user_id}``."""
+
+    user_id: str
+    items: list[ListItem]              # best first: the top K, then spares for serving
+    impression_id: str | None          # made from the event behind the list
+    policy: str                        # the variant, or the ranking without experiment
+    model_version: str                 # e.g. blend-v1+ltr+river@12
+    generated_at: float                # Unix s; serving drops items sold out since
+    event_ts: float = 0.0              # producer time of the newest event behind it
+    experiment: str | None = None
+    variant: str | None = None
+    scoring: str = "heuristic"         # "transformer", or why not
+    explore: str | None = None         # "thompson" when exploration is on
+    cold_start: bool = False           # served: trending for a user without a list
+
+
+class ScoreRequest(msgspec.Struct):
+    """``score.requests``: a user's sequence (oldest first) and candidates to score."""
+
+    request_id: str
+    sequence: list[str]
+    candidates: list[str]
+
+
+class ScoreResult(msgspec.Struct, omit_defaults=True):
+    """``score.results``: one score per candidate (null: the model does not know it)."""
+
+    request_id: str | None
+    scores: list[float | None] | None = None
+    model_version: str | None = None
+    error: str | None = None
+
+
+class DeadLetter(msgspec.Struct):
+    """``events.dlq``: a rejected message, why, and where it came from."""
+
+    reason: str
+    topic: str
+    partition: int
+    offset: int
+    key_b64: str | None
+    value_b64: str | None
+    value_text: str | None
+    value_size: int | None             # of the original (value_b64 may be cut)
+    value_sha256: str | None
+    truncated: bool                    # the original was over 64 KB: value_b64 is its head
+    rejected_at: float
+
+
+TOPIC_SCHEMAS: dict[str, type[msgspec.Struct]] = {
+    "events": Event, "catalog.updates": CatalogUpdate, "recommendations": StoredList,
+    "score.requests": ScoreRequest, "score.results": ScoreResult, "events.dlq": DeadLetter}
+
+_encoder = msgspec.json.Encoder()
+_list_decoder = msgspec.json.Decoder(StoredList)
+_dlq_decoder = msgspec.json.Decoder(DeadLetter)
+
+
+def encode(obj: msgspec.Struct) -> bytes:
+    return _encoder.encode(obj)
+
+
+def decode_list(raw: bytes | str) -> StoredList:
+    """A stored list (raises ``msgspec.ValidationError`` naming the field if it is not)."""
+    return _list_decoder.decode(raw)
+
+
+def decode_dead_letter(raw: bytes | str) -> DeadLetter:
+    return _dlq_decoder.decode(raw)
+
+
+def json_schema(cls: type[msgspec.Struct]) -> dict[str, Any]:
+    """The JSON Schema of ``cls`` (its own definition, references resolved one level)."""
+    (ref,), defs = msgspec.json.schema_components([cls])
+    return defs[cls.__name__] | {"$defs": defs}
