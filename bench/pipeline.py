@@ -143,50 +143,16 @@ async def latency(broker, redis, events, catalog, rate: float, seconds: float,
     lat: list[float] = []
     done = asyncio.Event()
 
-    async def observe() -> None:
-        reader = aioredis.Redis.from_url(s.redis_url)
-        while not done.is_set():
-            msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)
-            if not msg:
-                continue
-            now = time.time()
-            key = msg["channel"].split(":", 1)[1]
-            user = key[len(s.redis_prefix) + 4:]
-            value = await reader.get(key)
-            if not value:
-                continue
-            ev_ts = orjson.loads(value)["event_ts"]
-            q = sent[user]
-            while q and q[0][0] <= ev_ts + 0.002:  # events this list already includes
-                at, measured = q.popleft()
-                if measured:
-                    lat.append((now - at) * 1000.0)
-        await reader.aclose()
-
     async with RedisStore(s.redis_url, s.redis_prefix) as store:
         await store.apply_catalog(catalog)
         w = start_noop(s, lists=True, raw=raw) if noop else start_worker(s)
-        obs = asyncio.create_task(observe())
+        obs = asyncio.create_task(_observe(s, pubsub, sent, lat, done))
         try:
             # the shop's producer as aiokafka makes it by default (linger 0: each event is
             # sent at once; replay's 5 ms linger suits throughput, not a latency probe)
             async with Producer(s, linger_ms=0) as p:
                 await warm_up(store, p, events[0][1]["item_id"])
-                n_warm = min(len(events) // 4, int(rate * warmup_s)) if rate > 0 else 0
-                n_target = min(len(events),
-                               n_warm + int(rate * seconds) if rate > 0 else max_events)
-                t0 = t_measured = time.monotonic()
-                for i, (kind, ev) in enumerate(events[:n_target]):
-                    if i == n_warm:
-                        t_measured = time.monotonic()
-                    sent[ev["user_id"]].append((time.time(), i >= n_warm))
-                    await p.send(f"events.{kind}", ev["user_id"], ev)
-                    if rate > 0 and i % 20 == 0:
-                        ahead = i / rate - (time.monotonic() - t0)
-                        if ahead > 0:
-                            await asyncio.sleep(ahead)
-                await p.flush()
-                offered = (n_target - n_warm) / (time.monotonic() - t_measured)
+                offered = await _offer(p, events, sent, rate, seconds, warmup_s, max_events)
             deadline = time.monotonic() + 30
             while sum(map(len, sent.values())) and time.monotonic() < deadline:
                 await asyncio.sleep(0.1)
@@ -202,6 +168,50 @@ async def latency(broker, redis, events, catalog, rate: float, seconds: float,
         return lat[min(len(lat) - 1, int(p * len(lat)))] if lat else float("nan")
     return {"offered": offered, "n": len(lat), "p50": pct(0.50), "p95": pct(0.95),
             "p99": pct(0.99), "max": lat[-1] if lat else float("nan"), "latencies_ms": lat}
+
+
+async def _offer(p: Producer, events: list, sent: dict[str, deque[tuple[float, bool]]],
+                 rate: float, seconds: float, warmup_s: float, max_events: int) -> float:
+    """Send the events at ``rate`` (0: unpaced, ``max_events``), the first ``warmup_s``
+    unmeasured; returns the rate achieved over the measured part."""
+    n_warm = min(len(events) // 4, int(rate * warmup_s)) if rate > 0 else 0
+    n_target = min(len(events), n_warm + int(rate * seconds) if rate > 0 else max_events)
+    t0 = t_measured = time.monotonic()
+    for i, (kind, ev) in enumerate(events[:n_target]):
+        if i == n_warm:
+            t_measured = time.monotonic()
+        sent[ev["user_id"]].append((time.time(), i >= n_warm))
+        await p.send(f"events.{kind}", ev["user_id"], ev)
+        if rate > 0 and i % 20 == 0:
+            ahead = i / rate - (time.monotonic() - t0)
+            if ahead > 0:
+                await asyncio.sleep(ahead)
+    await p.flush()
+    return (n_target - n_warm) / (time.monotonic() - t_measured)
+
+
+async def _observe(s: Settings, pubsub: Any, sent: dict[str, deque[tuple[float, bool]]],
+                   lat: list[float], done: asyncio.Event) -> None:
+    """Each rewrite of ``rec:{user}`` (keyspace notifications): the latency of every sent
+    event the new list includes."""
+    reader = aioredis.Redis.from_url(s.redis_url)
+    while not done.is_set():
+        msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)
+        if not msg:
+            continue
+        now = time.time()
+        key = msg["channel"].split(":", 1)[1]
+        user = key[len(s.redis_prefix) + 4:]
+        value = await reader.get(key)
+        if not value:
+            continue
+        ev_ts = orjson.loads(value)["event_ts"]
+        q = sent[user]
+        while q and q[0][0] <= ev_ts + 0.002:  # events this list already includes
+            at, measured = q.popleft()
+            if measured:
+                lat.append((now - at) * 1000.0)
+    await reader.aclose()
 
 
 async def main(args: argparse.Namespace) -> None:

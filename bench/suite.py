@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import os
 import subprocess
 import sys
@@ -174,63 +175,70 @@ def build_report(tp: dict[str, float], lat: list[dict[str, Any]],
             ["server", "load", "client", "req/s", "p50 ms", "p99 ms", "errors",
              "sent late p99 ms"], rows)
 
-    def bars(ax) -> None:
-        ax.bar(list(tp), list(tp.values()),
-               color=["grey", "silver", "tab:blue", "tab:green"][:len(tp)])
-        ax.set_yscale("log")
-        ax.tick_params(axis="x", labelsize=7)
-        ax.set_ylabel("events/s (log)")
-        ax.grid(axis="y", alpha=0.3)
-    r.plot("throughput", "Events/s of each consumer on the same pre-loaded topic", bars)
-
-    def pcts(ax) -> None:
-        for consumer, style in zip(CONSUMERS, ("-", ":", "--"), strict=True):
-            xs = [x for x in lat if x["consumer"] == consumer]
-            for p, color in (("p50", "tab:blue"), ("p95", "tab:orange"), ("p99", "tab:red")):
-                ax.plot([x["offered"] for x in xs], [x[p] for x in xs], style, marker="o",
-                        color=color, label=f"{consumer} {p}")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("achieved offered load (events/s)")
-        ax.set_ylabel("ms, event -> list in Redis")
-        ax.legend()
-        ax.grid(alpha=0.3, which="both")
+    r.plot("throughput", "Events/s of each consumer on the same pre-loaded topic",
+           functools.partial(_bars, tp))
     r.plot("latency_vs_load", "Event-to-list latency percentiles by offered load "
-           "(dotted: the no-op Faust agent; dashed: the no-op aiokafka consumer)", pcts)
-
-    def hist(ax) -> None:
-        import numpy as np
-        bins = np.logspace(0, 5, 60)
-        for x in worker_lat:
-            if x["latencies_ms"]:
-                rate = x["rate"]
-                ax.hist(x["latencies_ms"], bins=bins, histtype="step",
-                        label=f"{'max' if rate == 0 else f'{rate:,.0f}'} ev/s")
-        ax.set_xscale("log")
-        ax.set_xlabel("ms, event -> list in Redis")
-        ax.set_ylabel("events")
-        ax.legend()
+           "(dotted: the no-op Faust agent; dashed: the no-op aiokafka consumer)",
+           functools.partial(_pcts, lat))
     r.plot("latency_histogram", "The worker's event-to-list latency distribution per offered "
-           "load", hist)
-
-    def api_plot(ax) -> None:
-        import numpy as np
-        bins = np.logspace(-1, 3, 60)
-        for name, runs in api.items():
-            for x in runs[1:]:
-                if isinstance(x, wrk.WrkResult):
-                    continue
-                ax.hist(x.latencies_ms, bins=bins, histtype="step",
-                        label=f"{name} @ {x.offered:,.0f} req/s")
-        ax.set_xscale("log")
-        ax.set_xlabel("ms per request")
-        ax.legend()
-    r.plot("api_latency", "API latency at fixed request rates", api_plot)
+           "load", functools.partial(_hist, worker_lat))
+    r.plot("api_latency", "API latency at fixed request rates", functools.partial(_api_plot, api))
     raw = {"cores": cores, "elapsed_s": elapsed_s, "events": n_events, "users": users,
            "partitions": partitions, "throughput_events_per_s": tp,
            "latency": [{k: v for k, v in x.items() if k != "latencies_ms"} for x in lat],
            "api": {n: [x.summary() for x in runs] for n, runs in api.items()}}
     return r, raw
+
+
+def _bars(tp: dict[str, float], ax: Any) -> None:
+    ax.bar(list(tp), list(tp.values()),
+           color=["grey", "silver", "tab:blue", "tab:green"][:len(tp)])
+    ax.set_yscale("log")
+    ax.tick_params(axis="x", labelsize=7)
+    ax.set_ylabel("events/s (log)")
+    ax.grid(axis="y", alpha=0.3)
+
+
+def _pcts(lat: list[dict[str, Any]], ax: Any) -> None:
+    for consumer, style in zip(CONSUMERS, ("-", ":", "--"), strict=True):
+        xs = [x for x in lat if x["consumer"] == consumer]
+        for p, color in (("p50", "tab:blue"), ("p95", "tab:orange"), ("p99", "tab:red")):
+            ax.plot([x["offered"] for x in xs], [x[p] for x in xs], style, marker="o",
+                    color=color, label=f"{consumer} {p}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("achieved offered load (events/s)")
+    ax.set_ylabel("ms, event -> list in Redis")
+    ax.legend()
+    ax.grid(alpha=0.3, which="both")
+
+
+def _hist(worker_lat: list[dict[str, Any]], ax: Any) -> None:
+    import numpy as np
+    bins = np.logspace(0, 5, 60)
+    for x in worker_lat:
+        if x["latencies_ms"]:
+            rate = x["rate"]
+            ax.hist(x["latencies_ms"], bins=bins, histtype="step",
+                    label=f"{'max' if rate == 0 else f'{rate:,.0f}'} ev/s")
+    ax.set_xscale("log")
+    ax.set_xlabel("ms, event -> list in Redis")
+    ax.set_ylabel("events")
+    ax.legend()
+
+
+def _api_plot(api: dict[str, list[Any]], ax: Any) -> None:
+    import numpy as np
+    bins = np.logspace(-1, 3, 60)
+    for name, runs in api.items():
+        for x in runs[1:]:
+            if isinstance(x, wrk.WrkResult):
+                continue
+            ax.hist(x.latencies_ms, bins=bins, histtype="step",
+                    label=f"{name} @ {x.offered:,.0f} req/s")
+    ax.set_xscale("log")
+    ax.set_xlabel("ms per request")
+    ax.legend()
 
 
 async def bench(settings: Settings, out: Path, users: int, rates: list[float], seconds: float,

@@ -131,10 +131,10 @@ class RedisService(mode.Service):
     def install(self, evaluation: Evaluation) -> None:
         """What ``streamrec evaluate`` installs before the worker starts
         (``streams/evaluation.py``); serving never calls it."""
-        self.processor.evaluation = evaluation
+        self.processor.install(evaluation)
         inline = evaluation.scoring()
         if inline is not None:      # every list scored in this process, no deadline
-            self.scoring = self.processor.scoring = inline
+            self.scoring = self.processor.lists.scoring = inline
 
     async def on_start(self) -> None:
         # Everything loaded so far (modules, Faust's app) lives as long as the process:

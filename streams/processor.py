@@ -22,7 +22,6 @@ from typing import Any, Protocol
 
 from streamrec.models.covisit import partners, time_weight
 from streamrec.models.events import CatalogChange, Interaction
-from streamrec.models.ltr import OnlineRanker
 from streamrec.models.prequential import Tally, bucket_of, judge
 from streamrec.models.userstate import UserState
 from streamrec.state.batch import BatchWrite, Fenced, Impressions
@@ -96,6 +95,7 @@ class Processor:
         # the rank phase; with an evaluation installed (streams/evaluation.py, by
         # `streamrec evaluate` only): exact order, a judging window, inline River
         self.lists = ListMaker(settings, store, self.cache, scoring, evaluation)
+        self.evaluation = evaluation
         self._window_start = time.monotonic()
         self._window_events = 0
         self.rate = 0.0
@@ -105,25 +105,9 @@ class Processor:
         self.fenced = 0     # batches not written: another worker had moved the watermarks
         self.last_error = ""    # the last message quarantined, and why
 
-    @property
-    def evaluation(self) -> Evaluation | None:
-        return self.lists.evaluation
-
-    @evaluation.setter
-    def evaluation(self, value: Evaluation | None) -> None:
-        self.lists.evaluation = value
-
-    @property
-    def scoring(self) -> Scoring | None:
-        return self.lists.scoring
-
-    @scoring.setter
-    def scoring(self, value: Scoring | None) -> None:
-        self.lists.scoring = value
-
-    @property
-    def ranker(self) -> OnlineRanker | None:
-        return self.lists.ranker
+    def install(self, evaluation: Evaluation | None) -> None:
+        """Install (or remove) an evaluation's hooks (``streams/evaluation.py``)."""
+        self.evaluation = self.lists.evaluation = evaluation
 
     # -- events ------------------------------------------------------------------------
     async def process_events(self, msgs: Sequence[Message]) -> int:
@@ -327,7 +311,7 @@ class Processor:
         cands = self.cache.assemble(got, need, heads) if got is not None else None
         if not defer:
             await self.store.commit(effects)
-        if self.ranker is not None:   # test (judged above), then train the ranker
+        if self.lists.ranker is not None:   # test (judged above), then train the ranker
             for (_, ev), j in zip(valid, judgeable, strict=True):
                 if j:
                     self.lists.learn_ranker(ev.user_id, ev.item_id)

@@ -28,7 +28,7 @@ async def test_ranker_learns_then_orders_the_lists(redis_settings, data_dir):
     async with RedisStore(s.redis_url, s.redis_prefix) as store:
         await store.apply_catalog(catalog_changes(read_catalog(data_dir)))
         proc = Processor(s, store, MemoryUsers(), _sink, evaluation=Evaluation(Plan()))
-        assert proc.ranker is not None and not proc.ranker.ready
+        assert proc.lists.ranker is not None and not proc.lists.ranker.ready
         seen_versions: set[str] = set()
         for start in range(0, len(events), 200):
             msgs = [Message(s.topic(f"events.{kind}"), 0, next_offset(), e["user_id"].encode(),
@@ -45,9 +45,9 @@ async def test_ranker_learns_then_orders_the_lists(redis_settings, data_dir):
                     assert scores == sorted(scores, reverse=True)   # the ranker's order
                     assert all(0 < x < 1 for x in scores)           # probabilities
         # it learned from views of items that were candidates, and only from those
-        assert proc.ranker.n_positives >= 50
+        assert proc.lists.ranker.n_positives >= 50
         m, _, _ = await store.read_metrics()
-        assert proc.ranker.n_positives <= m["preq_judged"]
+        assert proc.lists.ranker.n_positives <= m["preq_judged"]
     assert {"blend-v1", "blend-v1+ltr"} <= seen_versions     # before and after warm-up
 
 
