@@ -19,11 +19,11 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from streamrec.models.experiments import Experiment, ExperimentError, report
 from streamrec.models.ranking import trending_list
-from streamrec.state.metrics_payload import LATENCY_BUCKETS_MS
 from streamrec.state.redis_store import RedisStore
 
 from . import schemas
-from .api_metrics import RequestStats
+from .api_figures import cluster_figures
+from .api_metrics import RequestStats, render
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -136,123 +136,11 @@ async def ready(request: web.Request) -> web.Response:
     return _json({"status": "ok", "redis": "ok"})
 
 
-class _Lines(list):
-    """Prometheus text lines."""
-
-    def metric(self, name: str, kind: str, help_: str, samples: list[tuple[str, float]]
-               ) -> None:
-        self.append(f"# HELP {name} {help_}")
-        self.append(f"# TYPE {name} {kind}")
-        self.extend(f"{name}{labels} {value:g}" for labels, value in samples)
-
-
 async def metrics(request: web.Request) -> web.Response:
-    store = request.app[STORE]
-    lines = _Lines()
-    await _pipeline_metrics(lines, store, request.app[SETTINGS].k)
-    await _model_metrics(lines, store)
-    await _experiment_metrics(lines, store)
-    lines += request.app[STATS].lines()
-    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
-
-
-async def _pipeline_metrics(lines: _Lines, store: RedisStore, k: int) -> None:
-    """The workers' figures (cluster-wide, from Redis)."""
-    m, lat, workers = await store.read_metrics()
-    now = time.time()
-    live = {w: i for w, i in workers.items() if now - i.get("ts", 0) < 30}
-    metric = lines.metric
-    metric("streamrec_events_total", "counter", "valid events applied, each once",
-           [("", m.get("events_total", 0))])
-    metric("streamrec_dlq_total", "counter", "messages sent to the dead-letter topic",
-           [("", m.get("dlq_total", 0))])
-    metric("streamrec_duplicates_total", "counter",
-           "events dropped because their event_id was applied recently (STREAMREC_DEDUP_WINDOW)",
-           [("", m.get("duplicates_total", 0))])
-    metric("streamrec_recommendations_total", "counter", "recommendation lists written",
-           [("", m.get("recs_total", 0))])
-    metric("streamrec_lists_ranked_total", "counter",
-           "lists ranked (recommendations_total counts those written)",
-           [("", m.get("lists_ranked_total", 0))])
-    metric("streamrec_lists_model_asked_total", "counter",
-           "lists sent for transformer scores (asked minus scored = fallbacks)",
-           [("", m.get("lists_asked_total", 0))])
-    metric("streamrec_lists_model_scored_total", "counter",
-           "lists ranked with transformer scores (the others fell back to the heuristic "
-           "ranking)", [("", m.get("lists_model_total", 0))])
-    metric("streamrec_catalog_updates_total", "counter", "catalog updates applied",
-           [("", m.get("catalog_total", 0))])
-    metric("streamrec_prequential_hit_rate", "gauge",
-           f"share of views whose item was in the user's top-{k} "
-           "list just before", [("", m.get("preq_hits", 0) / m["preq_judged"]
-                                  if m.get("preq_judged") else 0)])
-    metric("streamrec_intra_list_diversity", "gauge",
-           "mean category dissimilarity within served top-K lists",
-           [("", m.get("ild_sum", 0) / m["ild_count"] if m.get("ild_count") else 0)])
-    metric("streamrec_catalog_coverage", "gauge",
-           "share of the catalog served in some list (HyperLogLog estimate)",
-           [("", m["served_items"] / m["catalog_items"] if m.get("catalog_items") else 0)])
-    metric("streamrec_events_per_second", "gauge", "events/s over the last second, by worker",
-           [(f'{{worker="{w}"}}', i.get("events_per_s", 0)) for w, i in live.items()])
-    metric("streamrec_consumer_lag", "gauge", "messages behind the end of the event topics",
-           [(f'{{worker="{w}"}}', i.get("lag", 0)) for w, i in live.items()])
-    cum, samples = 0, []
-    for le in [*map(str, LATENCY_BUCKETS_MS), "+Inf"]:
-        cum += lat.get(le, 0)
-        samples.append((f'_bucket{{le="{le}"}}', cum))
-    samples += [("_sum", m.get("latency_sum_ms", 0)), ("_count", m.get("latency_count", 0))]
-    metric("streamrec_event_to_rec_latency_ms", "histogram",
-           "ms from event produced to the user's list written to Redis", [])
-    lines.extend(f"streamrec_event_to_rec_latency_ms{s} {v:g}" for s, v in samples)
-
-
-async def _model_metrics(lines: _Lines, store: RedisStore) -> None:
-    """The learner's and the scorer's figures."""
-    metric = lines.metric
-    mm = await store.read_model_metrics()
-    if mm:
-        for name, key, help_ in (
-                ("model_ctr_logloss", "ctr_logloss", "prequential log loss of the CTR model"),
-                ("model_ctr_auc", "ctr_auc", "prequential ROC AUC of the CTR model"),
-                ("model_ctr_examples", "ctr_examples", "labelled exposures learned"),
-                ("model_snapshot_version", "version", "newest River snapshot")):
-            metric(f"streamrec_{name}", "gauge", help_, [("", mm.get(key, 0))])
-    sc = await store.read_scorer_metrics()
-    if sc:
-        lines.append("# HELP streamrec_scorer_batch_size scored requests per forward pass")
-        lines.append("# TYPE streamrec_scorer_batch_size histogram")
-        sizes = {int(k): v for k, v in sc["batch_sizes"].items()}
-        cum = 0
-        for le in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512):
-            cum = sum(v for k, v in sizes.items() if k <= le)
-            lines.append(f'streamrec_scorer_batch_size_bucket{{le="{le}"}} {cum}')
-        lines.append(f'streamrec_scorer_batch_size_bucket{{le="+Inf"}} {sc["batches"]}')
-        lines.append(f"streamrec_scorer_batch_size_sum {sc['requests']}")
-        lines.append(f"streamrec_scorer_batch_size_count {sc['batches']}")
-        for name, kind, help_, value in (
-                ("scorer_requests_total", "counter", "scored requests", sc["requests"]),
-                ("scorer_requests_per_second", "gauge", "requests/s, last second",
-                 sc["requests_per_s"]),
-                ("scorer_queue_wait_seconds_total", "counter", "summed queue wait",
-                 sc["queue_wait_s"]),
-                ("scorer_compute_seconds_total", "counter", "summed forward-pass time",
-                 sc["compute_s"]),
-                ("scorer_queued", "gauge", "requests waiting for a batch", sc["queued"])):
-            metric(f"streamrec_{name}", kind, help_, [("", value)])
-
-
-async def _experiment_metrics(lines: _Lines, store: RedisStore) -> None:
-    rows = [(e, await _report(store, e)) for e in await store.list_experiments()]
-    for stat, kind, help_ in (("impressions", "counter", "lists served under the experiment"),
-                              ("successes", "counter", "impressions with a click or purchase"),
-                              ("clicks", "counter", "attributed clicks"),
-                              ("purchases", "counter", "attributed purchases"),
-                              ("ctr", "gauge", "successes / impressions"),
-                              ("p_best", "gauge", "posterior probability of being best"),
-                              ("regret", "gauge", "estimated successes lost vs the best")):
-        lines.metric(f"streamrec_experiment_{stat}", kind, help_,
-                     [(f'{{experiment="{e.name}",variant="{v}"}}', r[stat])
-                      for e, rep in rows for v, r in rep["variants_report"].items()])
+    """Prometheus text: the cluster's figures from Redis, then this process's."""
+    fams = await cluster_figures(request.app[STORE], request.app[SETTINGS].k)
+    return web.Response(body=render(fams, request.app[STATS]),
+                        content_type="text/plain", charset="utf-8")
 
 
 async def _report(store: RedisStore, exp: Experiment) -> dict:

@@ -1,57 +1,115 @@
-"""Requests served by one API process, for its ``/metrics``: counts by route and status,
-and a latency histogram by route (Prometheus text).
+"""The API's ``/metrics``, through prometheus-client.
 
-Kept in the process, not in Redis: Prometheus scrapes each API process on its own, and a
-Redis write per request would cost more than the request.
+Two kinds of figures, told apart by a label:
+
+- **this process** (no ``scope`` label): the requests this API process served, counted by
+  route and status and timed, and prometheus-client's process and GC figures. Kept in the
+  process, not in Redis: Prometheus scrapes each API process on its own, and a Redis
+  write per request would cost more than the request. Label children are cached per
+  (route, status): the library's ``labels()`` lookup cost 4.6 us a request, the cached
+  child 1.8 us (this machine, ``timeit``), against a request of ~75 us;
+- **the whole cluster** (``scope="cluster"``): what every worker, the learner and the
+  scorer wrote to Redis. Every API replica exports the same values: aggregate them with
+  ``max``, not ``sum``.
 
 >>> stats = RequestStats()
 >>> stats.observe("/recommendations/{user_id}", 200, 0.4)
 >>> stats.observe("/recommendations/{user_id}", 400, 3.0)
->>> print("\\n".join(line for line in stats.lines() if "le=\\"0.5\\"" in line or "total{" in line))
-streamrec_api_requests_total{route="/recommendations/{user_id}",status="200"} 1
-streamrec_api_requests_total{route="/recommendations/{user_id}",status="400"} 1
-streamrec_api_request_duration_ms_bucket{route="/recommendations/{user_id}",le="0.5"} 1
+>>> fams = Families()
+>>> fams.counter("streamrec_events_total", "valid events applied", 5)
+>>> text = render(fams, stats).decode()
+>>> 'streamrec_events_total{scope="cluster"} 5.0' in text
+True
+>>> 'streamrec_api_requests_total{route="/recommendations/{user_id}",status="400"} 1.0' in text
+True
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left
-from collections import Counter
+import os
+from collections.abc import Iterable, Sequence
+
+os.environ.setdefault("PROMETHEUS_DISABLE_CREATED_SERIES", "True")   # before the import
+
+from prometheus_client import (  # noqa: E402 - after the setting above
+    CollectorRegistry,
+    Counter,
+    GCCollector,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.core import (  # noqa: E402
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 
 BUCKETS_MS = (0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 1000)
+CLUSTER = ("scope",)
 
 
 class RequestStats:
-    """Counts and latency of the requests one API process served."""
+    """Counts and latency of the requests one API process served, and its process
+    figures, in a registry of its own."""
 
     def __init__(self) -> None:
-        self._counts: Counter[tuple[str, int]] = Counter()
-        self._buckets: dict[str, list[int]] = {}     # per route: one count per bucket + Inf
-        self._sum_ms: Counter[str] = Counter()
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
+        self._count = Counter("streamrec_api_requests", "requests answered by this API "
+                              "process", ["route", "status"], registry=self.registry)
+        self._ms = Histogram("streamrec_api_request_duration_ms", "time from request to "
+                             "response in this API process", ["route"], buckets=BUCKETS_MS,
+                             registry=self.registry)
+        self._children: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
 
     def observe(self, route: str, status: int, ms: float) -> None:
-        self._counts[route, status] += 1
-        buckets = self._buckets.get(route)
-        if buckets is None:
-            buckets = self._buckets[route] = [0] * (len(BUCKETS_MS) + 1)
-        buckets[bisect_left(BUCKETS_MS, ms)] += 1
-        self._sum_ms[route] += ms
+        child = self._children.get((route, status))
+        if child is None:
+            child = self._children[route, status] = (
+                self._count.labels(route, str(status)), self._ms.labels(route))
+        child[0].inc()
+        child[1].observe(ms)
 
-    def lines(self) -> list[str]:
-        out = ["# HELP streamrec_api_requests_total requests answered by this API process",
-               "# TYPE streamrec_api_requests_total counter"]
-        out += [f'streamrec_api_requests_total{{route="{r}",status="{s}"}} {n}'
-                for (r, s), n in sorted(self._counts.items())]
-        out += ["# HELP streamrec_api_request_duration_ms time from request to response "
-                "in this API process",
-                "# TYPE streamrec_api_request_duration_ms histogram"]
-        for route, buckets in sorted(self._buckets.items()):
-            cum = 0
-            for le, n in zip([*map(str, BUCKETS_MS), "+Inf"], buckets, strict=True):
-                cum += n
-                out.append(f'streamrec_api_request_duration_ms_bucket{{route="{route}",'
-                           f'le="{le}"}} {cum}')
-            out.append(f'streamrec_api_request_duration_ms_sum{{route="{route}"}} '
-                       f"{self._sum_ms[route]:g}")
-            out.append(f'streamrec_api_request_duration_ms_count{{route="{route}"}} {cum}')
-        return out
+
+class Families:
+    """The cluster-wide figures of one scrape, read from Redis, as metric families."""
+
+    def __init__(self) -> None:
+        self.metrics: list[Metric] = []
+
+    def counter(self, name: str, help_: str, value: float) -> None:
+        m = CounterMetricFamily(name, help_ + " (cluster-wide, from Redis)", labels=CLUSTER)
+        m.add_metric(["cluster"], value)
+        self.metrics.append(m)
+
+    def gauge(self, name: str, help_: str, value: float) -> None:
+        self.labelled(name, "gauge", help_, (), [((), value)])
+
+    def labelled(self, name: str, kind: str, help_: str, labels: Sequence[str],
+                 samples: Iterable[tuple[Sequence[str], float]]) -> None:
+        """One family with ``labels`` (and the cluster scope) and its samples."""
+        cls = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
+        m = cls(name, help_ + " (cluster-wide, from Redis)", labels=[*labels, *CLUSTER])
+        for values, v in samples:
+            m.add_metric([*values, "cluster"], v)
+        self.metrics.append(m)
+
+    def histogram(self, name: str, help_: str, buckets: Sequence[tuple[str, float]],
+                  total: float) -> None:
+        """``buckets``: (upper bound, cumulative count), ``+Inf`` last."""
+        m = HistogramMetricFamily(name, help_ + " (cluster-wide, from Redis)", labels=CLUSTER)
+        m.add_metric(["cluster"], list(buckets), sum_value=total)
+        self.metrics.append(m)
+
+    def collect(self) -> Iterable[Metric]:
+        return iter(self.metrics)
+
+
+def render(families: Families, stats: RequestStats) -> bytes:
+    """The Prometheus text of one scrape: the cluster's figures, then this process's."""
+    scrape = CollectorRegistry()
+    scrape.register(families)
+    return generate_latest(scrape) + generate_latest(stats.registry)

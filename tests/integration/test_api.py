@@ -9,6 +9,7 @@ import pytest
 from streamrec.models.events import CatalogChange
 from streamrec.state.redis_store import RedisStore
 from streamrec.streams.api import start_api
+from tests.conftest import metric
 
 pytestmark = pytest.mark.integration
 
@@ -95,13 +96,16 @@ async def test_metrics_are_prometheus_text(api):
                                                        "ts": 9e12})
     async with http.get(f"{url}/metrics") as r:
         text = await r.text()
-    assert "streamrec_events_total 5" in text and "streamrec_dlq_total 2" in text
-    assert "streamrec_duplicates_total 4" in text
-    assert 'streamrec_events_per_second{worker="w1"} 123' in text
-    assert 'streamrec_consumer_lag{worker="w1"} 7' in text
-    assert 'streamrec_event_to_rec_latency_ms_bucket{le="5"} 1' in text
-    assert 'streamrec_event_to_rec_latency_ms_bucket{le="50"} 2' in text
-    assert "streamrec_event_to_rec_latency_ms_count 2" in text
+    cluster = {"scope": "cluster"}      # figures read from Redis, the same on every API
+    assert metric(text, "streamrec_events_total", **cluster) == 5
+    assert metric(text, "streamrec_dlq_total", **cluster) == 2
+    assert metric(text, "streamrec_duplicates_total", **cluster) == 4
+    assert metric(text, "streamrec_events_per_second", worker="w1", **cluster) == 123
+    assert metric(text, "streamrec_consumer_lag", worker="w1", **cluster) == 7
+    assert metric(text, "streamrec_event_to_rec_latency_ms_bucket", le="5") == 1
+    assert metric(text, "streamrec_event_to_rec_latency_ms_bucket", le="50") == 2
+    assert metric(text, "streamrec_event_to_rec_latency_ms_count") == 2
+    assert metric(text, "process_cpu_seconds_total") is not None    # the API process's own
 
 
 async def test_serving_survives_a_script_flush(api):
@@ -148,12 +152,14 @@ async def test_metrics_count_and_time_this_process_requests(api):
     await get(http, f"{url}/nope")
     async with http.get(f"{url}/metrics") as r:
         text = await r.text()
-    route = 'route="/recommendations/{user_id}"'
-    assert f'streamrec_api_requests_total{{{route},status="200"}} 2' in text
-    assert f'streamrec_api_requests_total{{{route},status="400"}} 1' in text
-    assert 'streamrec_api_requests_total{route="unmatched",status="404"} 1' in text
-    assert f'streamrec_api_request_duration_ms_bucket{{{route},le="+Inf"}} 3' in text
-    assert f'streamrec_api_request_duration_ms_count{{{route}}} 3' in text
+    route = "/recommendations/{user_id}"
+    assert metric(text, "streamrec_api_requests_total", route=route, status="200") == 2
+    assert metric(text, "streamrec_api_requests_total", route=route, status="400") == 1
+    assert metric(text, "streamrec_api_requests_total", route="unmatched", status="404") == 1
+    assert metric(text, "streamrec_api_request_duration_ms_bucket", route=route,
+                  le="+Inf") == 3
+    assert metric(text, "streamrec_api_request_duration_ms_count", route=route) == 3
+    assert metric(text, "streamrec_api_requests_total", scope="cluster") is None   # ours
 
 
 async def test_health_reports_each_process_from_its_heartbeat(api):

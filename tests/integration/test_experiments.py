@@ -17,7 +17,7 @@ from streamrec.state.redis_store import RedisStore
 from streamrec.state.users import MemoryUsers
 from streamrec.streams.api import start_api
 from streamrec.streams.processor import Message, Processor
-from tests.conftest import next_offset
+from tests.conftest import metric, next_offset
 
 pytestmark = pytest.mark.integration
 
@@ -98,7 +98,8 @@ async def test_api_experiment_lifecycle_and_errors(redis_settings, store):
             assert [e["name"] for e in body["experiments"]] == ["rank"]
             async with http.get(url + "/metrics") as r:
                 text = await r.text()
-            assert 'streamrec_experiment_impressions{experiment="rank",variant="blend"} 0' in text
+            assert metric(text, "streamrec_experiment_impressions_total", experiment="rank",
+                          variant="blend") == 0
     finally:
         await runner.cleanup()
 

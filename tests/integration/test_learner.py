@@ -14,7 +14,7 @@ from streamrec.state.users import MemoryUsers
 from streamrec.streams.learner import Learner
 from streamrec.streams.processor import Message, Processor
 from streamrec.streams.replay import Producer
-from tests.conftest import next_offset
+from tests.conftest import metric, next_offset
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +58,7 @@ async def test_restart_resumes_from_the_snapshot_without_loss_or_double_learning
             text = await r.text()
     finally:
         await runner.cleanup()
-    assert f"streamrec_model_snapshot_version {b.version}" in text
+    assert metric(text, "streamrec_model_snapshot_version") == b.version
     assert "streamrec_model_ctr_auc " in text and "streamrec_model_ctr_logloss " in text
 
 

@@ -15,6 +15,7 @@ from streamrec.models.sequential import build, load, save
 from streamrec.state.users import MemoryUsers
 from streamrec.streams.scorer import Scorer
 from streamrec.streams.topics import ensure_topics
+from tests.conftest import metric
 
 pytestmark = pytest.mark.integration
 ITEMS = [str(100 + i) for i in range(30)]
@@ -86,13 +87,15 @@ async def test_scores_match_the_eager_model(settings, scorer):
         async with aiohttp.ClientSession() as http:
             deadline = time.monotonic() + 10
             text = ""
-            while "streamrec_scorer_requests_total 60" not in text:
+            while metric(text, "streamrec_scorer_requests_total") != 60:
                 assert time.monotonic() < deadline, text[-2000:]
                 await asyncio.sleep(0.3)
                 async with http.get(url + "/metrics") as r:
                     text = await r.text()
-        assert 'streamrec_scorer_batch_size_bucket{le="+Inf"}' in text
-        assert "streamrec_scorer_compute_seconds_total" in text
+        batches = metric(text, "streamrec_scorer_batch_size_bucket", le="+Inf")
+        assert batches is not None and 0 < batches <= 60
+        assert metric(text, "streamrec_scorer_batch_size_sum") == 60
+        assert metric(text, "streamrec_scorer_compute_seconds_total") > 0
     finally:
         await runner.cleanup()
 
