@@ -195,7 +195,8 @@ async def _learner(settings: Settings, args: argparse.Namespace) -> int:
     if not settings.redis_url:
         raise StreamrecError("STREAMREC_REDIS_URL (or --redis-url) is required: snapshots "
                              "are published to Redis")
-    learner = Learner(settings, args.snapshot_every, args.snapshot_seconds)
+    learner = Learner(settings, settings.learner_snapshot_every,
+                      settings.learner_snapshot_seconds)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, learner.stop)
@@ -208,17 +209,18 @@ async def _scorer(settings: Settings, args: argparse.Namespace) -> int:
 
     from .scorer import Scorer
     from .topics import ensure_topics
-    if not (Path(args.model_dir) / "model.safetensors").exists():
-        raise StreamrecError(f"--model-dir {args.model_dir}: no model.safetensors; run "
-                             "`streamrec train --out DIR` first")
-    if args.embed_catalog and not settings.redis_url:
+    s = settings
+    if not (Path(s.scorer_model_dir) / "model.safetensors").exists():
+        raise StreamrecError(f"STREAMREC_SCORER_MODEL_DIR (--model-dir) {s.scorer_model_dir}: "
+                             "no model.safetensors; run `streamrec train --out DIR` first")
+    if s.scorer_embed_catalog and not settings.redis_url:
         raise StreamrecError("--embed-catalog needs STREAMREC_REDIS_URL (content neighbours "
                              "are written to Redis)")
     await ensure_topics(settings, ("score.requests", "score.results", "events.dlq",
                                    "catalog.updates"))
-    scorer = Scorer(settings, Path(args.model_dir), max_batch=args.max_batch,
-                    max_wait_ms=args.max_wait_ms, queue_size=args.queue_size, device=args.device,
-                    embed_catalog=args.embed_catalog)
+    scorer = Scorer(settings, Path(s.scorer_model_dir), max_batch=s.scorer_max_batch,
+                    max_wait_ms=s.scorer_max_wait_ms, queue_size=s.scorer_queue_size,
+                    device=s.scorer_device or None, embed_catalog=s.scorer_embed_catalog)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, scorer.stop)

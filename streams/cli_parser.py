@@ -4,27 +4,43 @@ flags are made from ``streams/settings.py``); ``streams/cli.py`` runs them."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Any
 
+from .settings import ENV_PREFIX, Settings
 
-def _common(p: argparse.ArgumentParser) -> None:
+ALIASES = {"redis_url": ["--redis"], "replay_rate": ["--rate"], "replay_users": ["--users"]}
+VERB_ALIASES = {    # the role's own short names for its settings
+    "scorer": {"scorer_model_dir": "--model-dir", "scorer_max_batch": "--max-batch",
+               "scorer_max_wait_ms": "--max-wait-ms", "scorer_queue_size": "--queue-size",
+               "scorer_device": "--device", "scorer_embed_catalog": "--embed-catalog"},
+    "learner": {"learner_snapshot_every": "--snapshot-every",
+                "learner_snapshot_seconds": "--snapshot-seconds"}}
+TYPES = {"int": int, "float": float, "str": str}
+
+
+def _common(p: argparse.ArgumentParser, verb: str) -> None:
+    """A flag for every setting (``--name-with-dashes``), as its env var would set it;
+    secrets are env vars only (a flag shows in the process list). A verb's own option of
+    the same name wins."""
     g = p.add_argument_group("settings (each also read from its STREAMREC_* env var)")
-    g.add_argument("--broker", help="Kafka bootstrap host:port (STREAMREC_BROKER)")
-    g.add_argument("--redis", "--redis-url", dest="redis_url",
-                   help="redis://host:port/db (STREAMREC_REDIS_URL)")
-    g.add_argument("--topic-prefix", help="prefix of every topic (STREAMREC_TOPIC_PREFIX)")
-    g.add_argument("--redis-prefix", help="prefix of every Redis key (STREAMREC_REDIS_PREFIX)")
-    g.add_argument("--app-id", help="consumer group / Faust app id (STREAMREC_APP_ID)")
-    g.add_argument("--partitions", type=int, help="partitions per topic (STREAMREC_PARTITIONS)")
-    g.add_argument("--k", type=int, help="items per list (STREAMREC_K)")
-    g.add_argument("--api-host", help="API bind address (STREAMREC_API_HOST)")
-    g.add_argument("--api-port", type=int, help="API port, 0 = free (STREAMREC_API_PORT)")
-    g.add_argument("--data-dir", help="movielens-small folder (STREAMREC_DATA_DIR)")
-    g.add_argument("--rate", dest="replay_rate", type=float,
-                   help="replay events/s, 0 = max (STREAMREC_REPLAY_RATE)")
-    g.add_argument("--users", dest="replay_users", type=int,
-                   help="replay the first N users, 0 = all (STREAMREC_REPLAY_USERS)")
-    g.add_argument("--log-level", help="debug|info|warning|error (STREAMREC_LOG_LEVEL)")
+    taken = set(p._option_string_actions)
+    for f in dataclasses.fields(Settings):
+        if f.metadata["secret"]:
+            continue
+        names = ["--" + f.name.replace("_", "-"), *ALIASES.get(f.name, [])]
+        if f.name in VERB_ALIASES.get(verb, {}):
+            names.append(VERB_ALIASES[verb][f.name])
+        names = [n for n in names if n not in taken]
+        if not names:
+            continue
+        help_ = f"{f.metadata['help']} ({ENV_PREFIX}{f.name.upper()})".replace("%", "%%")
+        if str(f.type) == "bool":
+            g.add_argument(*names, dest=f.name, default=None, help=help_,
+                           action=argparse.BooleanOptionalAction)
+        else:
+            g.add_argument(*names, dest=f.name, default=None, help=help_,
+                           type=TYPES[str(f.type)])
 
 
 def _add_train(sub: Any) -> None:
@@ -47,17 +63,11 @@ def _add_train(sub: Any) -> None:
 
 def _add_roles(sub: Any) -> None:
     """The scorer and the learner."""
-    sc = sub.add_parser("scorer", help="micro-batched transformer scoring worker")
-    sc.add_argument("--model-dir", default="artifacts/seqrec", help="folder from `train`")
-    sc.add_argument("--max-batch", type=int, default=64)
-    sc.add_argument("--max-wait-ms", type=float, default=5.0)
-    sc.add_argument("--queue-size", type=int, default=1024)
-    sc.add_argument("--device", default=None, help="cuda or cpu (default: cuda if present)")
-    sc.add_argument("--embed-catalog", action="store_true",
-                    help="embed catalog titles (MiniLM) and publish content neighbours")
-    le = sub.add_parser("learner", help="the single writer of the River models (snapshots)")
-    le.add_argument("--snapshot-every", type=int, default=5000, help="events per snapshot")
-    le.add_argument("--snapshot-seconds", type=float, default=5.0)
+    sub.add_parser("scorer", help="micro-batched transformer scoring worker (its options "
+                   "are settings: --model-dir, --max-batch, --max-wait-ms, --queue-size, "
+                   "--device, --embed-catalog)")
+    sub.add_parser("learner", help="the single writer of the River models (snapshots; "
+                   "--snapshot-every, --snapshot-seconds)")
 
 
 def _add_ope(sub: Any) -> None:
@@ -127,6 +137,6 @@ def build_parser() -> argparse.ArgumentParser:
         add(sub)
     dl = sub.add_parser("download", help="download movielens-small")
     dl.add_argument("--dest", default="data", help="folder to unpack into")
-    for sp in sub.choices.values():
-        _common(sp)
+    for verb, sp in sub.choices.items():
+        _common(sp, verb)
     return p

@@ -74,7 +74,7 @@ class Settings:
     topic_prefix: str = _spec("", "prefix added to every topic name (isolates test runs)")
     redis_prefix: str = _spec("", "prefix added to every Redis key")
     app_id: str = _spec("streamrec", "Faust app id = the workers' consumer group of the "
-                        "catalog; the event topics' group is APP_ID.events")
+                        "catalog; the event topics' group is `APP_ID.events`")
     partitions: int = _spec(4, "partitions of each topic created by streamrec", 1, 1024)
     k: int = _spec(20, "top-K items per recommendation list", 1, 500)
     recent_items: int = _spec(20, "recent items kept per user", 1, 1000)
@@ -93,8 +93,9 @@ class Settings:
     candidates_per_item: int = _spec(50, "co-visitation candidates fetched per recent item",
                                      1, 1000)
     candidate_cache_ms: int = _spec(5000, "a worker reuses an item's candidate rows for up "
-                                    "to this long (0 = read them for every batch); stock "
-                                    "and trending are read for every batch", 0, 600000)
+                                    "to this long (0 = read them for every batch; `evaluate` "
+                                    "uses 0); stock and trending are read for every batch",
+                                    0, 600000)
     half_life_s: float = _spec(7 * 86400.0, "half-life in seconds of the trending score",
                                1.0, 1e10)
     trending_weight: float = _spec(0.1, "weight of trending in the blend score", 0.0, 100.0)
@@ -131,13 +132,16 @@ class Settings:
                                           "worth when exploring", 0.01, 1e6)
     prequential_bucket_s: float = _spec(30 * 86400.0, "width in event-time seconds of the "
                                         "buckets of the prequential curve", 1.0, 1e12)
-    session_timeout_s: float = _spec(6.0, "session timeout of the event consumer: a worker "
-                                     "silent this long leaves the group (raise it on an "
-                                     "overloaded machine)", 1.0, 3600.0)
+    session_timeout_s: float = _spec(6.0, "session timeout of the event topics' consumer "
+                                     "(group `{app_id}.events`): a worker silent this long "
+                                     "leaves the group (raise it on an overloaded machine); "
+                                     "Faust's own group (catalog only) uses at most 6 s",
+                                     1.0, 3600.0)
     batch_size: int = _spec(1000, "max events the worker processes per batch", 1, 100000)
     batch_wait_ms: int = _spec(10, "longest the worker waits for events when none are "
-                               "waiting (a batch never waits to fill: it is what arrived "
-                               "while the last one was processed)", 1, 10000)
+                               "waiting; a batch never waits to fill: it is what arrived "
+                               "while the last one was processed (small when idle, up to "
+                               "`STREAMREC_BATCH_SIZE` when behind)", 1, 10000)
     fetch_max_wait_ms: int = _spec(10, "longest a broker may hold a fetch; low = low latency",
                                    1, 10000)
     max_event_bytes: int = _spec(16384, "larger event payloads go to the DLQ", 64, 10_000_000)
@@ -174,6 +178,21 @@ class Settings:
     unknown_item_wait_ms: int = _spec(2000, "how long an event for an item not yet in the "
                                       "catalog waits for it (a replay may overtake the "
                                       "catalog) before it goes to the DLQ", 0, 600000)
+    # the scorer (streamrec scorer) and the learner (streamrec learner)
+    scorer_model_dir: str = _spec("artifacts/seqrec", "scorer: the model folder from "
+                                  "`streamrec train` (a newer model saved there is swapped in)")
+    scorer_max_batch: int = _spec(64, "scorer: requests per forward pass at most", 1, 4096)
+    scorer_max_wait_ms: float = _spec(5.0, "scorer: longest a request waits for its batch to "
+                                      "fill", 0.0, 10000.0)
+    scorer_queue_size: int = _spec(1024, "scorer: requests queued at most (then the oldest "
+                                   "are answered with an error)", 1, 1_000_000)
+    scorer_device: str = _spec("", "scorer: cuda or cpu; empty = cuda if present")
+    scorer_embed_catalog: bool = _spec(False, "scorer: embed catalog titles (MiniLM) and "
+                                       "publish content neighbours to Redis")
+    learner_snapshot_every: int = _spec(5000, "learner: events per River snapshot", 1,
+                                        1_000_000_000)
+    learner_snapshot_seconds: float = _spec(5.0, "learner: seconds between River snapshots "
+                                            "at most", 0.1, 86400.0)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -256,6 +275,12 @@ class Settings:
         return [(ENV_PREFIX + f.name.upper(), repr(f.default), f.metadata["help"])
                 for f in dataclasses.fields(cls)]
 
+    @classmethod
+    def markdown(cls) -> str:
+        """The README's configuration table (``python -m streamrec.streams.settings``)."""
+        rows = [f"| `{n}` | `{d}` | {h} |" for n, d, h in cls.describe()]
+        return "\n".join(["| env var | default | meaning |", "|---|---|---|", *rows])
+
 
 def search_roots() -> list[Path]:
     """Folders searched for shared/data/movielens-small: the working directory and up."""
@@ -310,3 +335,7 @@ def _check(f: dataclasses.Field, value: Any) -> None:
         raise SettingsError(f"{name}={value!r}: must be {_allowed(f)}")
     if m["lo"] is not None and not (m["lo"] <= value <= m["hi"]):
         raise SettingsError(f"{name}={value!r}: out of range ({_allowed(f)})")
+
+
+if __name__ == "__main__":
+    print(Settings.markdown())

@@ -43,12 +43,40 @@ def test_describe_covers_every_field():
     assert all(r[2] for r in rows)
 
 
-def test_every_setting_is_documented_in_the_readme():
+def test_the_readme_table_is_the_schema():
+    """The README's configuration table is made from the settings
+    (``python -m streamrec.streams.settings``): every row, in order, as generated."""
     from pathlib import Path
 
     readme = (Path(__file__).parents[2] / "README.md").read_text()
-    missing = [name for name, _, _ in Settings.describe() if f"| `{name}` |" not in readme]
-    assert not missing, f"add these to the README's configuration table: {missing}"
+    table = Settings.markdown()
+    assert table in readme, ("regenerate the README's configuration table: "
+                             "python -m streamrec.streams.settings")
+    assert readme.count("| `STREAMREC_") == len(Settings.describe())
+
+
+def test_every_setting_is_a_flag_too():
+    """Each setting but the secrets can be given on the command line, of every verb."""
+    import dataclasses
+
+    from streamrec.streams.cli import settings_from
+    from streamrec.streams.cli_parser import build_parser
+
+    p = build_parser()
+    worker = p._subparsers._group_actions[0].choices["worker"]
+    flags = set(worker._option_string_actions)
+    for f in dataclasses.fields(Settings):
+        flag = "--" + f.name.replace("_", "-")
+        assert (flag in flags) != f.metadata["secret"], flag      # secrets: env vars only
+    s = settings_from(p.parse_args(["worker", "--k", "7", "--trending-weight", "0.25",
+                                    "--no-learned-ranker", "--ranking", "covisit"]))
+    assert (s.k, s.trending_weight, s.learned_ranker, s.ranking) == (7, 0.25, False, "covisit")
+    s = settings_from(p.parse_args(["scorer", "--model-dir", "m", "--embed-catalog",
+                                    "--max-batch", "8"]))       # the scorer's own names
+    assert (s.scorer_model_dir, s.scorer_embed_catalog, s.scorer_max_batch) == ("m", True, 8)
+    s = settings_from(p.parse_args(["learner", "--snapshot-every", "10"]))
+    assert s.learner_snapshot_every == 10
+    assert not settings_from(p.parse_args(["demo", "--no-scenario"])).scenario
 
 
 def test_secrets_are_never_shown():
