@@ -10,7 +10,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from streamrec.state.redis_store import RedisStore
-from streamrec.streams.replay import Producer
+from streamrec.streams.tools.replay import Producer
 
 
 async def warm_up(store: RedisStore, producer: Producer, item_id: str,

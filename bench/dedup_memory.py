@@ -13,7 +13,7 @@ import asyncio
 
 import redis.asyncio as aioredis
 
-from streamrec.streams.embedded import RedisServer
+from streamrec.streams.dev.embedded import RedisServer
 
 N = 100_000
 

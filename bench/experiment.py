@@ -23,12 +23,12 @@ import orjson
 from streamrec.bench.common import warm_up
 from streamrec.models.experiments import Experiment, report
 from streamrec.state.redis_store import RedisStore
-from streamrec.streams.dataset import events_from_ratings, read_catalog, read_ratings
-from streamrec.streams.demo import start_worker, stop_worker
-from streamrec.streams.embedded import RedisServer, TansuBroker
-from streamrec.streams.models_bridge import catalog_changes
-from streamrec.streams.replay import Producer
+from streamrec.streams.dev.demo import start_worker, stop_worker
+from streamrec.streams.dev.embedded import RedisServer, TansuBroker
 from streamrec.streams.settings import Settings
+from streamrec.streams.tools.dataset import events_from_ratings, read_catalog, read_ratings
+from streamrec.streams.tools.models_bridge import catalog_changes
+from streamrec.streams.tools.replay import Producer
 from streamrec.streams.topics import ensure_topics
 
 

@@ -20,9 +20,9 @@ import faust
 import redis.asyncio as aioredis
 
 from streamrec.bench.common import noop_batch
-from streamrec.streams.kafka_tuning import set_fetch_max_wait
 from streamrec.streams.records import EVENT_TOPICS
 from streamrec.streams.settings import Settings
+from streamrec.streams.worker.kafka_tuning import set_fetch_max_wait
 
 settings = Settings.from_env()
 _tmp = tempfile.mkdtemp(prefix="streamrec-noop-")

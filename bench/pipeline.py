@@ -32,13 +32,13 @@ import redis.asyncio as aioredis
 
 from streamrec.bench.common import warm_up
 from streamrec.state.redis_store import RedisStore
-from streamrec.streams.dataset import events_from_ratings, read_catalog, read_ratings
-from streamrec.streams.demo import start_worker, stop_worker
-from streamrec.streams.embedded import RedisServer, TansuBroker, _die_with_parent
+from streamrec.streams.dev.demo import start_worker, stop_worker
+from streamrec.streams.dev.embedded import RedisServer, TansuBroker, _die_with_parent
 from streamrec.streams.learner import Learner
-from streamrec.streams.models_bridge import catalog_changes
-from streamrec.streams.replay import Producer, replay_events
 from streamrec.streams.settings import Settings
+from streamrec.streams.tools.dataset import events_from_ratings, read_catalog, read_ratings
+from streamrec.streams.tools.models_bridge import catalog_changes
+from streamrec.streams.tools.replay import Producer, replay_events
 from streamrec.streams.topics import ensure_topics
 
 

@@ -2,7 +2,7 @@
 
 The same job as ``bench/noop_app.py`` (count events, one Redis INCRBY per batch; with
 ``STREAMREC_NOOP_LISTS=1`` a stand-in ``rec:{user}`` holding ``event_ts`` per user per
-batch) without Faust: the worker's aiokafka consumer (``streams/consumer.py``) in a group
+batch) without Faust: the worker's aiokafka consumer (``streams/worker/consumer.py``) in a group
 of its own, ``getmany`` batches, offsets committed after each batch. It
 shows what Faust's stream machinery costs on this machine: the gap between this floor and
 the no-op Faust agent's is the part of the event-to-Redis latency no worker logic adds.
@@ -18,9 +18,9 @@ import signal
 import redis.asyncio as aioredis
 
 from streamrec.bench.common import noop_batch
-from streamrec.streams.consumer import make_consumer
 from streamrec.streams.records import EVENT_TOPICS
 from streamrec.streams.settings import Settings
+from streamrec.streams.worker.consumer import make_consumer
 
 
 async def run(settings: Settings, write_lists: bool, stop: asyncio.Event) -> None:

@@ -37,12 +37,12 @@ import aiohttp
 from streamrec.bench import wrk
 from streamrec.bench.api_load import LoadResult, closed_loop, open_loop
 from streamrec.bench.pipeline import latency, throughput
-from streamrec.streams.dataset import events_from_ratings, read_catalog, read_ratings
-from streamrec.streams.demo import stop_worker
-from streamrec.streams.embedded import RedisServer, TansuBroker, _die_with_parent, free_port
-from streamrec.streams.models_bridge import catalog_changes
-from streamrec.streams.report import Report
+from streamrec.streams.dev.demo import stop_worker
+from streamrec.streams.dev.embedded import RedisServer, TansuBroker, _die_with_parent, free_port
 from streamrec.streams.settings import Settings
+from streamrec.streams.tools.dataset import events_from_ratings, read_catalog, read_ratings
+from streamrec.streams.tools.models_bridge import catalog_changes
+from streamrec.streams.tools.report import Report
 
 CONSUMERS = ("worker", "no-op", "no-op aiokafka")   # the latency phase's, in order
 

@@ -7,7 +7,7 @@ A worker ranks a batch's touched users in two pure steps, with the transformer's
    recent items, content similarity, trending), minus what it must not see (sold out,
    bought, seen), blended (``models/ranking.py``); then the learned ranker's order
    (``models/ltr.py``), for the blend users, once it is warm;
-2. the scorer's answers for :func:`score_requests` (``streams/scoring_client.py``);
+2. the scorer's answers for :func:`score_requests` (``streams/worker/scoring_client.py``);
 3. :func:`rank`: River (MF, CTR: ``models/online_learner.py``), the transformer's
    scores, then the price rules, diversity and exploration (``models/finish.py``) and
    the top-K.

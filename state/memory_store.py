@@ -1,7 +1,7 @@
 """Shared state in one process's memory: the same behaviour as :class:`RedisStore`.
 
 For unit tests and the fast offline evaluation (``streamrec evaluate --backend memory``):
-the worker's :class:`~streamrec.streams.processor.Processor` runs on it unchanged. Each
+the worker's :class:`~streamrec.streams.worker.processor.Processor` runs on it unchanged. Each
 method does what the Redis backend's script or command does, in the same order and with
 the same float arithmetic (``lua/commit.lua`` is the reference); ``tests/contract/`` holds
 both to one suite. The distinct-served count is exact here (Redis: HyperLogLog, ~0.8%).

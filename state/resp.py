@@ -18,7 +18,7 @@ again. Error replies raise :class:`redis.exceptions.ResponseError` (``NoScriptEr
 transactions and no pub/sub: the worker and everything else use redis-py.
 
 >>> import asyncio
->>> from streamrec.streams.embedded import RedisServer
+>>> from streamrec.streams.dev.embedded import RedisServer
 >>> async def demo(url):
 ...     client = RespClient(url)
 ...     await client.execute("SET", "greeting", "hello")

@@ -11,7 +11,7 @@ give the same states as one.
 
 This replaces a changelog-backed Faust table: the table wrote one changelog message per
 user per batch and tied the state's partitions to Faust's own consumer, which the event
-topics no longer go through (``streams/consumer.py``).
+topics no longer go through (``streams/worker/consumer.py``).
 
 >>> users = MemoryUsers()
 >>> users["u1"] = {"r": ["i9"]}

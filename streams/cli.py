@@ -13,9 +13,9 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from .cli_parser import build_parser
-from .exceptions import StreamrecError
-from .settings import Settings
+from streamrec.streams.cli_parser import build_parser
+from streamrec.streams.exceptions import StreamrecError
+from streamrec.streams.settings import Settings
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.cmd == "demo":
-        from .demo import run_demo
+        from streamrec.streams.dev.demo import run_demo
         return asyncio.run(run_demo(ensure_data(settings), args.seconds))
     if args.cmd == "worker":
         if settings.river_weight > 0 and not settings.snapshot_key:
@@ -53,7 +53,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
                 "with it (set the learner's key, 16+ characters), or set "
                 "STREAMREC_RIVER_WEIGHT=0 to run without River")
         os.environ.update(settings.to_env())
-        from .app import app
+        from streamrec.streams.worker.app import app
         level = {"warning": "warn"}.get(settings.log_level, settings.log_level)
         sys.argv = ["streamrec-worker", "--quiet", "worker", "--without-web", "--loglevel", level]
         app.main()
@@ -63,11 +63,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.cmd == "replay":
         return asyncio.run(_replay(settings))
     if args.cmd == "topics":
-        from .topics import ensure_topics
+        from streamrec.streams.topics import ensure_topics
         print("\n".join(asyncio.run(ensure_topics(_need_broker(settings)))))
         return 0
     if args.cmd == "train":
-        from .train import run_train
+        from streamrec.streams.tools.train import run_train
         run_train(settings, Path(args.out), users=settings.replay_users if
                   args.replay_users is not None else 0, epochs=args.epochs, dim=args.dim,
                   layers=args.layers, heads=args.heads, max_len=args.max_len, lr=args.lr,
@@ -97,7 +97,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 def ensure_data(settings: Settings, url: str | None = None) -> Settings:
     """The settings with a usable data folder: the configured or found one, else
     movielens-small downloaded (with a message) into ./data/movielens-small."""
-    from .exceptions import DataMissing
+    from streamrec.streams.exceptions import DataMissing
     try:
         settings.resolved_data_dir()
         return settings
@@ -120,7 +120,7 @@ def _need_broker(settings: Settings) -> Settings:
 def _serve_api(settings: Settings) -> int:
     from aiohttp import web
 
-    from .api import make_app
+    from streamrec.streams.api.server import make_app
     if not settings.redis_url:
         raise StreamrecError("STREAMREC_REDIS_URL (or --redis-url) is required")
     web.run_app(make_app(settings), host=settings.api_host, port=settings.api_port,
@@ -129,8 +129,8 @@ def _serve_api(settings: Settings) -> int:
 
 
 async def _replay(settings: Settings) -> int:
-    from .dataset import events_from_ratings, read_catalog, read_ratings
-    from .replay import Producer, replay_catalog, replay_events
+    from streamrec.streams.tools.dataset import events_from_ratings, read_catalog, read_ratings
+    from streamrec.streams.tools.replay import Producer, replay_catalog, replay_events
     _need_broker(settings)
     data = settings.resolved_data_dir()
     async with Producer(settings) as p:
@@ -169,8 +169,8 @@ def parse_when(value: str, option: str) -> float:
 
 
 async def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
-    from .evaluate import DEFAULT_CONFIGS, check_configs, evaluate
-    from .eventlog import load_event_log
+    from streamrec.streams.tools.evaluate import DEFAULT_CONFIGS, check_configs, evaluate
+    from streamrec.streams.tools.eventlog import load_event_log
     model_dir = Path(args.model_dir) if args.model_dir else None
     judge_from = parse_when(args.judge_from, "--judge-from") if args.judge_from else 0.0
     configs = check_configs(args.configs or DEFAULT_CONFIGS, model_dir, judge_from)
@@ -191,7 +191,7 @@ async def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
 async def _learner(settings: Settings, args: argparse.Namespace) -> int:
     import signal
 
-    from .learner import Learner
+    from streamrec.streams.learner import Learner
     if not settings.redis_url:
         raise StreamrecError("STREAMREC_REDIS_URL (or --redis-url) is required: snapshots "
                              "are published to Redis")
@@ -207,8 +207,8 @@ async def _learner(settings: Settings, args: argparse.Namespace) -> int:
 async def _scorer(settings: Settings, args: argparse.Namespace) -> int:
     import signal
 
-    from .scorer import Scorer
-    from .topics import ensure_topics
+    from streamrec.streams.scorer import Scorer
+    from streamrec.streams.topics import ensure_topics
     s = settings
     if not (Path(s.scorer_model_dir) / "model.safetensors").exists():
         raise StreamrecError(f"STREAMREC_SCORER_MODEL_DIR (--model-dir) {s.scorer_model_dir}: "
@@ -266,7 +266,7 @@ def _ope(args: argparse.Namespace) -> int:
 
 
 def _download(dest: Path, url: str | None = None) -> int:
-    from .exceptions import DataMissing
+    from streamrec.streams.exceptions import DataMissing
     url = url or DataMissing.URL
     dest.mkdir(parents=True, exist_ok=True)
     zpath = dest / "ml-latest-small.zip"

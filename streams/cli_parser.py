@@ -7,7 +7,7 @@ import argparse
 import dataclasses
 from typing import Any
 
-from .settings import ENV_PREFIX, Settings
+from streamrec.streams.settings import ENV_PREFIX, Settings
 
 ALIASES = {"redis_url": ["--redis"], "replay_rate": ["--rate"], "replay_users": ["--users"]}
 VERB_ALIASES = {    # the role's own short names for its settings

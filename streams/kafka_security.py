@@ -21,8 +21,8 @@ from typing import Any
 
 from aiokafka.helpers import create_ssl_context
 
-from .exceptions import SettingsError
-from .settings import Settings
+from streamrec.streams.exceptions import SettingsError
+from streamrec.streams.settings import Settings
 
 
 def ssl_context(s: Settings) -> ssl.SSLContext:

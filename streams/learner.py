@@ -27,13 +27,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streamrec.models.online_learner import OnlineLearner
 from streamrec.state import snapshots
-
-from .exceptions import SettingsError, StreamrecError
-from .kafka_security import client_kwargs
-from .outage import wait_out
-from .records import EVENT_TOPICS, TOPIC_CATALOG
-from .settings import Settings
-from .validate import Rejection, parse_catalog, parse_interaction
+from streamrec.streams.exceptions import SettingsError, StreamrecError
+from streamrec.streams.kafka_security import client_kwargs
+from streamrec.streams.outage import wait_out
+from streamrec.streams.records import EVENT_TOPICS, TOPIC_CATALOG
+from streamrec.streams.settings import Settings
+from streamrec.streams.validate import Rejection, parse_catalog, parse_interaction
 
 log = logging.getLogger(__name__)
 SNAPSHOT_KEY = "model:snapshot"

@@ -14,8 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from streamrec.state.batch import watermark_field
-
-from . import schemas
+from streamrec.streams import schemas
 
 DLQ_KEEP_BYTES = 65536   # of an original value kept in its DLQ record (base64 ~88 KB)
 DLQ_REASON_CHARS = 2000

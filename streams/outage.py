@@ -31,7 +31,7 @@ from typing import TypeVar
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .exceptions import StreamrecError
+from streamrec.streams.exceptions import StreamrecError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

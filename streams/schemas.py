@@ -2,7 +2,7 @@
 
 msgspec Structs, encoded as JSON. The worker writes lists with :class:`StoredList`, the
 API reads and serves them with it, the scorer and its client speak :class:`ScoreRequest`
-and :class:`ScoreResult`, the DLQ record is :class:`DeadLetter`; ``streams/openapi.yaml``
+and :class:`ScoreResult`, the DLQ record is :class:`DeadLetter`; ``streams/api/openapi.yaml``
 is checked against :func:`json_schema` by a test, and the README's schema section is
 made from the same classes. Events and catalog updates are validated field by field in
 ``streams/validate.py`` (its reasons go to the DLQ); :class:`Event` and

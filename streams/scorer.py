@@ -29,11 +29,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from streamrec.models.batcher import MicroBatcher
 from streamrec.models.device import pick_device
 from streamrec.models.sequential import SeqRec, load, saved_version
-
-from . import schemas
-from .kafka_security import client_kwargs
-from .messages import Message, dead_letter
-from .settings import Settings
+from streamrec.streams import schemas
+from streamrec.streams.kafka_security import client_kwargs
+from streamrec.streams.messages import Message, dead_letter
+from streamrec.streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +107,7 @@ class InlineScoring:
     list is scored, whatever it takes, so a model's HR is not mixed with lists that fell
     back to the heuristic order when the scoring worker missed the serving deadline
     (measured: 47% of them on a 2-core machine under a full-speed replay). Serving uses
-    :class:`~streamrec.streams.scoring_client.ScoringClient` and its deadline.
+    :class:`~streamrec.streams.worker.scoring_client.ScoringClient` and its deadline.
 
     ``score`` has the client's contract: {key: (sequence oldest first, candidates)} ->
     {key: {"scores", "model_version"}}; ``deadline_s`` is ignored.

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .exceptions import SettingsError
+from streamrec.streams.exceptions import SettingsError
 
 ENV_PREFIX = "STREAMREC_"
 
@@ -256,7 +256,7 @@ class Settings:
 
     def resolved_data_dir(self) -> Path:
         """The movielens-small folder; raises DataMissing with what to do if absent."""
-        from .exceptions import DataMissing
+        from streamrec.streams.exceptions import DataMissing
 
         if self.data_dir:
             p = Path(self.data_dir)

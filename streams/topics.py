@@ -7,12 +7,12 @@ import asyncio
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from .kafka_security import client_kwargs
-from .records import ALL_TOPICS, TOPIC_CATALOG
-from .settings import Settings
+from streamrec.streams.kafka_security import client_kwargs
+from streamrec.streams.records import ALL_TOPICS, TOPIC_CATALOG
+from streamrec.streams.settings import Settings
 
 # the catalog topic keeps each item's latest change for good: a catalog lost from Redis
-# is rebuilt from it (streams/catalog_rebuild.py)
+# is rebuilt from it (streams/worker/catalog_rebuild.py)
 TOPIC_CONFIGS = {TOPIC_CATALOG: {"cleanup.policy": "compact"}}
 
 

@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from streamrec.streams.demo import start_worker, stop_worker
-from streamrec.streams.embedded import RedisServer, TansuBroker
+from streamrec.streams.dev.demo import start_worker, stop_worker
+from streamrec.streams.dev.embedded import RedisServer, TansuBroker
 from streamrec.streams.exceptions import EmbeddedStartError
 from streamrec.streams.settings import Settings
 from streamrec.streams.topics import ensure_topics

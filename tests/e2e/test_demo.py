@@ -19,7 +19,7 @@ import pytest
 import redis.asyncio
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from streamrec.streams.embedded import free_port
+from streamrec.streams.dev.embedded import free_port
 from streamrec.streams.exceptions import DataMissing
 from streamrec.streams.settings import Settings, redact_url
 

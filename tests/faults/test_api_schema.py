@@ -1,4 +1,4 @@
-"""Schemathesis against the API's own OpenAPI document (``streams/openapi.yaml``, served
+"""Schemathesis against the API's own OpenAPI document (``streams/api/openapi.yaml``, served
 at ``/openapi.yaml``), over a real Redis: generated requests, with and without the admin
 token, never get a 5xx, and every answer matches the document."""
 
@@ -12,11 +12,11 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from streamrec.streams.api import start_api
+from streamrec.streams.api.server import start_api
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
-DOC = Path(__file__).parents[2] / "streams" / "openapi.yaml"
+DOC = Path(__file__).parents[2] / "streams" / "api" / "openapi.yaml"
 
 
 @pytest.fixture(scope="module")

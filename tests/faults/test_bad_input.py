@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from streamrec.state.redis_store import RedisStore
-from streamrec.streams.replay import Producer
+from streamrec.streams.tools.replay import Producer
 from tests.conftest import eventually
 from tests.integration.test_worker import ev, load_catalog, read_topic
 

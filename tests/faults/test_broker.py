@@ -13,9 +13,9 @@ import time
 import pytest
 
 from streamrec.state.redis_store import RedisStore
-from streamrec.streams.demo import start_worker, stop_worker
-from streamrec.streams.embedded import TansuBroker
-from streamrec.streams.replay import Producer
+from streamrec.streams.dev.demo import start_worker, stop_worker
+from streamrec.streams.dev.embedded import TansuBroker
+from streamrec.streams.tools.replay import Producer
 from streamrec.streams.topics import ensure_topics
 from tests.faults.conftest import (
     SEED,

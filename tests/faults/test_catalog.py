@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from streamrec.state.redis_store import RedisStore
-from streamrec.streams.demo import stop_worker
-from streamrec.streams.replay import Producer
+from streamrec.streams.dev.demo import stop_worker
+from streamrec.streams.tools.replay import Producer
 from tests.faults.conftest import ITEMS, counted, event_log, load_catalog, send_log
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]

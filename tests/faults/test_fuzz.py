@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from streamrec.models.events import Interaction
 from streamrec.state.redis_store import RedisStore
 from streamrec.state.users import MemoryUsers
-from streamrec.streams.processor import Message, Processor
 from streamrec.streams.validate import Rejection, parse_interaction
+from streamrec.streams.worker.processor import Message, Processor
 
 MUTATED, VALID, BATCH = 100_000, 10_000, 500
 ITEMS = [str(i) for i in range(200)]
@@ -87,7 +87,7 @@ async def test_fuzzed_events_are_all_accounted_for(redis_settings):
         if topic == s.topic("events.dlq"):
             dead.append(value)
 
-    logging.getLogger("streamrec.streams.processor").setLevel(logging.ERROR)
+    logging.getLogger("streamrec.streams.worker.processor").setLevel(logging.ERROR)
     async with RedisStore(s.redis_url, s.redis_prefix) as store:
         from streamrec.models.events import CatalogChange
         await store.apply_catalog([CatalogChange(i, stock=5, price=2.0) for i in ITEMS])

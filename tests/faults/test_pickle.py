@@ -14,7 +14,7 @@ from streamrec.state import snapshots
 from streamrec.state.redis_store import RedisStore
 from streamrec.state.users import MemoryUsers
 from streamrec.streams.learner import Learner
-from streamrec.streams.processor import Processor
+from streamrec.streams.worker.processor import Processor
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 

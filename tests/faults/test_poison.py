@@ -11,7 +11,7 @@ import pytest
 from streamrec.models.events import CatalogChange
 from streamrec.state.redis_store import RedisStore
 from streamrec.state.users import MemoryUsers
-from streamrec.streams.processor import Message, Processor
+from streamrec.streams.worker.processor import Message, Processor
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 

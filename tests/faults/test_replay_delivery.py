@@ -7,9 +7,9 @@ import asyncio
 
 import pytest
 
-from streamrec.streams.embedded import TansuBroker
-from streamrec.streams.replay import DeliveryError, Producer, replay_events
+from streamrec.streams.dev.embedded import TansuBroker
 from streamrec.streams.settings import Settings
+from streamrec.streams.tools.replay import DeliveryError, Producer, replay_events
 from streamrec.streams.topics import ensure_topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]

@@ -8,7 +8,7 @@ import pytest
 
 from streamrec.models.events import CatalogChange
 from streamrec.state.redis_store import RedisStore
-from streamrec.streams.api import start_api
+from streamrec.streams.api.server import start_api
 from tests.conftest import metric
 
 pytestmark = pytest.mark.integration

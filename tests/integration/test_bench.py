@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from streamrec.bench.pipeline import latency
-from streamrec.streams.dataset import events_from_ratings, read_catalog, read_ratings
-from streamrec.streams.models_bridge import catalog_changes
+from streamrec.streams.tools.dataset import events_from_ratings, read_catalog, read_ratings
+from streamrec.streams.tools.models_bridge import catalog_changes
 
 pytestmark = pytest.mark.integration
 

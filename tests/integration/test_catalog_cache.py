@@ -11,7 +11,7 @@ from streamrec.models.covisit import EPOCH
 from streamrec.models.events import CatalogChange
 from streamrec.state.redis_store import RedisStore
 from streamrec.state.users import MemoryUsers
-from streamrec.streams.processor import Message, Processor
+from streamrec.streams.worker.processor import Message, Processor
 from tests.conftest import next_offset
 
 pytestmark = pytest.mark.integration

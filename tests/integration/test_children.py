@@ -15,8 +15,8 @@ pytestmark = pytest.mark.integration
 
 PARENT = """
 import time
-from streamrec.streams.demo import start_worker
-from streamrec.streams.embedded import RedisServer, TansuBroker
+from streamrec.streams.dev.demo import start_worker
+from streamrec.streams.dev.embedded import RedisServer, TansuBroker
 from streamrec.streams.settings import Settings
 with TansuBroker() as b, RedisServer() as r:
     p = start_worker(Settings.from_env({}, broker=b.bootstrap, redis_url=r.url,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from streamrec.streams.evaluate import build_report, run_evaluation
-from streamrec.streams.evaluate_memory import run_evaluation_memory
-from streamrec.streams.eventlog import load_event_log
+from streamrec.streams.tools.evaluate import build_report, run_evaluation
+from streamrec.streams.tools.evaluate_memory import run_evaluation_memory
+from streamrec.streams.tools.eventlog import load_event_log
 
 pytestmark = pytest.mark.integration
 
@@ -57,7 +57,7 @@ async def test_evaluate_transformer_scores_every_list_in_its_worker(broker, redi
                                                                     data_dir, tmp_path):
     """The transformer configuration on a time split: its worker scores every list with
     the model itself (no scorer process, no deadline), and only later events are judged."""
-    from streamrec.streams.train import run_train
+    from streamrec.streams.tools.train import run_train
 
     log = load_event_log(data_dir, users=4)
     ts = sorted(e["ts"] for _, e in log.events)

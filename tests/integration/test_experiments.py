@@ -15,8 +15,8 @@ from streamrec.models.events import CatalogChange
 from streamrec.models.experiments import Experiment, ExperimentError
 from streamrec.state.redis_store import RedisStore
 from streamrec.state.users import MemoryUsers
-from streamrec.streams.api import start_api
-from streamrec.streams.processor import Message, Processor
+from streamrec.streams.api.server import start_api
+from streamrec.streams.worker.processor import Message, Processor
 from tests.conftest import metric, next_offset
 
 pytestmark = pytest.mark.integration

@@ -10,8 +10,8 @@ import pytest
 
 from streamrec.state.redis_store import RedisStore
 from streamrec.state.users import RedisUsers
-from streamrec.streams.demo import stop_worker
-from streamrec.streams.replay import Producer
+from streamrec.streams.dev.demo import stop_worker
+from streamrec.streams.tools.replay import Producer
 from tests.conftest import eventually
 from tests.integration.test_worker import ev
 

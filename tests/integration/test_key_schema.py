@@ -13,7 +13,7 @@ from streamrec.models.experiments import Experiment
 from streamrec.state.keys import family_of
 from streamrec.state.redis_store import RedisStore
 from streamrec.state.users import MemoryUsers
-from streamrec.streams.processor import Message, Processor
+from streamrec.streams.worker.processor import Message, Processor
 from tests.conftest import next_offset
 
 pytestmark = pytest.mark.integration

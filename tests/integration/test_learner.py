@@ -12,8 +12,8 @@ from streamrec.state import snapshots
 from streamrec.state.redis_store import RedisStore
 from streamrec.state.users import MemoryUsers
 from streamrec.streams.learner import Learner
-from streamrec.streams.processor import Message, Processor
-from streamrec.streams.replay import Producer
+from streamrec.streams.tools.replay import Producer
+from streamrec.streams.worker.processor import Message, Processor
 from tests.conftest import metric, next_offset
 
 pytestmark = pytest.mark.integration
@@ -51,7 +51,7 @@ async def test_restart_resumes_from_the_snapshot_without_loss_or_double_learning
     # the prequential CTR metrics reach the API's /metrics
     import aiohttp
 
-    from streamrec.streams.api import start_api
+    from streamrec.streams.api.server import start_api
     runner, url = await start_api(settings.replace(api_port=0))
     try:
         async with aiohttp.ClientSession() as http, http.get(url + "/metrics") as r:

@@ -12,10 +12,10 @@ from streamrec.models.events import CatalogChange
 from streamrec.models.sequential import build, save
 from streamrec.state.redis_store import RedisStore
 from streamrec.state.users import MemoryUsers
-from streamrec.streams.evaluation import Evaluation, Plan
-from streamrec.streams.processor import Message, Processor
 from streamrec.streams.scorer import InlineScoring, Scorer
-from streamrec.streams.scoring_client import ScoringClient
+from streamrec.streams.tools.evaluation import Evaluation, Plan
+from streamrec.streams.worker.processor import Message, Processor
+from streamrec.streams.worker.scoring_client import ScoringClient
 from tests.conftest import next_offset
 
 pytestmark = pytest.mark.integration
@@ -112,7 +112,7 @@ async def test_ranking_falls_back_and_says_so_without_a_scorer(settings, tmp_pat
 async def test_faust_worker_with_scorer_setting_starts_and_serves(settings, worker_factory):
     """``STREAMREC_SCORER=1 streamrec worker`` (a real Faust worker process) starts and
     serves lists; with no scorer running they say they fell back."""
-    from streamrec.streams.replay import Producer
+    from streamrec.streams.tools.replay import Producer
     from tests.conftest import eventually
 
     s = settings.replace(scorer=True, score_deadline_ms=100)

@@ -7,10 +7,10 @@ import pytest
 
 from streamrec.state.redis_store import RedisStore
 from streamrec.state.users import MemoryUsers
-from streamrec.streams.dataset import events_from_ratings, read_catalog, read_ratings
-from streamrec.streams.evaluation import Evaluation, Plan
-from streamrec.streams.models_bridge import catalog_changes
-from streamrec.streams.processor import Message, Processor
+from streamrec.streams.tools.dataset import events_from_ratings, read_catalog, read_ratings
+from streamrec.streams.tools.evaluation import Evaluation, Plan
+from streamrec.streams.tools.models_bridge import catalog_changes
+from streamrec.streams.worker.processor import Message, Processor
 from tests.conftest import next_offset
 
 pytestmark = pytest.mark.integration

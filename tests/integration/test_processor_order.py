@@ -10,8 +10,8 @@ from streamrec.models.covisit import EPOCH
 from streamrec.models.events import CatalogChange
 from streamrec.state.redis_store import RedisStore
 from streamrec.state.users import MemoryUsers
-from streamrec.streams.evaluation import Evaluation, Plan
-from streamrec.streams.processor import Message, Processor
+from streamrec.streams.tools.evaluation import Evaluation, Plan
+from streamrec.streams.worker.processor import Message, Processor
 from tests.conftest import next_offset
 
 pytestmark = pytest.mark.integration

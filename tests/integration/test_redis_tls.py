@@ -12,7 +12,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from streamrec.state.redis_store import RedisStore
 from streamrec.state.resp import RespClient
-from streamrec.streams.embedded import HOST, RedisServer, redis_server_binary
+from streamrec.streams.dev.embedded import HOST, RedisServer, redis_server_binary
 
 pytestmark = pytest.mark.integration
 

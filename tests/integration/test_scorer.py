@@ -81,7 +81,7 @@ async def test_scores_match_the_eager_model(settings, scorer):
     # the scorer's metrics reach the API's /metrics
     import aiohttp
 
-    from streamrec.streams.api import start_api
+    from streamrec.streams.api.server import start_api
     runner, url = await start_api(settings.replace(api_port=0))
     try:
         async with aiohttp.ClientSession() as http:
@@ -151,7 +151,7 @@ async def test_bad_requests_go_to_the_dlq(settings, scorer):
 async def test_catalog_titles_become_content_candidates(settings, tmp_path):
     from streamrec.models.events import CatalogChange
     from streamrec.state.redis_store import RedisStore
-    from streamrec.streams.processor import Message, Processor
+    from streamrec.streams.worker.processor import Message, Processor
 
     await ensure_topics(settings, ("score.requests", "score.results", "events.dlq",
                                    "catalog.updates"))

@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaConsumer
 
 from streamrec.models.covisit import time_weight
 from streamrec.state.redis_store import RedisStore
-from streamrec.streams.replay import Producer, replay_events
+from streamrec.streams.tools.replay import Producer, replay_events
 from tests.conftest import eventually
 
 pytestmark = pytest.mark.integration
@@ -161,7 +161,7 @@ async def test_user_state_survives_worker_restart(settings, worker_factory):
             m, _, _ = await store.read_metrics()
             return m.get("events_total") == 4
         await eventually(all_four)
-        from streamrec.streams.demo import stop_worker
+        from streamrec.streams.dev.demo import stop_worker
         stop_worker(w)
         worker_factory()
         await producer.send("events.view", "u", ev("r3", "u", "3", 12.0))

@@ -8,7 +8,7 @@ import sys
 
 CODE = """
 import logging, faust
-from streamrec.streams.app import app, QuietWorker
+from streamrec.streams.worker.app import app, QuietWorker
 cls = {cls}
 worker = cls(app, loglevel="warn", quiet=True, redirect_stdouts=False)
 worker._setup_logging()          # what `faust worker` runs first

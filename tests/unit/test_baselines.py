@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from streamrec.models.baselines import RtrecBaseline
-from streamrec.streams.eventlog import load_event_log
 from streamrec.streams.exceptions import DataMissing
 from streamrec.streams.settings import Settings
+from streamrec.streams.tools.eventlog import load_event_log
 
 
 def test_rtrec_slim_is_judged_like_the_workers():

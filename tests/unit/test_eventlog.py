@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from streamrec.streams.eventlog import EventLogError, detect_format, load_event_log
+from streamrec.streams.tools.eventlog import EventLogError, detect_format, load_event_log
 
 RR = """timestamp,visitorid,event,itemid,transactionid
 1433221332117,257597,view,355908,

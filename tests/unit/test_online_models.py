@@ -10,9 +10,9 @@ import pytest
 from streamrec.models.events import CatalogChange, Interaction
 from streamrec.models.online import ImplicitMF
 from streamrec.models.online_learner import OnlineLearner
-from streamrec.streams.dataset import events_from_ratings, read_catalog, read_ratings
 from streamrec.streams.exceptions import DataMissing
 from streamrec.streams.settings import Settings
+from streamrec.streams.tools.dataset import events_from_ratings, read_catalog, read_ratings
 
 
 @pytest.fixture(scope="module")

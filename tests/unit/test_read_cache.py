@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from streamrec.state.batch import BatchWrite
 from streamrec.state.memory_store import MemoryStore
-from streamrec.streams.read_cache import ReadCache
 from streamrec.streams.settings import Settings
+from streamrec.streams.worker.read_cache import ReadCache
 
 
 async def test_rows_just_read_survive_the_sweep_with_no_cache_time():

@@ -50,7 +50,7 @@ def test_the_dlq_record_is_its_schema():
 
 
 def test_openapi_documents_the_stored_list_as_it_is():
-    spec = yaml.safe_load(resources.files("streamrec.streams").joinpath("openapi.yaml")
+    spec = yaml.safe_load(resources.files("streamrec.streams.api").joinpath("openapi.yaml")
                           .read_text())
     doc = spec["components"]["schemas"]["List"]
     ours = schemas.json_schema(schemas.StoredList)

@@ -7,9 +7,9 @@ import torch
 
 from streamrec.models import seqtrain
 from streamrec.models.sequential import build, load, save
-from streamrec.streams.dataset import read_ratings
 from streamrec.streams.exceptions import DataMissing
 from streamrec.streams.settings import Settings
+from streamrec.streams.tools.dataset import read_ratings
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,11 @@ import json
 import pytest
 
 from streamrec.models.sequential import load
-from streamrec.streams.dataset import read_ratings
-from streamrec.streams.evaluate import check_configs
 from streamrec.streams.exceptions import StreamrecError
 from streamrec.streams.settings import Settings
-from streamrec.streams.train import run_train
+from streamrec.streams.tools.dataset import read_ratings
+from streamrec.streams.tools.evaluate import check_configs
+from streamrec.streams.tools.train import run_train
 
 USERS = 20
 

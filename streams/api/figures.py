@@ -1,7 +1,7 @@
 """The cluster's figures for ``/metrics``, read from Redis: what the workers, the learner
 and the scorer wrote (``state/keys.py``: ``metrics``, ``lat``, ``workers``,
 ``model:metrics``, ``scorer``, ``expstats:{name}``), as Prometheus metric families
-labelled ``scope="cluster"`` (``streams/api_metrics.py``)."""
+labelled ``scope="cluster"`` (``streams/api/metrics.py``)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from typing import Any
 from streamrec.models.experiments import report
 from streamrec.state.metrics_payload import LATENCY_BUCKETS_MS
 from streamrec.state.redis_store import RedisStore
-
-from .api_metrics import Families
+from streamrec.streams.api.metrics import Families
 
 LIVE_S = 30.0      # a worker's per-process figures are shown while it beat this recently
 COUNTERS = (

@@ -7,7 +7,7 @@ mapping was used (evaluations must say it).
 Formats (``fmt``; ``auto`` picks by what ``path`` is):
 
 * ``movielens``: a folder with ``ratings.csv`` (+ ``movies.csv``); the default mapping of
-  :mod:`streamrec.streams.dataset` (rating = view; >= 4 also click; 5 also purchase).
+  :mod:`streamrec.streams.tools.dataset` (rating = view; >= 4 also click; 5 also purchase).
 * ``retailrocket``: RetailRocket's ``events.csv``: ``timestamp`` (ms), ``visitorid``,
   ``event`` (view | addtocart | transaction), ``itemid``, ``transactionid``. Mapping:
   view = view, addtocart = click, transaction = purchase.
@@ -29,9 +29,8 @@ from typing import Any
 import orjson
 
 from streamrec.models.events import EVENT_KINDS
-
-from .dataset import events_from_ratings, read_catalog, read_ratings
-from .exceptions import StreamrecError
+from streamrec.streams.exceptions import StreamrecError
+from streamrec.streams.tools.dataset import events_from_ratings, read_catalog, read_ratings
 
 FORMATS = ("auto", "movielens", "retailrocket", "csv", "jsonl")
 RETAILROCKET_KINDS = {"view": "view", "addtocart": "click", "transaction": "purchase"}

@@ -1,6 +1,6 @@
 """The Faust app, declared once: topics, the catalog agent and the worker's service.
 
-The event topics are consumed by the service's aiokafka consumer (``streams/consumer.py``:
+The event topics are consumed by the service's aiokafka consumer (``streams/worker/consumer.py``:
 Faust's per-event stream cost ~57x the events/s of plain ``getmany`` batches here), and
 per-user state lives in Redis (``state/users.py``). Settings come from ``STREAMREC_*``
 env vars when this module is imported (the CLI sets them from flags first). Run it with
@@ -19,24 +19,26 @@ import random
 import shutil
 import socket
 import tempfile
+from typing import TYPE_CHECKING
 
 import faust
 import mode
 
 from streamrec.state.redis_store import RedisStore
 from streamrec.state.users import RedisUsers
+from streamrec.streams.kafka_security import faust_credentials
+from streamrec.streams.outage import wait_out
+from streamrec.streams.records import EVENT_TOPICS, TOPIC_CATALOG, TOPIC_DLQ, TOPIC_RECS
+from streamrec.streams.settings import Settings
+from streamrec.streams.topics import ensure_topics
+from streamrec.streams.worker.catalog_rebuild import rebuild_catalog
+from streamrec.streams.worker.consumer import EventConsumer
+from streamrec.streams.worker.kafka_tuning import set_fetch_max_wait
+from streamrec.streams.worker.processor import Message, Processor
+from streamrec.streams.worker.scoring_client import Scoring, ScoringClient
 
-from .catalog_rebuild import rebuild_catalog
-from .consumer import EventConsumer
-from .evaluation import Evaluation
-from .kafka_security import faust_credentials
-from .kafka_tuning import set_fetch_max_wait
-from .outage import wait_out
-from .processor import Message, Processor
-from .records import EVENT_TOPICS, TOPIC_CATALOG, TOPIC_DLQ, TOPIC_RECS
-from .scoring_client import Scoring, ScoringClient
-from .settings import Settings
-from .topics import ensure_topics
+if TYPE_CHECKING:     # installed by `streamrec evaluate` only
+    from streamrec.streams.tools.evaluation import Evaluation
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +132,7 @@ class RedisService(mode.Service):
 
     def install(self, evaluation: Evaluation) -> None:
         """What ``streamrec evaluate`` installs before the worker starts
-        (``streams/evaluation.py``); serving never calls it."""
+        (``streams/tools/evaluation.py``); serving never calls it."""
         self.processor.install(evaluation)
         inline = evaluation.scoring()
         if inline is not None:      # every list scored in this process, no deadline

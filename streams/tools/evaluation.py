@@ -18,7 +18,7 @@ Transformer scores without a deadline are the other evaluation part; they are a
 serving client.
 
 The broker path starts each configuration's worker with ``python -m
-streamrec.streams.evaluation PLAN`` (:func:`main`): the serving app with a plan
+streamrec.streams.tools.evaluation PLAN`` (:func:`main`): the serving app with a plan
 installed.
 
 >>> plan = Plan(judge_from=10.0)
@@ -39,8 +39,7 @@ import orjson
 from streamrec.models.events import CatalogChange, Interaction
 from streamrec.models.prequential import split_runs
 from streamrec.state.protocols import CatalogState
-
-from .messages import Message
+from streamrec.streams.messages import Message
 
 log = logging.getLogger(__name__)
 Run = list[tuple[Message, Interaction]]
@@ -79,7 +78,7 @@ class Evaluation:
         """The inline transformer scoring of ``model_dir`` (None without one)."""
         if not self.plan.model_dir:
             return None
-        from .scorer import InlineScoring
+        from streamrec.streams.scorer import InlineScoring
         return InlineScoring(self.plan.model_dir)
 
     def judged(self, ts: float) -> bool:
@@ -120,11 +119,11 @@ class Evaluation:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Run the serving worker (``streams/app.py``) with the plan in ``argv[0]``
+    """Run the serving worker (``streams/worker/app.py``) with the plan in ``argv[0]``
     installed (settings come from ``STREAMREC_*`` as for ``streamrec worker``)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     plan = Plan.from_json(argv[0])
-    from . import app as worker
+    from streamrec.streams.worker import app as worker
     worker.redis_service.install(Evaluation(plan))
     level = {"warning": "warn"}.get(worker.settings.log_level, worker.settings.log_level)
     sys.argv = ["streamrec-eval-worker", "--quiet", "worker", "--without-web", "--loglevel",

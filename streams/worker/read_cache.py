@@ -7,8 +7,7 @@ import time
 from typing import Any
 
 from streamrec.state.protocols import Candidates, Store
-
-from .settings import Settings
+from streamrec.streams.settings import Settings
 
 Row = list[tuple[str, float]]
 

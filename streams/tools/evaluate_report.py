@@ -11,9 +11,8 @@ from typing import Any
 
 from streamrec.models.prequential import Tally
 from streamrec.state.metrics_payload import LATENCY_BUCKETS_MS
-
-from .eventlog import EventLog
-from .report import Report
+from streamrec.streams.tools.eventlog import EventLog
+from streamrec.streams.tools.report import Report
 
 
 def date(ts: float) -> str:

@@ -26,8 +26,9 @@ from tqdm import tqdm
 
 from streamrec.state.memory_store import MemoryStore
 from streamrec.state.users import RedisUsers
-
-from .evaluate import (
+from streamrec.streams.records import TOPIC_EVENTS
+from streamrec.streams.settings import Settings
+from streamrec.streams.tools.evaluate import (
     CONFIGS,
     ConfigResult,
     bucket_width,
@@ -36,12 +37,10 @@ from .evaluate import (
     judging_settings,
     read_result,
 )
-from .evaluation import Evaluation, Plan
-from .eventlog import EventLog
-from .models_bridge import catalog_changes
-from .processor import Message, Processor
-from .records import TOPIC_EVENTS
-from .settings import Settings
+from streamrec.streams.tools.evaluation import Evaluation, Plan
+from streamrec.streams.tools.eventlog import EventLog
+from streamrec.streams.tools.models_bridge import catalog_changes
+from streamrec.streams.worker.processor import Message, Processor
 
 
 def messages(log: EventLog, topic: str, batch: int) -> Iterator[list[Message]]:
@@ -93,7 +92,7 @@ async def run_evaluation_memory(settings: Settings, log: EventLog, configs: Sequ
     """Evaluate ``configs`` on ``log`` in memory, ``parallel`` processes at a time (0 = one
     per core), judging from ``judge_from``; returns their results and the curve bucket
     width (as the broker path)."""
-    from .evaluate import _rtrec
+    from streamrec.streams.tools.evaluate import _rtrec
     bucket_s = bucket_width(log)
     base = judging_settings(settings, k, bucket_s)
     per = {n: config_settings(base, n, "mem") for n in configs if n in CONFIGS}

@@ -10,12 +10,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from streamrec.models.events import Interaction
-
-from .catalog_gate import CatalogGate
-from .messages import Message, dead_letter
-from .records import EVENT_TOPICS
-from .settings import Settings
-from .validate import Rejection, parse_interaction
+from streamrec.streams.messages import Message, dead_letter
+from streamrec.streams.records import EVENT_TOPICS
+from streamrec.streams.settings import Settings
+from streamrec.streams.validate import Rejection, parse_interaction
+from streamrec.streams.worker.catalog_gate import CatalogGate
 
 log = logging.getLogger(__name__)
 Send = Callable[[str, bytes | None, bytes], Awaitable[Any]]  # (topic, key, value)
@@ -67,7 +66,7 @@ class Admission:
     async def in_catalog(self, valid: list[tuple[Message, Interaction]]
                           ) -> tuple[list[tuple[Message, Interaction]], int]:
         """The events whose item is in the catalog; the others go to the DLQ (after a
-        bounded wait for the catalog: ``streams/catalog_gate.py``)."""
+        bounded wait for the catalog: ``streams/worker/catalog_gate.py``)."""
         rejected = 0
         unknown = await self.catalog.unknown({ev.item_id for _, ev in valid})
         if unknown:

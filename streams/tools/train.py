@@ -12,9 +12,8 @@ from tqdm import tqdm
 from streamrec.models import seqtrain
 from streamrec.models.device import pick_device
 from streamrec.models.sequential import build, save
-
-from .dataset import read_ratings
-from .settings import Settings
+from streamrec.streams.settings import Settings
+from streamrec.streams.tools.dataset import read_ratings
 
 
 def run_train(settings: Settings, out: Path, *, users: int, epochs: int, dim: int, layers: int,

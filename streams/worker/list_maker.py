@@ -9,7 +9,7 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,13 +21,14 @@ from streamrec.models.pipeline import Rows
 from streamrec.models.ranking import FEATURES
 from streamrec.models.userstate import UserState
 from streamrec.state.protocols import Candidates, Store
+from streamrec.streams import schemas
+from streamrec.streams.settings import Settings
+from streamrec.streams.worker.live_config import Experiments, RiverSnapshots
+from streamrec.streams.worker.read_cache import ReadCache
+from streamrec.streams.worker.scoring_client import Scoring
 
-from . import schemas
-from .evaluation import Evaluation
-from .live_config import Experiments, RiverSnapshots
-from .read_cache import ReadCache
-from .scoring_client import Scoring
-from .settings import Settings
+if TYPE_CHECKING:     # installed by `streamrec evaluate` only
+    from streamrec.streams.tools.evaluation import Evaluation
 
 POLICY = "covisit+trending"
 RANKER_USERS = 20_000   # users whose last candidates (about 6 KB each) a worker keeps to

@@ -19,11 +19,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streamrec.models.events import CatalogChange
 from streamrec.state.redis_store import RedisStore
-
-from .kafka_security import client_kwargs
-from .records import TOPIC_CATALOG
-from .settings import Settings
-from .validate import Rejection, parse_catalog
+from streamrec.streams.kafka_security import client_kwargs
+from streamrec.streams.records import TOPIC_CATALOG
+from streamrec.streams.settings import Settings
+from streamrec.streams.validate import Rejection, parse_catalog
 
 CATALOG_BUILT = "catalog:built"
 

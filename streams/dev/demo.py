@@ -25,14 +25,13 @@ from pathlib import Path
 import aiohttp
 
 from streamrec.state.redis_store import RedisStore
-
-from .api import start_api
-from .dataset import events_from_ratings, read_catalog, read_ratings
-from .embedded import RedisServer, TansuBroker, _die_with_parent
-from .exceptions import StreamrecError
-from .replay import Producer, replay_catalog, replay_events
-from .settings import Settings, redact_url
-from .topics import ensure_topics
+from streamrec.streams.api.server import start_api
+from streamrec.streams.dev.embedded import RedisServer, TansuBroker, _die_with_parent
+from streamrec.streams.exceptions import StreamrecError
+from streamrec.streams.settings import Settings, redact_url
+from streamrec.streams.tools.dataset import events_from_ratings, read_catalog, read_ratings
+from streamrec.streams.tools.replay import Producer, replay_catalog, replay_events
+from streamrec.streams.topics import ensure_topics
 
 
 def say(line: str) -> None:

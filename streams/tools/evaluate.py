@@ -2,7 +2,7 @@
 
 One run, one stream, several configurations side by side:
 
-1. the event log (:mod:`streamrec.streams.eventlog`) and its catalog are produced ONCE
+1. the event log (:mod:`streamrec.streams.tools.eventlog`) and its catalog are produced ONCE
    into fresh topics of the broker (embedded Tansu unless ``STREAMREC_BROKER`` is set);
 2. every configuration gets its own real worker process (``streamrec worker``) in its
    own consumer group with its own Redis keys, so each consumes the same events
@@ -10,7 +10,7 @@ One run, one stream, several configurations side by side:
 3. every event goes to the one mixed ``events`` topic, with one partition (the recorded
    order is kept: three per-kind topics are each read at their own pace) and the workers
    run with
-   an evaluation plan installed (``streams/evaluation.py``): each event on an item new
+   an evaluation plan installed (``streams/tools/evaluation.py``): each event on an item new
    to its user is
    judged against the top-K list that user held in Redis just before it (the list made
    after the user's previous event), then learned from. Lists exclude items the user
@@ -25,9 +25,9 @@ One run, one stream, several configurations side by side:
 
 ``transformer`` needs ``--model-dir`` (a model from ``streamrec train``, trained on data
 BEFORE the evaluated stream, or its scores leak); its worker scores every list with that
-model itself (no deadline: ``streams/evaluation.py``), so the number measures the model, not how
-many lists a scoring worker answered within the serving deadline (``streamrec bench`` and
-the scorer's metrics measure that).
+model itself (no deadline: ``streams/tools/evaluation.py``), so the number measures the
+model, not how many lists a scoring worker answered within the serving deadline
+(``streamrec bench`` and the scorer's metrics measure that).
 ``rtrec`` (the outside baseline, when the ``rtrec`` package is installed) is fed the same
 events in-process, under the same judging rule.
 """
@@ -55,17 +55,16 @@ from tqdm import tqdm
 from streamrec.models.prequential import Tally
 from streamrec.state.protocols import MetricsState
 from streamrec.state.redis_store import RedisStore
-
-from .demo import start_worker, stop_worker
-from .embedded import RedisServer, TansuBroker
-from .evaluate_report import ConfigResult, build_report, date
-from .evaluation import Plan
-from .eventlog import EventLog
-from .exceptions import StreamrecError
-from .models_bridge import catalog_changes
-from .replay import Producer, replay_catalog, replay_events
-from .settings import Settings
-from .topics import ensure_topics
+from streamrec.streams.dev.demo import start_worker, stop_worker
+from streamrec.streams.dev.embedded import RedisServer, TansuBroker
+from streamrec.streams.exceptions import StreamrecError
+from streamrec.streams.settings import Settings
+from streamrec.streams.tools.evaluate_report import ConfigResult, build_report, date
+from streamrec.streams.tools.evaluation import Plan
+from streamrec.streams.tools.eventlog import EventLog
+from streamrec.streams.tools.models_bridge import catalog_changes
+from streamrec.streams.tools.replay import Producer, replay_catalog, replay_events
+from streamrec.streams.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +219,7 @@ async def run_evaluation(settings: Settings, log: EventLog, configs: Sequence[st
                 async with RedisStore(s.redis_url, s.redis_prefix) as store:
                     await store.apply_catalog(catalog_changes(log.catalog))   # no race
                 workers[name] = start_worker(s, "", [plans[name].to_json()],
-                                             module="streamrec.streams.evaluation")
+                                             module="streamrec.streams.tools.evaluation")
                 procs.append(workers[name])
             if wave:
                 results += await _drive(log, wave, plans, workers, progress, idle_timeout_s)
@@ -317,7 +316,7 @@ async def evaluate(settings: Settings, log: EventLog, configs: Sequence[str], k:
     report; returns report.md."""
     t0 = time.monotonic()
     if backend == "memory":
-        from .evaluate_memory import run_evaluation_memory
+        from streamrec.streams.tools.evaluate_memory import run_evaluation_memory
         results, bucket_s = await run_evaluation_memory(settings, log, configs, k, model_dir,
                                                         progress, parallel, judge_from)
     else:

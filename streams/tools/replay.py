@@ -11,10 +11,10 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from .exceptions import StreamrecError
-from .kafka_security import client_kwargs
-from .records import TOPIC_CATALOG, TOPIC_EVENTS
-from .settings import Settings
+from streamrec.streams.exceptions import StreamrecError
+from streamrec.streams.kafka_security import client_kwargs
+from streamrec.streams.records import TOPIC_CATALOG, TOPIC_EVENTS
+from streamrec.streams.settings import Settings
 
 log = logging.getLogger(__name__)
 

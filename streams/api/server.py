@@ -20,11 +20,10 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from streamrec.models.experiments import Experiment, ExperimentError, report
 from streamrec.models.ranking import trending_list
 from streamrec.state.redis_store import RedisStore
-
-from . import schemas
-from .api_figures import cluster_figures
-from .api_metrics import RequestStats, render
-from .settings import Settings
+from streamrec.streams import schemas
+from streamrec.streams.api.figures import cluster_figures
+from streamrec.streams.api.metrics import RequestStats, render
+from streamrec.streams.settings import Settings
 
 log = logging.getLogger(__name__)
 STORE: web.AppKey[RedisStore] = web.AppKey("store", RedisStore)
@@ -117,7 +116,7 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    """The API's OpenAPI 3 document (``streams/openapi.yaml``)."""
+    """The API's OpenAPI 3 document (``streams/api/openapi.yaml``)."""
     text = resources.files(__package__).joinpath("openapi.yaml").read_text()
     return web.Response(text=text, content_type="application/yaml")
 

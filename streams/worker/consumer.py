@@ -44,12 +44,11 @@ from aiokafka.structs import ConsumerRecord
 
 from streamrec.state.batch import watermark_field
 from streamrec.state.users import RedisUsers
-
-from .kafka_security import client_kwargs
-from .outage import OutageError, wait_out
-from .processor import Message, Processor
-from .records import EVENT_TOPICS
-from .settings import Settings
+from streamrec.streams.kafka_security import client_kwargs
+from streamrec.streams.outage import OutageError, wait_out
+from streamrec.streams.records import EVENT_TOPICS
+from streamrec.streams.settings import Settings
+from streamrec.streams.worker.processor import Message, Processor
 
 log = logging.getLogger(__name__)
 

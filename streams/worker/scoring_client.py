@@ -17,9 +17,9 @@ from typing import Any, Protocol
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from . import schemas
-from .kafka_security import client_kwargs
-from .settings import Settings
+from streamrec.streams import schemas
+from streamrec.streams.kafka_security import client_kwargs
+from streamrec.streams.settings import Settings
 
 
 class Scoring(Protocol):

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .exceptions import EmbeddedStartError
+from streamrec.streams.exceptions import EmbeddedStartError
 
 HOST = "127.0.0.1"
 

@@ -4,7 +4,7 @@ Per batch, in three phases:
 
 - **read**: decode and validate (bad ones to the DLQ: ``streams/messages.py``); the
   partitions' watermarks and recent event ids (skip what was applied:
-  ``state/lua/commit.lua``); catalog membership (``streams/catalog_gate.py``); the users'
+  ``state/lua/commit.lua``); catalog membership (``streams/worker/catalog_gate.py``); the users'
   states, their stored lists and the candidates, with the batch's trending written first;
 - **rank**: every touched user's list once (bursts coalesce): candidates, filters, blend,
   learned ranker, River, transformer, rules, diversity, exploration, top-K;
@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from streamrec.models.covisit import partners, time_weight
 from streamrec.models.events import CatalogChange, Interaction
@@ -26,17 +26,18 @@ from streamrec.models.prequential import Tally, bucket_of, judge
 from streamrec.models.userstate import UserState
 from streamrec.state.batch import BatchWrite, Fenced, Impressions
 from streamrec.state.protocols import Store
+from streamrec.streams.messages import Message, advance
+from streamrec.streams.outage import OUTAGES
+from streamrec.streams.settings import Settings
+from streamrec.streams.validate import Rejection, parse_catalog
+from streamrec.streams.worker.admission import Admission
+from streamrec.streams.worker.catalog_gate import CatalogGate
+from streamrec.streams.worker.list_maker import ListMaker, Output
+from streamrec.streams.worker.read_cache import ReadCache
+from streamrec.streams.worker.scoring_client import Scoring
 
-from .admission import Admission
-from .catalog_gate import CatalogGate
-from .evaluation import Evaluation
-from .list_maker import ListMaker, Output
-from .messages import Message, advance
-from .outage import OUTAGES
-from .read_cache import ReadCache
-from .scoring_client import Scoring
-from .settings import Settings
-from .validate import Rejection, parse_catalog
+if TYPE_CHECKING:     # installed by `streamrec evaluate` only
+    from streamrec.streams.tools.evaluation import Evaluation
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ class Processor:
         self.catalog = CatalogGate(store, settings.unknown_item_wait_ms)
         self.admission = Admission(settings, send, self.catalog)
         self.cache = ReadCache(store, settings)
-        # the rank phase; with an evaluation installed (streams/evaluation.py, by
+        # the rank phase; with an evaluation installed (streams/tools/evaluation.py, by
         # `streamrec evaluate` only): exact order, a judging window, inline River
         self.lists = ListMaker(settings, store, self.cache, scoring, evaluation)
         self.evaluation = evaluation
@@ -106,7 +107,7 @@ class Processor:
         self.last_error = ""    # the last message quarantined, and why
 
     def install(self, evaluation: Evaluation | None) -> None:
-        """Install (or remove) an evaluation's hooks (``streams/evaluation.py``)."""
+        """Install (or remove) an evaluation's hooks (``streams/tools/evaluation.py``)."""
         self.evaluation = self.lists.evaluation = evaluation
 
     # -- events ------------------------------------------------------------------------
@@ -174,7 +175,7 @@ class Processor:
         are read first; messages below them (applied before a crash, or by another
         worker) and repeated event ids are skipped, and all the batch's effects are
         written with the new watermarks by one atomic script (``state/lua/commit.lua``).
-        Under an evaluation (``streams/evaluation.py``) the batch is processed in runs
+        Under an evaluation (``streams/tools/evaluation.py``) the batch is processed in runs
         holding at most one event per user, each run's shared effects written before the
         next is ranked; only each user's final list of the batch is published."""
         if self.evaluation is not None:

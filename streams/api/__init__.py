@@ -1,0 +1,1 @@
+"""The API role: lists, health, metrics, experiments over HTTP."""

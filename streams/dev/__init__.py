@@ -1,0 +1,1 @@
+"""Embedded dev servers (Tansu broker, redis-server) and the demo."""

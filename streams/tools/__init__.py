@@ -1,0 +1,1 @@
+"""Offline tools: evaluate, replay, train, event logs and reports."""
