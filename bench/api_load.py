@@ -93,6 +93,21 @@ def _paths(users: Sequence[str], k: int, seed: int, n: int) -> list[str]:
     return [f"/recommendations/{rng.choice(users)}?k={k}" for _ in range(n)]
 
 
+async def _timed_get(c: _Conn, path: str, since: float, res: LoadResult) -> None:
+    """One GET on ``c``: its latency from ``since`` into ``res``, or an error (the
+    connection is made again on the next request)."""
+    try:
+        ok = await c.get(path) == 200
+    except (OSError, asyncio.IncompleteReadError):
+        ok = False
+        await c.close()
+        c.writer = None
+    if ok:
+        res.latencies_ms.append((time.perf_counter() - since) * 1000.0)
+    else:
+        res.errors += 1
+
+
 async def closed_loop(host: str, port: int, users: Sequence[str], seconds: float,
                       connections: int = 32, k: int = 20, seed: int = 0) -> LoadResult:
     res = LoadResult("closed", seconds)
@@ -102,17 +117,7 @@ async def closed_loop(host: str, port: int, users: Sequence[str], seconds: float
     async def client(c: _Conn, offset: int) -> None:
         n = offset
         while time.perf_counter() < stop_at:
-            t = time.perf_counter()
-            try:
-                ok = await c.get(paths[n % len(paths)]) == 200
-            except (OSError, asyncio.IncompleteReadError):
-                ok = False
-                await c.close()
-                c.writer = None
-            if ok:
-                res.latencies_ms.append((time.perf_counter() - t) * 1000.0)
-            else:
-                res.errors += 1
+            await _timed_get(c, paths[n % len(paths)], time.perf_counter(), res)
             n += 1
     conns = [_Conn(host, port) for _ in range(connections)]
     t0 = time.perf_counter()
@@ -147,16 +152,7 @@ async def _open_loop(host: str, port: int, users: Sequence[str], rate: float, se
         while (job := await queue.get()) is not None:
             scheduled, path = job
             res.late_ms.append((time.perf_counter() - scheduled) * 1000.0)
-            try:
-                ok = await c.get(path) == 200
-            except (OSError, asyncio.IncompleteReadError):
-                ok = False
-                await c.close()
-                c.writer = None
-            if ok:
-                res.latencies_ms.append((time.perf_counter() - scheduled) * 1000.0)
-            else:
-                res.errors += 1
+            await _timed_get(c, path, scheduled, res)
     conns = [_Conn(host, port) for _ in range(connections)]
     tasks = [asyncio.create_task(client(c)) for c in conns]
     t0 = time.perf_counter()
