@@ -82,10 +82,7 @@ class Report:
 
     def save(self, out: Path, raw: dict[str, Any]) -> Path:
         """Write report.md, the PNG plots and results.json into ``out``; returns report.md."""
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
+        plt = _pyplot()
         out.mkdir(parents=True, exist_ok=True)
         md = [f"# {self.title}", ""]
         for kind, b in self.blocks:
@@ -94,6 +91,9 @@ class Report:
             elif kind == "table":
                 caption, header, rows = b
                 md += [f"**{caption}**", "", markdown_table(header, rows), ""]
+            elif plt is None:
+                md += [f"*{b.caption}: no plot (matplotlib is not installed: "
+                       "pip install 'streamrec[reports]')*", ""]
             else:
                 fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
                 b.draw(ax)
@@ -106,3 +106,15 @@ class Report:
         path = out / "report.md"
         path.write_text("\n".join(md))
         return path
+
+
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend, or None where the ``reports`` extra is not
+    installed (the worker image does not carry it): the tables are written all the same."""
+    try:
+        import matplotlib
+    except ImportError:
+        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt

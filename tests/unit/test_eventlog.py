@@ -70,3 +70,4 @@ def test_duplicate_event_ids_are_dropped(tmp_path):
     p.write_text('{"event_id": "e", "user_id": "u", "item_id": "a", "ts": 1, "type": "view"}\n'
                  '{"event_id": "e", "user_id": "u", "item_id": "a", "ts": 1, "type": "view"}\n')
     assert len(load_event_log(p).events) == 1
+
