@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import importlib
 import logging
 import os
 import signal
@@ -42,24 +43,16 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+ROLES = {"worker": "streamrec.streams.worker", "api": "streamrec.streams.api.server",
+         "learner": "streamrec.streams.learner", "scorer": "streamrec.streams.scorer"}
+
+
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.cmd == "demo":
         from streamrec.streams.dev.demo import run_demo
         return asyncio.run(run_demo(ensure_data(settings), args.seconds))
-    if args.cmd == "worker":
-        if settings.river_weight > 0 and not settings.snapshot_key:
-            raise StreamrecError(
-                "STREAMREC_SNAPSHOT_KEY is not set: workers load only River snapshots signed "
-                "with it (set the learner's key, 16+ characters), or set "
-                "STREAMREC_RIVER_WEIGHT=0 to run without River")
-        os.environ.update(settings.to_env())
-        from streamrec.streams.worker.app import app
-        level = {"warning": "warn"}.get(settings.log_level, settings.log_level)
-        sys.argv = ["streamrec-worker", "--quiet", "worker", "--without-web", "--loglevel", level]
-        app.main()
-        return 0
-    if args.cmd == "api":
-        return _serve_api(settings)
+    if args.cmd in ROLES:          # each role is main(settings) in its own module
+        return importlib.import_module(ROLES[args.cmd]).main(settings)
     if args.cmd == "replay":
         return asyncio.run(_replay(settings))
     if args.cmd == "topics":
@@ -74,10 +67,6 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
                   batch_size=args.batch_size, patience=args.patience, device=args.device,
                   until=parse_when(args.until, "--until") if args.until else None)
         return 0
-    if args.cmd == "learner":
-        return asyncio.run(_learner(_need_broker(settings), args))
-    if args.cmd == "scorer":
-        return asyncio.run(_scorer(_need_broker(settings), args))
     if args.cmd == "ope":
         return _ope(args)
     if args.cmd == "bench":
@@ -115,17 +104,6 @@ def _need_broker(settings: Settings) -> Settings:
     if not settings.broker:
         raise StreamrecError("STREAMREC_BROKER (or --broker) is required, e.g. 127.0.0.1:9092")
     return settings
-
-
-def _serve_api(settings: Settings) -> int:
-    from aiohttp import web
-
-    from streamrec.streams.api.server import make_app
-    if not settings.redis_url:
-        raise StreamrecError("STREAMREC_REDIS_URL (or --redis-url) is required")
-    web.run_app(make_app(settings), host=settings.api_host, port=settings.api_port,
-                access_log=None)
-    return 0
 
 
 async def _replay(settings: Settings) -> int:
@@ -185,47 +163,6 @@ async def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
     await evaluate(settings, log, configs, settings.k, _report_dir(args.out, "evaluate"),
                    model_dir, progress=not args.no_progress, parallel=args.parallel,
                    backend=args.backend, judge_from=judge_from)
-    return 0
-
-
-async def _learner(settings: Settings, args: argparse.Namespace) -> int:
-    import signal
-
-    from streamrec.streams.learner import Learner
-    if not settings.redis_url:
-        raise StreamrecError("STREAMREC_REDIS_URL (or --redis-url) is required: snapshots "
-                             "are published to Redis")
-    learner = Learner(settings, settings.learner_snapshot_every,
-                      settings.learner_snapshot_seconds)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, learner.stop)
-    await learner.run()
-    return 0
-
-
-async def _scorer(settings: Settings, args: argparse.Namespace) -> int:
-    import signal
-
-    from streamrec.streams.scorer import Scorer
-    from streamrec.streams.topics import ensure_topics
-    s = settings
-    if not (Path(s.scorer_model_dir) / "model.safetensors").exists():
-        raise StreamrecError(f"STREAMREC_SCORER_MODEL_DIR (--model-dir) {s.scorer_model_dir}: "
-                             "no model.safetensors; run `streamrec train --out DIR` first")
-    if s.scorer_embed_catalog and not settings.redis_url:
-        raise StreamrecError("--embed-catalog needs STREAMREC_REDIS_URL (content neighbours "
-                             "are written to Redis)")
-    await ensure_topics(settings, ("score.requests", "score.results", "events.dlq",
-                                   "catalog.updates"))
-    scorer = Scorer(settings, Path(s.scorer_model_dir), max_batch=s.scorer_max_batch,
-                    max_wait_ms=s.scorer_max_wait_ms, queue_size=s.scorer_queue_size,
-                    device=s.scorer_device or None, embed_catalog=s.scorer_embed_catalog)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, scorer.stop)
-    print(f"scorer: {scorer.scorer.version} on {scorer.device}", flush=True)
-    await scorer.run()
     return 0
 
 

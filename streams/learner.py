@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import signal
 import time
 from typing import Any
 
@@ -193,3 +194,21 @@ class Learner:
         ev = parse_interaction(raw, kind, s.max_event_bytes)
         if not isinstance(ev, Rejection):   # the worker dead-letters bad events
             self.model.learn(ev)
+
+
+def main(settings: Settings) -> int:
+    """Run the learner with ``settings`` until SIGINT or SIGTERM."""
+    if not settings.broker or not settings.redis_url:
+        raise StreamrecError("the learner needs STREAMREC_BROKER and STREAMREC_REDIS_URL "
+                             "(--broker, --redis-url): it reads the topics and publishes "
+                             "snapshots to Redis")
+
+    async def run() -> int:
+        learner = Learner(settings, settings.learner_snapshot_every,
+                          settings.learner_snapshot_seconds)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, learner.stop)
+        await learner.run()
+        return 0
+    return asyncio.run(run())

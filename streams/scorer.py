@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -30,6 +31,7 @@ from streamrec.models.batcher import MicroBatcher
 from streamrec.models.device import pick_device
 from streamrec.models.sequential import SeqRec, load, saved_version
 from streamrec.streams import schemas
+from streamrec.streams.exceptions import StreamrecError
 from streamrec.streams.kafka_security import client_kwargs
 from streamrec.streams.messages import Message, dead_letter
 from streamrec.streams.settings import Settings
@@ -326,3 +328,31 @@ class Scorer:
                     log.warning("scorer: now serving %s", new.version)
             except (OSError, ValueError) as e:  # a save in progress: try again later
                 log.info("scorer: reload skipped: %s", e)
+
+
+def main(settings: Settings) -> int:
+    """Run the scorer with ``settings`` until SIGINT or SIGTERM."""
+    s = settings
+    if not s.broker:
+        raise StreamrecError("STREAMREC_BROKER (or --broker) is required, e.g. 127.0.0.1:9092")
+    if not (Path(s.scorer_model_dir) / "model.safetensors").exists():
+        raise StreamrecError(f"STREAMREC_SCORER_MODEL_DIR (--model-dir) {s.scorer_model_dir}: "
+                             "no model.safetensors; run `streamrec train --out DIR` first")
+    if s.scorer_embed_catalog and not s.redis_url:
+        raise StreamrecError("--embed-catalog needs STREAMREC_REDIS_URL (content neighbours "
+                             "are written to Redis)")
+
+    async def run() -> int:
+        from streamrec.streams.topics import ensure_topics
+        await ensure_topics(s, ("score.requests", "score.results", "events.dlq",
+                                "catalog.updates"))
+        scorer = Scorer(s, Path(s.scorer_model_dir), max_batch=s.scorer_max_batch,
+                        max_wait_ms=s.scorer_max_wait_ms, queue_size=s.scorer_queue_size,
+                        device=s.scorer_device or None, embed_catalog=s.scorer_embed_catalog)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, scorer.stop)
+        print(f"scorer: {scorer.scorer.version} on {scorer.device}", flush=True)
+        await scorer.run()
+        return 0
+    return asyncio.run(run())

@@ -23,6 +23,7 @@ from streamrec.state.redis_store import RedisStore
 from streamrec.streams import schemas
 from streamrec.streams.api.figures import cluster_figures
 from streamrec.streams.api.metrics import RequestStats, render
+from streamrec.streams.exceptions import StreamrecError
 from streamrec.streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -252,3 +253,12 @@ async def start_api(settings: Settings) -> tuple[web.AppRunner, str]:
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     return runner, f"http://{settings.api_host}:{port}"
+
+
+def main(settings: Settings) -> int:
+    """Serve the API with ``settings`` until stopped."""
+    if not settings.redis_url:
+        raise StreamrecError("STREAMREC_REDIS_URL (or --redis-url) is required")
+    web.run_app(make_app(settings), host=settings.api_host, port=settings.api_port,
+                access_log=None)
+    return 0

@@ -125,10 +125,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     plan = Plan.from_json(argv[0])
     from streamrec.streams.worker import app as worker
     worker.redis_service.install(Evaluation(plan))
-    level = {"warning": "warn"}.get(worker.settings.log_level, worker.settings.log_level)
-    sys.argv = ["streamrec-eval-worker", "--quiet", "worker", "--without-web", "--loglevel",
-                level]
-    worker.app.main()
+    worker.run()
 
 
 if __name__ == "__main__":

@@ -187,3 +187,14 @@ async def catalog(stream: faust.StreamT) -> None:
         await wait_out(functools.partial(redis_service.processor.process_catalog,
                                          _messages(batch)),
                        limit_s=settings.outage_wait_s, what="Redis", rng=rng)
+
+
+def run() -> None:
+    """Run the worker until it is stopped (SIGTERM, Ctrl-C); exits the process. The
+    Worker that ``faust worker`` would make, made here without its command line."""
+    level = {"warning": "warn"}.get(settings.log_level, settings.log_level)
+    worker = QuietWorker(app, quiet=True, loglevel=level,
+                         redirect_stdouts=app.conf.worker_redirect_stdouts,
+                         redirect_stdouts_level=app.conf.worker_redirect_stdouts_level,
+                         blocking_timeout=app.conf.blocking_timeout)
+    worker.execute_from_commandline()
