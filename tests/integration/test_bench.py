@@ -51,3 +51,12 @@ async def test_api_bench_runs_each_server_and_every_request_succeeds(redis_serve
         assert paced.errors == 0 and len(paced.latencies_ms) == len(paced.late_ms) == 50, name
         summary = paced.summary()
         assert summary["p99_ms"] >= summary["p50_ms"] > 0 and summary["late_p99_ms"] >= 0
+
+
+async def test_redis_client_bench_measures_each_installed_client(redis_server):
+    """``bench/redis_clients.py``: every client answers the API's read pair; those not
+    installed are named, not counted."""
+    from streamrec.bench.redis_clients import run
+    got = await run(redis_server.url, 0.2, 4)
+    assert got["resp.py (the API's)"] > 0 and got["redis-py"] > 0
+    assert all(isinstance(v, float) and v > 0 or "not installed" in v for v in got.values())
