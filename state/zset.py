@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Collection
 
 
 class ZSet(dict):
@@ -53,11 +53,14 @@ class ZSet(dict):
         if self._best is not None and n <= self._best_n:
             if not self._dirty and self._answer:
                 return self._answer[:n]
-            pool: Iterable[str] = set(self._best) | self._dirty
+            pool: Collection[str] = self._dirty.union(self._best)
             want = self._best_n
         else:
             pool, want = self.keys(), n
-        best = heapq.nlargest(want, ((self[m], m) for m in pool))
+        if len(pool) <= 8 * want:      # small: C's sort beats heapq's Python loop
+            best = sorted([(self[m], m) for m in pool], reverse=True)[:want]
+        else:
+            best = heapq.nlargest(want, ((self[m], m) for m in pool))
         self._best, self._best_n, self._dirty = [m for _, m in best], want, set()
         self._answer = [(m, x) for x, m in best]
         return self._answer[:n]
