@@ -53,7 +53,7 @@ class RankConfig:
     covisit_window: int = 10
     trending_weight: float = 0.1
     recency_decay: float = 0.85
-    content_weight: float = 0.0
+    content_weight: float = 0.3
     exclude_seen: bool = True
     score_candidates: int = 50
     ranker_candidates: int = 100

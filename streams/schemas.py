@@ -1,10 +1,10 @@
 """The wire contract: one typed schema per topic, and one for the stored list.
 
-msgspec Structs, encoded as JSON. The worker writes lists with :class:`StoredList`, the
-API reads and serves them with it, the scorer and its client speak :class:`ScoreRequest`
-and :class:`ScoreResult`, the DLQ record is :class:`DeadLetter`; ``streams/api/openapi.yaml``
-is checked against :func:`json_schema` by a test, and the README's schema section is
-made from the same classes. Events and catalog updates are validated field by field in
+msgspec Structs, encoded as JSON. The worker writes lists with :class:`StoredList` (the
+API writes its cold-start list with it and serves stored ones as they are), the scorer
+and its client speak :class:`ScoreRequest` and :class:`ScoreResult`, the DLQ record is
+:class:`DeadLetter`; a test checks ``streams/api/openapi.yaml`` against
+:func:`json_schema`. Events and catalog updates are validated field by field in
 ``streams/validate.py`` (its reasons go to the DLQ); :class:`Event` and
 :class:`CatalogUpdate` are what it accepts, and a test holds the two together.
 

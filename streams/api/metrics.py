@@ -26,25 +26,25 @@ True
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 
-os.environ.setdefault("PROMETHEUS_DISABLE_CREATED_SERIES", "True")   # before the import
-
-from prometheus_client import (  # noqa: E402 - after the setting above
+from prometheus_client import (
     CollectorRegistry,
     Counter,
     GCCollector,
     Histogram,
     ProcessCollector,
+    disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.core import (  # noqa: E402
+from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
     HistogramMetricFamily,
     Metric,
 )
+
+disable_created_metrics()      # no *_created series: counters and histograms only
 
 BUCKETS_MS = (0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 1000)
 CLUSTER = ("scope",)

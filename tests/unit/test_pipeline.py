@@ -146,3 +146,11 @@ def test_exploration_needs_a_seeded_rng():
     plan = pipeline.candidates(cfg, {"u": user("a")}, ROWS, {"u": None})
     with pytest.raises(ValueError, match="seeded rng"):
         pipeline.rank(cfg, plan, RankInputs(info={}, now=0.0, arms={}))
+
+
+def test_the_ranking_defaults_are_the_settings_defaults():
+    """``RankConfig``'s defaults (for tests and doctests) are those of the settings the
+    worker builds it from: they cannot drift apart."""
+    from streamrec.streams.settings import Settings
+
+    assert RankConfig() == RankConfig.from_settings(Settings.from_env({}))
