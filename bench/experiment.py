@@ -42,7 +42,7 @@ async def run(args: argparse.Namespace) -> None:
         await ensure_topics(s)
         exp = Experiment.from_dict({"name": "ranking", "variants": list(args.variants),
                                     "allocation": args.allocation})
-        async with RedisStore(s.redis_url) as store, Producer(s) as producer:
+        async with RedisStore(s.redis.redis_url) as store, Producer(s) as producer:
             await store.apply_catalog(catalog_changes(read_catalog(data)))
             await store.create_experiment(exp)
             worker = start_worker(s)

@@ -27,12 +27,12 @@ from streamrec.streams.worker.kafka_tuning import set_fetch_max_wait
 settings = Settings.from_env()
 _tmp = tempfile.mkdtemp(prefix="streamrec-noop-")
 atexit.register(shutil.rmtree, _tmp, True)
-set_fetch_max_wait(settings.fetch_max_wait_ms)  # same consumer tuning as the worker
-app = faust.App(f"{settings.app_id}-noop", broker=f"kafka://{settings.broker}",
+set_fetch_max_wait(settings.kafka.fetch_max_wait_ms)  # same consumer tuning as the worker
+app = faust.App(f"{settings.kafka.app_id}-noop", broker=f"kafka://{settings.kafka.broker}",
                 store="memory://", web_enabled=False, consumer_auto_offset_reset="earliest",
                 datadir=_tmp,
                 broker_rebalance_timeout=3.0, broker_session_timeout=6.0,
-                broker_heartbeat_interval=1.0, topic_partitions=settings.partitions)
+                broker_heartbeat_interval=1.0, topic_partitions=settings.kafka.partitions)
 topic = app.topic(*(settings.topic(t) for t in EVENT_TOPICS), key_type=bytes, value_type=bytes,
                   key_serializer="raw", value_serializer="raw")
 WRITE_LISTS = os.environ.get("STREAMREC_NOOP_LISTS") == "1"
@@ -40,11 +40,11 @@ WRITE_LISTS = os.environ.get("STREAMREC_NOOP_LISTS") == "1"
 
 @app.agent(topic)
 async def noop(stream: faust.StreamT) -> None:
-    r = aioredis.Redis.from_url(settings.redis_url)
+    r = aioredis.Redis.from_url(settings.redis.redis_url)
     try:
-        async for batch in stream.take_events(settings.batch_size,
-                                              within=settings.batch_wait_ms / 1000):
-            await noop_batch(r, settings.redis_prefix, len(batch),
+        async for batch in stream.take_events(settings.kafka.batch_size,
+                                              within=settings.kafka.batch_wait_ms / 1000):
+            await noop_batch(r, settings.redis.redis_prefix, len(batch),
                              [(e.message.key, e.message.timestamp) for e in batch]
                              if WRITE_LISTS else None)
     finally:

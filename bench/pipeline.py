@@ -86,14 +86,15 @@ async def throughput(broker, redis, events, catalog, partitions: int
         await replay_events(p, events, 0)
     n = len(events)
     out = {}
-    r = aioredis.Redis.from_url(s.redis_url)
+    r = aioredis.Redis.from_url(s.redis.redis_url)
     # baselines: the no-op Faust agent, and a no-op plain aiokafka consumer
     for label, raw in (("no-op Faust agent", False), ("no-op aiokafka consumer", True)):
-        s1 = s.replace(app_id=f"{s.app_id}{int(raw)}", redis_prefix=f"{s.redis_prefix}{int(raw)}:")
+        s1 = s.replace(app_id=f"{s.kafka.app_id}{int(raw)}",
+                       redis_prefix=f"{s.redis.redis_prefix}{int(raw)}:")
         noop = start_noop(s1, raw=raw)
         try:
             async def noop_count(s1=s1) -> int:
-                return int(await r.get(s1.redis_prefix + "noop:count") or 0)
+                return int(await r.get(s1.redis.redis_prefix + "noop:count") or 0)
             t0, t1 = await _wait_count(noop_count, n, 600)
             out[label] = n / max(t1 - t0, 1e-9)
         finally:
@@ -102,9 +103,10 @@ async def throughput(broker, redis, events, catalog, partitions: int
     # that the learner's CPU is not charged to the worker); catalog loaded into Redis first
     for label, models in (("streamrec worker", False), ("worker + River snapshot", True)):
         tag = uuid.uuid4().hex[:6]
-        s2 = s.replace(app_id=f"{s.app_id}{tag}", redis_prefix=f"{s.redis_prefix}{tag}:",
+        s2 = s.replace(app_id=f"{s.kafka.app_id}{tag}",
+                       redis_prefix=f"{s.redis.redis_prefix}{tag}:",
                        river_weight=0.3 if models else 0.0)
-        async with RedisStore(s2.redis_url, s2.redis_prefix) as store:
+        async with RedisStore(s2.redis.redis_url, s2.redis.redis_prefix) as store:
             await store.apply_catalog(catalog)
             if models:
                 await Learner(s2, snapshot_every=10**9).run(until_idle_s=2.0)
@@ -118,7 +120,7 @@ async def throughput(broker, redis, events, catalog, partitions: int
             finally:
                 stop_worker(w)
     await r.aclose()
-    return out, s2.redis_prefix
+    return out, s2.redis.redis_prefix
 
 
 async def latency(broker, redis, events, catalog, rate: float, seconds: float,
@@ -135,15 +137,15 @@ async def latency(broker, redis, events, catalog, rate: float, seconds: float,
     ran up to ~170 ms behind), then ``seconds`` measured."""
     s = _settings(broker, redis, partitions=partitions)
     await ensure_topics(s)
-    r = aioredis.Redis.from_url(s.redis_url, decode_responses=True)
+    r = aioredis.Redis.from_url(s.redis.redis_url, decode_responses=True)
     await r.config_set("notify-keyspace-events", "K$")
     pubsub = r.pubsub()
-    await pubsub.psubscribe(f"__keyspace@0__:{s.redis_prefix}rec:*")
+    await pubsub.psubscribe(f"__keyspace@0__:{s.redis.redis_prefix}rec:*")
     sent: dict[str, deque[tuple[float, bool]]] = defaultdict(deque)   # (sent at, measured)
     lat: list[float] = []
     done = asyncio.Event()
 
-    async with RedisStore(s.redis_url, s.redis_prefix) as store:
+    async with RedisStore(s.redis.redis_url, s.redis.redis_prefix) as store:
         await store.apply_catalog(catalog)
         w = start_noop(s, lists=True, raw=raw) if noop else start_worker(s)
         obs = asyncio.create_task(_observe(s, pubsub, sent, lat, done))
@@ -194,14 +196,14 @@ async def _observe(s: Settings, pubsub: Any, sent: dict[str, deque[tuple[float, 
                    lat: list[float], done: asyncio.Event) -> None:
     """Each rewrite of ``rec:{user}`` (keyspace notifications): the latency of every sent
     event the new list includes."""
-    reader = aioredis.Redis.from_url(s.redis_url)
+    reader = aioredis.Redis.from_url(s.redis.redis_url)
     while not done.is_set():
         msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)
         if not msg:
             continue
         now = time.time()
         key = msg["channel"].split(":", 1)[1]
-        user = key[len(s.redis_prefix) + 4:]
+        user = key[len(s.redis.redis_prefix) + 4:]
         value = await reader.get(key)
         if not value:
             continue

@@ -24,18 +24,18 @@ from streamrec.streams.worker.consumer import make_consumer
 
 
 async def run(settings: Settings, write_lists: bool, stop: asyncio.Event) -> None:
-    r = aioredis.Redis.from_url(settings.redis_url)
-    consumer = make_consumer(settings, f"{settings.app_id}-rawnoop")   # the worker's config
+    r = aioredis.Redis.from_url(settings.redis.redis_url)
+    consumer = make_consumer(settings, f"{settings.kafka.app_id}-rawnoop")   # the worker's config
     consumer.subscribe([settings.topic(t) for t in EVENT_TOPICS])
     await consumer.start()
     try:
         while not stop.is_set():
-            got = await consumer.getmany(timeout_ms=settings.batch_wait_ms,
-                                         max_records=settings.batch_size)
+            got = await consumer.getmany(timeout_ms=settings.kafka.batch_wait_ms,
+                                         max_records=settings.kafka.batch_size)
             records = [m for batch in got.values() for m in batch]
             if not records:
                 continue
-            await noop_batch(r, settings.redis_prefix, len(records),
+            await noop_batch(r, settings.redis.redis_prefix, len(records),
                              [(m.key, m.timestamp / 1000.0) for m in records]
                              if write_lists else None)
             await consumer.commit()

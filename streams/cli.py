@@ -20,7 +20,7 @@ from streamrec.streams.settings import Settings
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    names = {f for f in Settings.__dataclass_fields__}
+    names = {spec.name for spec in Settings.specs()}
     return Settings.from_env(**{k: v for k, v in vars(args).items() if k in names})
 
 
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = settings_from(args)
-        logging.basicConfig(level=settings.log_level.upper(),
+        logging.basicConfig(level=settings.serving.log_level.upper(),
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         if args.cmd in ("demo", "evaluate", "bench"):
             # commands that own child processes: SIGTERM (kill, docker stop) stops them as
@@ -61,7 +61,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.cmd == "train":
         from streamrec.streams.tools.train import run_train
-        run_train(settings, Path(args.out), users=settings.replay_users if
+        run_train(settings, Path(args.out), users=settings.demo.replay_users if
                   args.replay_users is not None else 0, epochs=args.epochs, dim=args.dim,
                   layers=args.layers, heads=args.heads, max_len=args.max_len, lr=args.lr,
                   batch_size=args.batch_size, patience=args.patience, device=args.device,
@@ -73,7 +73,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         from streamrec.bench.suite import bench, parse_rates
         users = args.replay_users if args.replay_users is not None else 200
         asyncio.run(bench(ensure_data(settings), _report_dir(args.out, "bench"), users,
-                          parse_rates(args.loads), args.seconds, settings.partitions,
+                          parse_rates(args.loads), args.seconds, settings.kafka.partitions,
                           args.api_seconds, args.api_rates, args.api_connections))
         return 0
     if args.cmd == "evaluate":
@@ -91,7 +91,7 @@ def ensure_data(settings: Settings, url: str | None = None) -> Settings:
         settings.resolved_data_dir()
         return settings
     except DataMissing as e:
-        if settings.data_dir:
+        if settings.demo.data_dir:
             raise          # an explicit path that is wrong: say so, do not download
         target = Path("data") / "movielens-small"
         if not (target / "ratings.csv").exists():
@@ -101,7 +101,7 @@ def ensure_data(settings: Settings, url: str | None = None) -> Settings:
 
 
 def _need_broker(settings: Settings) -> Settings:
-    if not settings.broker:
+    if not settings.kafka.broker:
         raise StreamrecError("STREAMREC_BROKER (or --broker) is required, e.g. 127.0.0.1:9092")
     return settings
 
@@ -112,9 +112,10 @@ async def _replay(settings: Settings) -> int:
     _need_broker(settings)
     data = settings.resolved_data_dir()
     async with Producer(settings) as p:
-        n_items = await replay_catalog(p, read_catalog(data, settings.seed))
-        n = await replay_events(p, events_from_ratings(read_ratings(data, settings.replay_users)),
-                                settings.replay_rate)
+        n_items = await replay_catalog(p, read_catalog(data, settings.serving.seed))
+        events = events_from_ratings(read_ratings(data, settings.demo.replay_users))
+        n = await replay_events(p, events,
+                                settings.demo.replay_rate)
     print(f"replayed {n_items} catalog items and {n} events")
     return 0
 
@@ -157,10 +158,10 @@ async def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
         path = ensure_data(settings).resolved_data_dir()
     else:
         path = Path(args.log)
-    log = load_event_log(path, args.format, users, args.max_events, settings.seed)
+    log = load_event_log(path, args.format, users, args.max_events, settings.serving.seed)
     print(f"evaluate: {log.name}: {len(log.events):,} events, {log.users:,} users, "
           f"{len(log.catalog):,} items; configurations: {', '.join(configs)}", flush=True)
-    await evaluate(settings, log, configs, settings.k, _report_dir(args.out, "evaluate"),
+    await evaluate(settings, log, configs, settings.ranking.k, _report_dir(args.out, "evaluate"),
                    model_dir, progress=not args.no_progress, parallel=args.parallel,
                    backend=args.backend, judge_from=judge_from)
     return 0

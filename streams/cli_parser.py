@@ -4,10 +4,9 @@ flags are made from ``streams/settings.py``); ``streams/cli.py`` runs them."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from typing import Any
 
-from streamrec.streams.settings import ENV_PREFIX, Settings
+from streamrec.streams.settings import Settings
 
 ALIASES = {"redis_url": ["--redis"], "replay_rate": ["--rate"], "replay_users": ["--users"]}
 VERB_ALIASES = {    # the role's own short names for its settings
@@ -23,24 +22,28 @@ def _common(p: argparse.ArgumentParser, verb: str) -> None:
     """A flag for every setting (``--name-with-dashes``), as its env var would set it;
     secrets are env vars only (a flag shows in the process list). A verb's own option of
     the same name wins."""
-    g = p.add_argument_group("settings (each also read from its STREAMREC_* env var)")
     taken = set(p._option_string_actions)
-    for f in dataclasses.fields(Settings):
-        if f.metadata["secret"]:
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for spec in Settings.specs():
+        if spec.secret:
             continue
-        names = ["--" + f.name.replace("_", "-"), *ALIASES.get(f.name, [])]
-        if f.name in VERB_ALIASES.get(verb, {}):
-            names.append(VERB_ALIASES[verb][f.name])
+        names = ["--" + spec.name.replace("_", "-"), *ALIASES.get(spec.name, [])]
+        if spec.name in VERB_ALIASES.get(verb, {}):
+            names.append(VERB_ALIASES[verb][spec.name])
         names = [n for n in names if n not in taken]
         if not names:
             continue
-        help_ = f"{f.metadata['help']} ({ENV_PREFIX}{f.name.upper()})".replace("%", "%%")
-        if str(f.type) == "bool":
-            g.add_argument(*names, dest=f.name, default=None, help=help_,
+        if spec.group not in groups:
+            groups[spec.group] = p.add_argument_group(
+                f"{spec.group} settings (each also read from its STREAMREC_* env var)")
+        g = groups[spec.group]
+        help_ = f"{spec.help} ({spec.env})".replace("%", "%%")
+        if spec.kind == "bool":
+            g.add_argument(*names, dest=spec.name, default=None, help=help_,
                            action=argparse.BooleanOptionalAction)
         else:
-            g.add_argument(*names, dest=f.name, default=None, help=help_,
-                           type=TYPES[str(f.type)])
+            g.add_argument(*names, dest=spec.name, default=None, help=help_,
+                           type=TYPES[spec.kind], choices=spec.choices)
 
 
 def _add_train(sub: Any) -> None:

@@ -58,12 +58,12 @@ class RefusedSnapshot(StreamrecError, snapshots.SnapshotRejected):
 
 
 def require_key(settings: Settings) -> str:
-    if not settings.snapshot_key:
+    if not settings.serving.snapshot_key:
         raise SettingsError(
             "STREAMREC_SNAPSHOT_KEY is not set: the learner signs its model snapshots with it "
             "and workers load only signed ones; set the same secret of 16+ characters on "
             "the learner and every worker (e.g. `openssl rand -hex 32`)")
-    return settings.snapshot_key
+    return settings.serving.snapshot_key.get_secret_value()
 
 
 class Learner:
@@ -73,12 +73,12 @@ class Learner:
         self._key = require_key(settings)
         self.snapshot_every = snapshot_every
         self.snapshot_seconds = snapshot_seconds
-        self.model = OnlineLearner(seed=settings.seed)
+        self.model = OnlineLearner(seed=settings.serving.seed)
         self.offsets: dict[tuple[str, int], int] = {}   # next offset to read
         self.version = 0
         self._stop = asyncio.Event()
-        self._r = aioredis.Redis.from_url(settings.redis_url)   # bytes, not decoded
-        self._rng = random.Random(settings.seed)
+        self._r = aioredis.Redis.from_url(settings.redis.redis_url)   # bytes, not decoded
+        self._rng = random.Random(settings.serving.seed)
         self._last_beat = float("-inf")
         self.lag = 0
 
@@ -87,8 +87,8 @@ class Learner:
 
     async def restore(self) -> None:
         snap = await wait_out(
-            lambda: load_snapshot(self._r, self.settings.redis_prefix, self._key),
-            limit_s=self.settings.outage_wait_s, what="Redis", rng=self._rng)
+            lambda: load_snapshot(self._r, self.settings.redis.redis_prefix, self._key),
+            limit_s=self.settings.redis.outage_wait_s, what="Redis", rng=self._rng)
         if snap:
             self.model, self.offsets, self.version = snap["model"], snap["offsets"], \
                 snap["version"]
@@ -99,14 +99,14 @@ class Learner:
         """Publish models + offsets atomically (one value) and bump the version; a Redis
         outage is waited out (up to ``outage_wait_s``), the same version retried."""
         self.version += 1
-        await wait_out(self._publish, limit_s=self.settings.outage_wait_s, what="Redis",
+        await wait_out(self._publish, limit_s=self.settings.redis.outage_wait_s, what="Redis",
                        rng=self._rng)
 
     async def _publish(self) -> None:
         blob = snapshots.dumps({"model": self.model, "offsets": dict(self.offsets),
                                 "version": self.version, "ts": time.time(),
                                 "metrics": self.model.metrics()}, self._key)
-        p = self.settings.redis_prefix
+        p = self.settings.redis.redis_prefix
         async with self._r.pipeline(transaction=True) as pipe:
             pipe.set(p + SNAPSHOT_KEY, blob)
             pipe.set(p + VERSION_KEY, self.version)
@@ -124,7 +124,8 @@ class Learner:
         """The learner's liveness in ``workers`` (also while idle); a miss is not fatal."""
         self._last_beat = time.monotonic()
         try:
-            await self._r.hset(self.settings.redis_prefix + "workers", "learner", self._beat())
+            await self._r.hset(self.settings.redis.redis_prefix + "workers", "learner",
+                               self._beat())
         except Exception as exc:  # noqa: BLE001
             log.warning("learner heartbeat not written: %r", exc)
 
@@ -134,9 +135,10 @@ class Learner:
         await self.restore()
         topics = [s.topic(t) for t in (*EVENT_TOPICS, TOPIC_CATALOG)]
         kinds = {s.topic(t): k for t, k in EVENT_TOPICS.items()}
-        consumer = AIOKafkaConsumer(bootstrap_servers=s.broker, group_id=None, **client_kwargs(s),
+        consumer = AIOKafkaConsumer(bootstrap_servers=s.kafka.broker, group_id=None,
+                                    **client_kwargs(s),
                                     enable_auto_commit=False, auto_offset_reset="earliest",
-                                    fetch_max_wait_ms=s.fetch_max_wait_ms)
+                                    fetch_max_wait_ms=s.kafka.fetch_max_wait_ms)
         await consumer.start()
         try:
             tps = []
@@ -184,28 +186,28 @@ class Learner:
             await self._r.aclose()
 
     def _learn_catalog(self, raw: bytes | None) -> None:
-        c = parse_catalog(raw, self.settings.max_event_bytes)
+        c = parse_catalog(raw, self.settings.serving.max_event_bytes)
         if not isinstance(c, Rejection):
             self.model.catalog_change(c)
 
     def _learn_event(self, kind: str | None, raw: bytes | None) -> None:
         """Learn one event (``kind`` None: the mixed ``events`` topic)."""
         s = self.settings
-        ev = parse_interaction(raw, kind, s.max_event_bytes)
+        ev = parse_interaction(raw, kind, s.serving.max_event_bytes)
         if not isinstance(ev, Rejection):   # the worker dead-letters bad events
             self.model.learn(ev)
 
 
 def main(settings: Settings) -> int:
     """Run the learner with ``settings`` until SIGINT or SIGTERM."""
-    if not settings.broker or not settings.redis_url:
+    if not settings.kafka.broker or not settings.redis.redis_url:
         raise StreamrecError("the learner needs STREAMREC_BROKER and STREAMREC_REDIS_URL "
                              "(--broker, --redis-url): it reads the topics and publishes "
                              "snapshots to Redis")
 
     async def run() -> int:
-        learner = Learner(settings, settings.learner_snapshot_every,
-                          settings.learner_snapshot_seconds)
+        learner = Learner(settings, settings.serving.learner_snapshot_every,
+                          settings.serving.learner_snapshot_seconds)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, learner.stop)

@@ -164,12 +164,15 @@ class Scorer:
     async def run(self) -> None:
         s = self.settings
         consumer = AIOKafkaConsumer(
-            s.topic(TOPIC_REQUESTS), bootstrap_servers=s.broker, group_id=f"{s.app_id}-scorer",
+            s.topic(TOPIC_REQUESTS), bootstrap_servers=s.kafka.broker,
+            group_id=f"{s.kafka.app_id}-scorer",
             **client_kwargs(s),
             enable_auto_commit=False, auto_offset_reset="earliest",
-            fetch_max_wait_ms=s.fetch_max_wait_ms, max_poll_records=self.batcher.max_batch * 4,
+            fetch_max_wait_ms=s.kafka.fetch_max_wait_ms,
+            max_poll_records=self.batcher.max_batch * 4,
             rebalance_timeout_ms=3000, session_timeout_ms=6000, heartbeat_interval_ms=1000)
-        producer = AIOKafkaProducer(bootstrap_servers=s.broker, linger_ms=1, **client_kwargs(s))
+        producer = AIOKafkaProducer(bootstrap_servers=s.kafka.broker, linger_ms=1,
+                                    **client_kwargs(s))
         await consumer.start()
         await producer.start()
         pending: deque[tuple[TopicPartition, int, asyncio.Future | dict]] = deque()
@@ -251,10 +254,10 @@ class Scorer:
         encoder = await asyncio.to_thread(TextEncoder, None, self.device)
         index = ContentIndex(encoder.dim)
         texts: dict[str, str] = {}
-        r = aioredis.Redis.from_url(s.redis_url)
+        r = aioredis.Redis.from_url(s.redis.redis_url)
         consumer = AIOKafkaConsumer(
-            s.topic("catalog.updates"), bootstrap_servers=s.broker, group_id=None,
-            auto_offset_reset="earliest", fetch_max_wait_ms=s.fetch_max_wait_ms,
+            s.topic("catalog.updates"), bootstrap_servers=s.kafka.broker, group_id=None,
+            auto_offset_reset="earliest", fetch_max_wait_ms=s.kafka.fetch_max_wait_ms,
             **client_kwargs(s))
         await consumer.start()
         try:
@@ -263,7 +266,7 @@ class Scorer:
                 changed: dict[str, str] = {}
                 for msgs in batch.values():
                     for m in msgs:
-                        c = parse_catalog(m.value, s.max_event_bytes)
+                        c = parse_catalog(m.value, s.serving.max_event_bytes)
                         if isinstance(c, Rejection) or c.title is None:
                             continue  # the worker dead-letters bad updates
                         text = item_text(c.title, c.category)
@@ -275,10 +278,10 @@ class Scorer:
                 vecs = await asyncio.to_thread(encoder.encode, [changed[i] for i in ids])
                 index.add(ids, vecs)
                 async with r.pipeline(transaction=False) as pipe:
-                    pipe.hset(s.redis_prefix + "emb", mapping={
+                    pipe.hset(s.redis.redis_prefix + "emb", mapping={
                         i: v.astype("float16").tobytes() for i, v in zip(ids, vecs, strict=True)})
                     for i in ids:
-                        key = s.redis_prefix + "cs:" + i
+                        key = s.redis.redis_prefix + "cs:" + i
                         pipe.delete(key)
                         sims = index.similar(i, self.content_neighbours)
                         if sims:
@@ -292,11 +295,11 @@ class Scorer:
     async def _publish_metrics(self) -> None:
         """Every second: batch sizes, queue wait, compute time and requests/s to Redis
         (key ``scorer``), where the API's /metrics shows them. No Redis, no metrics."""
-        if not self.settings.redis_url:
+        if not self.settings.redis.redis_url:
             return
         import redis.asyncio as aioredis
-        r = aioredis.Redis.from_url(self.settings.redis_url)
-        key = self.settings.redis_prefix + "scorer"
+        r = aioredis.Redis.from_url(self.settings.redis.redis_url)
+        key = self.settings.redis.redis_prefix + "scorer"
         last_n, last_t = 0, time.monotonic()
         try:
             while True:
@@ -333,12 +336,13 @@ class Scorer:
 def main(settings: Settings) -> int:
     """Run the scorer with ``settings`` until SIGINT or SIGTERM."""
     s = settings
-    if not s.broker:
+    if not s.kafka.broker:
         raise StreamrecError("STREAMREC_BROKER (or --broker) is required, e.g. 127.0.0.1:9092")
-    if not (Path(s.scorer_model_dir) / "model.safetensors").exists():
-        raise StreamrecError(f"STREAMREC_SCORER_MODEL_DIR (--model-dir) {s.scorer_model_dir}: "
+    if not (Path(s.serving.scorer_model_dir) / "model.safetensors").exists():
+        raise StreamrecError(f"STREAMREC_SCORER_MODEL_DIR (--model-dir) "
+                             f"{s.serving.scorer_model_dir}: "
                              "no model.safetensors; run `streamrec train --out DIR` first")
-    if s.scorer_embed_catalog and not s.redis_url:
+    if s.serving.scorer_embed_catalog and not s.redis.redis_url:
         raise StreamrecError("--embed-catalog needs STREAMREC_REDIS_URL (content neighbours "
                              "are written to Redis)")
 
@@ -346,9 +350,11 @@ def main(settings: Settings) -> int:
         from streamrec.streams.topics import ensure_topics
         await ensure_topics(s, ("score.requests", "score.results", "events.dlq",
                                 "catalog.updates"))
-        scorer = Scorer(s, Path(s.scorer_model_dir), max_batch=s.scorer_max_batch,
-                        max_wait_ms=s.scorer_max_wait_ms, queue_size=s.scorer_queue_size,
-                        device=s.scorer_device or None, embed_catalog=s.scorer_embed_catalog)
+        scorer = Scorer(s, Path(s.serving.scorer_model_dir), max_batch=s.serving.scorer_max_batch,
+                        max_wait_ms=s.serving.scorer_max_wait_ms,
+                        queue_size=s.serving.scorer_queue_size,
+                        device=s.serving.scorer_device or None,
+                        embed_catalog=s.serving.scorer_embed_catalog)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, scorer.stop)

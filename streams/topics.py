@@ -19,11 +19,11 @@ TOPIC_CONFIGS = {TOPIC_CATALOG: {"cleanup.policy": "compact"}}
 async def ensure_topics(settings: Settings, names: tuple[str, ...] = ALL_TOPICS) -> list[str]:
     """Create the topics that do not exist yet; returns the full topic names."""
     full = [settings.topic(n) for n in names]
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.broker, **client_kwargs(settings))
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.broker, **client_kwargs(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        new = [NewTopic(settings.topic(n), settings.partitions, 1,
+        new = [NewTopic(settings.topic(n), settings.kafka.partitions, 1,
                         topic_configs=TOPIC_CONFIGS.get(n, {}))
                for n in names if settings.topic(n) not in existing]
         if new:

@@ -67,7 +67,7 @@ async def json_errors(request: web.Request, handler):  # type: ignore[no-untyped
 async def recommendations(request: web.Request) -> web.Response:
     settings, store = request.app[SETTINGS], request.app[STORE]
     user_id = request.match_info["user_id"]
-    raw_k = request.query.get("k", str(settings.k))
+    raw_k = request.query.get("k", str(settings.ranking.k))
     try:
         k = int(raw_k)
     except ValueError:
@@ -138,7 +138,7 @@ async def ready(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus text: the cluster's figures from Redis, then this process's."""
-    fams = await cluster_figures(request.app[STORE], request.app[SETTINGS].k)
+    fams = await cluster_figures(request.app[STORE], request.app[SETTINGS].ranking.k)
     return web.Response(body=render(fams, request.app[STATS]),
                         content_type="text/plain", charset="utf-8")
 
@@ -207,7 +207,7 @@ async def admin_auth(request: web.Request, handler):  # type: ignore[no-untyped-
     """Admin endpoints (``/experiments...``) need ``Authorization: Bearer <token>``
     (``STREAMREC_ADMIN_TOKEN``); without a configured token they are closed."""
     if request.path.startswith(ADMIN_PREFIX):
-        token = request.app[SETTINGS].admin_token
+        token = request.app[SETTINGS].serving.admin_token.get_secret_value()
         given = request.headers.get("Authorization", "")
         if not token:
             return _error(401, "admin endpoints are disabled: set STREAMREC_ADMIN_TOKEN")
@@ -224,7 +224,7 @@ def make_app(settings: Settings, store: RedisStore | None = None) -> web.Applica
     app[SETTINGS] = settings
     app[STATS] = RequestStats()
     own = store is None
-    app[STORE] = store or RedisStore(settings.redis_url, settings.redis_prefix)
+    app[STORE] = store or RedisStore(settings.redis.redis_url, settings.redis.redis_prefix)
 
     async def close(app: web.Application) -> None:
         if own:
@@ -246,19 +246,19 @@ def make_app(settings: Settings, store: RedisStore | None = None) -> web.Applica
 
 
 async def start_api(settings: Settings) -> tuple[web.AppRunner, str]:
-    """Start the API on ``settings.api_host:api_port`` (0 = free); returns (runner, url)."""
+    """Start the API on ``settings.serving.api_host:api_port`` (0 = free); returns (runner, url)."""
     runner = web.AppRunner(make_app(settings), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, settings.api_host, settings.api_port)
+    site = web.TCPSite(runner, settings.serving.api_host, settings.serving.api_port)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return runner, f"http://{settings.api_host}:{port}"
+    return runner, f"http://{settings.serving.api_host}:{port}"
 
 
 def main(settings: Settings) -> int:
     """Serve the API with ``settings`` until stopped."""
-    if not settings.redis_url:
+    if not settings.redis.redis_url:
         raise StreamrecError("STREAMREC_REDIS_URL (or --redis-url) is required")
-    web.run_app(make_app(settings), host=settings.api_host, port=settings.api_port,
+    web.run_app(make_app(settings), host=settings.serving.api_host, port=settings.serving.api_port,
                 access_log=None)
     return 0

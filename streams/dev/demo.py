@@ -68,8 +68,9 @@ def write_secrets(settings: Settings, folder: Path) -> Path:
     path = folder / "secrets.env"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        for name in ("redis_url", "admin_token", "snapshot_key"):
-            f.write(f"STREAMREC_{name.upper()}={getattr(settings, name)}\n")
+        env = settings.to_env()
+        for name in ("STREAMREC_REDIS_URL", "STREAMREC_ADMIN_TOKEN", "STREAMREC_SNAPSHOT_KEY"):
+            f.write(f"{name}={env[name]}\n")
     return path
 
 
@@ -92,18 +93,20 @@ async def run_demo(settings: Settings, seconds: float) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     with contextlib.ExitStack() as stack:
-        if not settings.broker:
+        if not settings.kafka.broker:
             broker = stack.enter_context(TansuBroker())
             settings = settings.replace(broker=broker.bootstrap)
-        if not settings.redis_url:
+        if not settings.redis.redis_url:
             redis = stack.enter_context(RedisServer())
             settings = settings.replace(redis_url=redis.url)
         settings = settings.replace(
-            snapshot_key=settings.snapshot_key or secrets.token_hex(32),
-            admin_token=settings.admin_token or secrets.token_urlsafe(32))
+            snapshot_key=(settings.serving.snapshot_key.get_secret_value()
+                          or secrets.token_hex(32)),
+            admin_token=(settings.serving.admin_token.get_secret_value()
+                         or secrets.token_urlsafe(32)))
         folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="streamrec-demo-"))
-        say(f"broker: {settings.broker}")
-        say(f"redis: {redact_url(settings.redis_url)}")
+        say(f"broker: {settings.kafka.broker}")
+        say(f"redis: {redact_url(settings.redis.redis_url)}")
         say(f"secrets: {write_secrets(settings, Path(folder))}")
         await ensure_topics(settings)
         worker = start_worker(settings)
@@ -122,11 +125,11 @@ async def run_demo(settings: Settings, seconds: float) -> int:
 
 async def _replay_and_show(settings: Settings, data_dir, url: str, worker: subprocess.Popen,
                            stop: asyncio.Event, seconds: float) -> None:
-    catalog = read_catalog(data_dir, settings.seed)
+    catalog = read_catalog(data_dir, settings.serving.seed)
     titles = {c["item_id"]: c["title"] for c in catalog}
-    ratings = read_ratings(data_dir, settings.replay_users)
+    ratings = read_ratings(data_dir, settings.demo.replay_users)
     users = sorted({r[0] for r in ratings}, key=int)
-    async with RedisStore(settings.redis_url, settings.redis_prefix) as store, \
+    async with RedisStore(settings.redis.redis_url, settings.redis.redis_prefix) as store, \
             Producer(settings) as producer, aiohttp.ClientSession() as http:
         await replay_catalog(producer, catalog)
 
@@ -135,13 +138,15 @@ async def _replay_and_show(settings: Settings, data_dir, url: str, worker: subpr
             return m.get("catalog_total", 0) >= len(catalog)
 
         await wait_for(catalog_loaded, 120, "the worker to load the catalog", worker)
-        say(f"catalog: {len(catalog)} items (prices and stock simulated, seed {settings.seed})")
+        say(f"catalog: {len(catalog)} items (prices and stock simulated, "
+            f"seed {settings.serving.seed})")
         say(f"replay: {len(ratings)} ratings of {len(users)} users at "
-            f"{settings.replay_rate or 'max'} events/s from {data_dir}")
+            f"{settings.demo.replay_rate or 'max'} events/s from {data_dir}")
         replay = asyncio.create_task(
-            replay_events(producer, events_from_ratings(ratings), settings.replay_rate, stop))
-        scenario = (asyncio.create_task(simulate_catalog(store, producer, catalog, settings.seed,
-                                                         stop)) if settings.scenario else None)
+            replay_events(producer, events_from_ratings(ratings), settings.demo.replay_rate, stop))
+        scenario = (asyncio.create_task(
+            simulate_catalog(store, producer, catalog, settings.serving.seed, stop))
+            if settings.demo.scenario else None)
         deadline = time.monotonic() + seconds if seconds > 0 else float("inf")
         shown = 0
         while not stop.is_set() and time.monotonic() < deadline:

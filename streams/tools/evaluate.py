@@ -142,7 +142,7 @@ def judging_settings(settings: Settings, k: int, bucket_s: float) -> Settings:
 def config_settings(base: Settings, name: str, run: str) -> Settings:
     """One configuration's settings: its own consumer group and Redis keys."""
     return base.replace(app_id=f"{run}-{name}",
-                        redis_prefix=f"{base.redis_prefix}{run}:{name}:", **CONFIGS[name])
+                        redis_prefix=f"{base.redis.redis_prefix}{run}:{name}:", **CONFIGS[name])
 
 
 def config_plan(name: str, model_dir: Path | None, judge_from: float, seed: int) -> Plan:
@@ -181,20 +181,22 @@ async def run_evaluation(settings: Settings, log: EventLog, configs: Sequence[st
     bucket_s = bucket_width(log)
     parallel = parallel or os.cpu_count() or 1
     with contextlib.ExitStack() as stack:
-        if not settings.broker:
+        if not settings.kafka.broker:
             settings = settings.replace(broker=stack.enter_context(TansuBroker()).bootstrap)
-        if not settings.redis_url:
+        if not settings.redis.redis_url:
             settings = settings.replace(redis_url=stack.enter_context(RedisServer()).url)
-        if not settings.snapshot_key:    # the run's own learner and workers
+        if not settings.serving.snapshot_key:    # the run's own learner and workers
             settings = settings.replace(snapshot_key=secrets.token_hex(32))
         run = "ev" + uuid.uuid4().hex[:8]
         # one partition of one topic: every worker sees the stream in its recorded order; a
         # long session timeout: a worker starved of CPU must not leave its group mid-stream
         base = judging_settings(settings, k, bucket_s).replace(
-            topic_prefix=f"{settings.topic_prefix}{run}.", partitions=1, session_timeout_s=60.0)
+            topic_prefix=f"{settings.kafka.topic_prefix}{run}.", partitions=1,
+            session_timeout_s=60.0)
         await ensure_topics(base)
         per = {name: config_settings(base, name, run) for name in configs if name in CONFIGS}
-        plans = {name: config_plan(name, model_dir, judge_from, settings.seed) for name in per}
+        seed = settings.serving.seed
+        plans = {name: config_plan(name, model_dir, judge_from, seed) for name in per}
         procs: list[subprocess.Popen] = []
         stack.callback(lambda: [stop_worker(p) for p in procs])
         async with Producer(base) as producer:     # the stream, produced once
@@ -216,7 +218,7 @@ async def run_evaluation(settings: Settings, log: EventLog, configs: Sequence[st
                     pool, _rtrec, log, k, bucket_s, progress and not wave, judge_from)
             workers = {}
             for name, s in wave.items():
-                async with RedisStore(s.redis_url, s.redis_prefix) as store:
+                async with RedisStore(s.redis.redis_url, s.redis.redis_prefix) as store:
                     await store.apply_catalog(catalog_changes(log.catalog))   # no race
                 workers[name] = start_worker(s, "", [plans[name].to_json()],
                                              module="streamrec.streams.tools.evaluation")
@@ -234,7 +236,7 @@ async def _drive(log: EventLog, per: dict[str, Settings], plans: dict[str, Plan]
                  workers: dict[str, subprocess.Popen], progress: bool, idle_timeout_s: float
                  ) -> list[ConfigResult]:
     """Wait for the workers of ``per`` to process the whole stream; read their results."""
-    stores = {n: RedisStore(s.redis_url, s.redis_prefix) for n, s in per.items()}
+    stores = {n: RedisStore(s.redis.redis_url, s.redis.redis_prefix) for n, s in per.items()}
     try:
         async def counts() -> dict[str, int]:
             out = {}

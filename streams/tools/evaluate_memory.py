@@ -61,7 +61,7 @@ def messages(log: EventLog, topic: str, batch: int) -> Iterator[list[Message]]:
 async def run_config(name: str, s: Settings, plan: Plan, log: EventLog,
                      progress: bool = False, position: int = 0) -> ConfigResult:
     """One configuration over the whole log, in this process."""
-    store = MemoryStore(half_life_s=s.half_life_s, covisit_cap=s.covisit_cap)
+    store = MemoryStore(half_life_s=s.ranking.half_life_s, covisit_cap=s.ranking.covisit_cap)
     await store.apply_catalog(catalog_changes(log.catalog))
     evaluation = Evaluation(plan)
 
@@ -73,7 +73,7 @@ async def run_config(name: str, s: Settings, plan: Plan, log: EventLog,
     t0 = time.monotonic()
     with tqdm(total=len(log.events), desc=f"{name:<12}", unit="ev", position=position,
               disable=not progress, mininterval=1.0) as bar:
-        for batch in messages(log, s.topic(TOPIC_EVENTS), s.batch_size):
+        for batch in messages(log, s.topic(TOPIC_EVENTS), s.kafka.batch_size):
             await proc.process_events(batch)
             bar.update(len(batch))
     return await read_result(store, name, plan, time.monotonic() - t0)
@@ -102,7 +102,8 @@ async def run_evaluation_memory(settings: Settings, log: EventLog, configs: Sequ
                              mp_context=multiprocessing.get_context("spawn")) as pool:
         futures: dict[str, Any] = {
             n: loop.run_in_executor(pool, _run_one, n, s,
-                                    config_plan(n, model_dir, judge_from, settings.seed), log,
+                                    config_plan(n, model_dir, judge_from,
+                                                settings.serving.seed), log,
                                     progress, j)
             for j, (n, s) in enumerate(per.items())}
         if "rtrec" in configs:

@@ -123,8 +123,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     installed (settings come from ``STREAMREC_*`` as for ``streamrec worker``)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     plan = Plan.from_json(argv[0])
-    from streamrec.streams.worker import app as worker
-    worker.redis_service.install(Evaluation(plan))
+    from streamrec.streams.settings import Settings
+    from streamrec.streams.worker.app import Worker
+    worker = Worker(Settings.from_env())
+    worker.install(Evaluation(plan))
     worker.run()
 
 

@@ -35,7 +35,7 @@ class Producer:
     def __init__(self, settings: Settings, linger_ms: int = 5,
                  request_timeout_ms: int = 30_000) -> None:
         self.settings = settings
-        self._p = AIOKafkaProducer(bootstrap_servers=settings.broker, linger_ms=linger_ms,
+        self._p = AIOKafkaProducer(bootstrap_servers=settings.kafka.broker, linger_ms=linger_ms,
                                    **client_kwargs(settings),
                                    max_batch_size=256 * 1024,
                                    request_timeout_ms=request_timeout_ms)
@@ -73,7 +73,7 @@ class Producer:
         failed = [g for g in got if isinstance(g, BaseException)]
         if failed:
             raise DeliveryError(f"{len(failed)} of {len(got)} messages were not delivered to "
-                                f"{self.settings.broker}: {failed[0]!r}")
+                                f"{self.settings.kafka.broker}: {failed[0]!r}")
 
 
 async def replay_catalog(producer: Producer, items: Iterable[dict[str, Any]]) -> int:

@@ -29,7 +29,7 @@ def run_train(settings: Settings, out: Path, *, users: int, epochs: int, dim: in
             seqs[user].append(item)
     split = seqtrain.leave_last_out(seqs)
     model = build(len(split.item_ids), dim=dim, layers=layers, heads=heads, max_len=max_len,
-                  seed=settings.seed)
+                  seed=settings.serving.seed)
     bar = tqdm(total=epochs, desc="train", unit="epoch")
 
     def progress(epoch: int, loss: float, hr: float) -> None:
@@ -38,7 +38,7 @@ def run_train(settings: Settings, out: Path, *, users: int, epochs: int, dim: in
 
     t0 = time.perf_counter()
     hist = seqtrain.train(model, split, epochs=epochs, batch_size=batch_size, lr=lr,
-                          patience=patience, seed=settings.seed, device=device,
+                          patience=patience, seed=settings.serving.seed, device=device,
                           progress=progress)
     bar.close()
     seconds = time.perf_counter() - t0

@@ -34,8 +34,8 @@ class Admission:
                ) -> list[tuple[Message, Interaction | Rejection]]:
         """Each message decoded and validated (pure)."""
         s, now = self.settings, time.time()
-        return [(m, parse_interaction(m.value, self.topics[m.topic], s.max_event_bytes,
-                                      now=now, max_future_s=s.max_future_s)
+        return [(m, parse_interaction(m.value, self.topics[m.topic], s.serving.max_event_bytes,
+                                      now=now, max_future_s=s.serving.max_future_s)
                  if m.topic in self.topics else
                  Rejection(f"unknown event topic {m.topic!r}")) for m in msgs]
 
@@ -47,7 +47,7 @@ class Admission:
         number rejected and the number of duplicates."""
         valid: list[tuple[Message, Interaction]] = []
         rejected = duplicates = 0
-        check = self.settings.dedup_window > 0
+        check = self.settings.serving.dedup_window > 0
         batch_ids: set[tuple[str, str]] = set()
         for m, ev in parsed:
             if isinstance(ev, Rejection):

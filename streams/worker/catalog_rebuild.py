@@ -32,7 +32,7 @@ async def rebuild_catalog(settings: Settings, store: RedisStore) -> int:
     returns how many were applied."""
     s = settings
     topic = s.topic(TOPIC_CATALOG)
-    consumer = AIOKafkaConsumer(bootstrap_servers=s.broker, group_id=None,
+    consumer = AIOKafkaConsumer(bootstrap_servers=s.kafka.broker, group_id=None,
                                 enable_auto_commit=False, auto_offset_reset="earliest",
                                 **client_kwargs(s))
     await consumer.start()
@@ -54,7 +54,7 @@ async def rebuild_catalog(settings: Settings, store: RedisStore) -> int:
             changes: list[CatalogChange] = []
             for recs in got.values():
                 for r in recs:
-                    c = parse_catalog(r.value, s.max_event_bytes)
+                    c = parse_catalog(r.value, s.serving.max_event_bytes)
                     if not isinstance(c, Rejection):
                         changes.append(c)
             await store.apply_catalog(changes)

@@ -59,7 +59,7 @@ HEARTBEAT_EVERY_S = 1.0
 def group_id(settings: Settings) -> str:
     """The consumer group of the event topics (the Faust app's own group is ``app_id``:
     a different protocol, so the two cannot share a group)."""
-    return f"{settings.app_id}.events"
+    return f"{settings.kafka.app_id}.events"
 
 
 def make_consumer(settings: Settings, group: str) -> AIOKafkaConsumer:
@@ -67,12 +67,12 @@ def make_consumer(settings: Settings, group: str) -> AIOKafkaConsumer:
     benchmark's no-op aiokafka consumer uses the same)."""
     s = settings
     return AIOKafkaConsumer(
-        bootstrap_servers=s.broker, group_id=group, client_id=f"{s.app_id}-events",
+        bootstrap_servers=s.kafka.broker, group_id=group, client_id=f"{s.kafka.app_id}-events",
         **client_kwargs(s),
         enable_auto_commit=False, auto_offset_reset="earliest",
-        fetch_max_wait_ms=s.fetch_max_wait_ms,
-        session_timeout_ms=int(s.session_timeout_s * 1000),
-        heartbeat_interval_ms=int(min(1.0, s.session_timeout_s / 3) * 1000),
+        fetch_max_wait_ms=s.kafka.fetch_max_wait_ms,
+        session_timeout_ms=int(s.kafka.session_timeout_s * 1000),
+        heartbeat_interval_ms=int(min(1.0, s.kafka.session_timeout_s / 3) * 1000),
         rebalance_timeout_ms=3000)
 
 
@@ -100,7 +100,7 @@ class EventConsumer:
         self._commit_failing_since: float | None = None
         self._last_beat = float("-inf")
         self.last_error = ""
-        self._rng = random.Random(settings.seed)   # backoff jitter
+        self._rng = random.Random(settings.serving.seed)   # backoff jitter
         self._consumer: AIOKafkaConsumer | None = None
 
     async def run(self) -> None:
@@ -110,8 +110,8 @@ class EventConsumer:
         await consumer.start()
         try:
             while not self._stopping.is_set():
-                got = await consumer.getmany(timeout_ms=s.batch_wait_ms,
-                                             max_records=s.batch_size)
+                got = await consumer.getmany(timeout_ms=s.kafka.batch_wait_ms,
+                                             max_records=s.kafka.batch_size)
                 if got:
                     await self._process(consumer, got)
                 if time.monotonic() - self._last_commit >= COMMIT_EVERY_S:
@@ -145,7 +145,7 @@ class EventConsumer:
             self.processor.lag = lag
             self.processor.highwater = ends
             await wait_out(lambda: self.processor.process_events(msgs),
-                           limit_s=self.settings.outage_wait_s, what="Redis", rng=self._rng)
+                           limit_s=self.settings.redis.outage_wait_s, what="Redis", rng=self._rng)
             for tp, recs in got.items():
                 if tp in assigned:
                     self._done[tp] = recs[-1].offset + 1
@@ -163,7 +163,7 @@ class EventConsumer:
             now = time.monotonic()
             since = self._commit_failing_since = self._commit_failing_since or now
             self.last_error = f"offset commit failed: {exc!r}"
-            if now - since >= self.settings.outage_wait_s:
+            if now - since >= self.settings.redis.outage_wait_s:
                 raise OutageError(
                     f"Kafka offset commits failing for {now - since:.0f} s (last: {exc!r}); "
                     "exiting so that a supervisor restarts the worker "

@@ -56,14 +56,15 @@ class ListMaker:
         self.cache = cache
         self.scoring = scoring
         self.evaluation = evaluation
-        self.config = pipeline.RankConfig.from_settings(settings)
+        self.config = pipeline.RankConfig.from_settings(settings.ranking)
         self.experiments = Experiments(store)
-        self.snapshots = RiverSnapshots(store, settings.snapshot_key)
-        self._rng = np.random.default_rng(settings.seed)
+        self.snapshots = RiverSnapshots(store, settings.serving.snapshot_key.get_secret_value())
+        self._rng = np.random.default_rng(settings.serving.seed)
         # learned re-ranking of the blend's candidates, trained on this worker's users: the
         # candidates and features of each user's last list (recently active users only)
-        self.ranker = OnlineRanker(len(FEATURES), warm_up=settings.ranker_warm_up,
-                                   seed=settings.seed) if settings.learned_ranker else None
+        r = settings.ranking
+        self.ranker = OnlineRanker(len(FEATURES), warm_up=r.ranker_warm_up,
+                                   seed=settings.serving.seed) if r.learned_ranker else None
         self.last_lists: OrderedDict[str, tuple[dict[str, int], np.ndarray]] = OrderedDict()
         self.served: list[str] = []
         self.diversity: list[float] = []
@@ -101,7 +102,7 @@ class ListMaker:
         s, cfg = self.settings, self.config
         if cands is None:
             cands = await self.cache.candidates(
-                [i for st in states.values() for i in st.recent[: s.covisit_window]])
+                [i for st in states.values() for i in st.recent[: s.ranking.covisit_window]])
         rows = Rows(cands.covis, cands.trending, cands.out_of_stock, cands.content)
         exp = await self.experiments.read()
         variants = {uid: choose_variant(uid, exp, self.experiments.stats, self._rng)
@@ -120,14 +121,14 @@ class ListMaker:
         self.ranked_lists += len(states)
         river = await self._river_model()
         now = time.time()
-        items = plan.items(max(2 * s.k, s.score_candidates))
+        items = plan.items(max(2 * s.ranking.k, s.ranking.score_candidates))
         info = await self.cache.catalog_info(items, cands.catalog_version)
         ranked = pipeline.rank(cfg, plan, pipeline.RankInputs(
             info=info, now=now,
             newest=newest, river=river, river_tag=self._river_tag(), scores=scores,
             scoring_note=note,
-            vectors=await self.cache.embeddings(items) if s.content_weight > 0 else None,
-            arms=await self.store.item_arm_stats(sorted(items)) if s.explore else None,
+            vectors=await self.cache.embeddings(items) if s.ranking.content_weight > 0 else None,
+            arms=await self.store.item_arm_stats(sorted(items)) if s.ranking.explore else None,
             rng=self._rng))
         self.model_lists += sum(1 for r in ranked.values() if r.scoring == "transformer")
         cats = {i: d.get("category") for i, d in info.items()}
@@ -146,10 +147,10 @@ class ListMaker:
         rec = schemas.StoredList(
             user_id=uid, items=[schemas.ListItem(i, sc) for i, sc in r.items],
             impression_id=imp_id,
-            policy=r.variant or (POLICY if s.ranking == "blend" else s.ranking),
+            policy=r.variant or (POLICY if s.ranking.ranking == "blend" else s.ranking.ranking),
             model_version=r.version, generated_at=now, event_ts=newest.get(uid, 0.0),
             experiment=exp.name if exp else None, variant=r.variant, scoring=r.scoring,
-            explore="thompson" if s.explore else None)
+            explore="thompson" if s.ranking.explore else None)
         imp = (imp_id, r.variant, uid) if exp is not None and exp.status == "running" else None
         return Output(schemas.encode(rec), [i for i, _ in r.items], exp, imp, r.shown)
 
@@ -172,18 +173,18 @@ class ListMaker:
         s = self.settings
         self.asked_lists += len(ask)
         got: dict[str, dict[str, Any] | None] = {}
-        for uid, r in (await self.scoring.score(ask, s.score_deadline_ms / 1000.0)).items():
+        for uid, r in (await self.scoring.score(ask, s.ranking.score_deadline_ms / 1000.0)).items():
             cands = ask[uid][1]
             ok = r is not None and len(r.get("scores") or ()) == len(cands)   # else: fall back
             got[uid] = ({"by_item": dict(zip(cands, r["scores"], strict=True)),
                          "model_version": r.get("model_version", "?")} if ok else None)
-        return got, f"fallback: no transformer scores within {s.score_deadline_ms} ms"
+        return got, f"fallback: no transformer scores within {s.ranking.score_deadline_ms} ms"
 
     async def _river_model(self) -> Any:
         """The live learner (evaluation), or the learner's newest signed snapshot."""
         if self.evaluation is not None and self.evaluation.river is not None:
             return self.evaluation.river
-        if self.settings.river_weight <= 0:
+        if self.settings.ranking.river_weight <= 0:
             return None
         return await self.snapshots.current()
 

@@ -90,7 +90,7 @@ class Processor:
         self.send = send
         self.worker_id = worker_id
         self._recs = settings.topic("recommendations")
-        self.catalog = CatalogGate(store, settings.unknown_item_wait_ms)
+        self.catalog = CatalogGate(store, settings.serving.unknown_item_wait_ms)
         self.admission = Admission(settings, send, self.catalog)
         self.cache = ReadCache(store, settings)
         # the rank phase; with an evaluation installed (streams/tools/evaluation.py, by
@@ -194,7 +194,7 @@ class Processor:
         s = self.settings
         parsed = self.admission.parse(msgs)
         ids: dict[str, list[str]] = {}
-        if s.dedup_window:
+        if s.serving.dedup_window:
             for m, ev in parsed:
                 if isinstance(ev, Interaction):
                     ids.setdefault(m.field, []).append(ev.event_id)
@@ -203,9 +203,9 @@ class Processor:
         todo = [(m, ev) for m, ev in parsed if m.offset >= floor.get(m.field, -1)]
         self.skipped += len(msgs) - len(todo)
         write = BatchWrite(watermarks=advance([m for m, _ in todo], view.marks),
-                           backward=s.covisit_backward, id_window=s.dedup_window)
+                           backward=s.ranking.covisit_backward, id_window=s.serving.dedup_window)
         valid, rejected, duplicates = await self.admission.screen(todo, view.seen)
-        if s.dedup_window:
+        if s.serving.dedup_window:
             write.event_ids = [(m.field, m.offset, ev.event_id) for m, ev in valid]
         valid, unknown = await self.admission.in_catalog(valid)
         await self.users.load(ev.user_id for _, ev in valid)
@@ -263,16 +263,16 @@ class Processor:
             touched[ev.user_id] = st
             judgeable.append(ev.item_id not in seen[ev.user_id])
             seen[ev.user_id].add(ev.item_id)
-            pairs = partners(ev.item_id, st.recent, s.covisit_window)
+            pairs = partners(ev.item_id, st.recent, s.ranking.covisit_window)
             if pairs:
                 effects.visits.append(
-                    (ev.item_id, pairs, time_weight(ev.ts, s.covisit_half_life_s)))
+                    (ev.item_id, pairs, time_weight(ev.ts, s.ranking.covisit_half_life_s)))
             if ev.rec_id and ev.kind in ("click", "purchase"):
                 effects.rewards.append((ev.rec_id, ev.kind,
                                         (ev.price or 0.0) * ev.quantity if ev.price else 1.0))
-                if s.explore and ev.kind == "click":   # item-level rewards for exploration
+                if s.ranking.explore and ev.kind == "click":   # item-level rewards for exploration
                     effects.clicks.append(ev.item_id)
-            st.observe(ev.item_id, ev.kind, recent_cap=s.recent_items, seen_cap=SEEN_CAP,
+            st.observe(ev.item_id, ev.kind, recent_cap=s.ranking.recent_items, seen_cap=SEEN_CAP,
                        ts=ev.ts)
             batch.newest[ev.user_id] = max(batch.newest.get(ev.user_id, 0.0), m.timestamp)
             batch.origin[ev.user_id] = m.field + f":{m.offset}"
@@ -285,7 +285,7 @@ class Processor:
         Redis before ranking. Returns the number of events."""
         s = self.settings
         unread = sorted({ev.user_id for _, ev in valid} - batch.lists.keys())
-        effects = write if defer else BatchWrite(backward=s.covisit_backward)
+        effects = write if defer else BatchWrite(backward=s.ranking.covisit_backward)
         # trending first, in the round trip that reads the candidates (so they include
         # it), under watermarks of its own: a crash between the two writes replays the
         # batch without counting its trending twice
@@ -296,10 +296,11 @@ class Processor:
         touched, judgeable = self._observe(valid, batch, effects)
         # One round trip: the lists to judge against and (when the effects are deferred,
         # so that nothing else must land first) the candidates.
-        heads = [i for st in touched.values() for i in st.recent[: s.covisit_window]]
+        heads = [i for st in touched.values() for i in st.recent[: s.ranking.covisit_window]]
         need = self.cache.rows_needed(heads) if defer else None
-        stored, got = await self.store.read_batch(unread, need, s.candidates_per_item,
-                                                  4 * s.k, content=s.content_weight > 0,
+        stored, got = await self.store.read_batch(unread, need, s.ranking.candidates_per_item,
+                                                  4 * s.ranking.k,
+                                                  content=s.ranking.content_weight > 0,
                                                   first=first)
         batch.pop_marks.update((f, nxt) for f, _, nxt in first.watermarks)
         batch.pop_floor.update((f, nxt) for f, _, nxt in first.watermarks)
@@ -334,8 +335,8 @@ class Processor:
         if ev.user_id not in lists or (self.evaluation is not None
                                        and not self.evaluation.judged(ev.ts)):
             return None
-        return (bucket_of(ev.ts, self.settings.prequential_bucket_s),
-                *judge(ev.item_id, lists[ev.user_id], self.settings.k))
+        return (bucket_of(ev.ts, self.settings.evaluation.prequential_bucket_s),
+                *judge(ev.item_id, lists[ev.user_id], self.settings.ranking.k))
 
     @staticmethod
     def _add_impressions(write: BatchWrite, outputs: dict[str, Output]) -> None:
@@ -356,7 +357,7 @@ class Processor:
         changes: list[CatalogChange] = []
         rejected = 0
         for m in msgs:
-            c = parse_catalog(m.value, self.settings.max_event_bytes)
+            c = parse_catalog(m.value, self.settings.serving.max_event_bytes)
             if isinstance(c, Rejection):
                 await self.admission.reject(m, c.reason)
                 rejected += 1

@@ -32,19 +32,20 @@ class ReadCache:
     async def candidates(self, items: list[str]) -> Candidates:
         s = self.settings
         need = self.rows_needed(items)
-        got = await self.store.fetch_candidates(need, s.candidates_per_item, 4 * s.k,
-                                                content=s.content_weight > 0)
+        got = await self.store.fetch_candidates(need, s.ranking.candidates_per_item,
+                                                4 * s.ranking.k,
+                                                content=s.ranking.content_weight > 0)
         return self.assemble(got, need, items)
 
     def rows_needed(self, items: list[str]) -> list[str]:
         """The items whose cached rows are missing or older than ``candidate_cache_ms``."""
-        now, ttl = time.monotonic(), self.settings.candidate_cache_ms / 1000.0
+        now, ttl = time.monotonic(), self.settings.ranking.candidate_cache_ms / 1000.0
         rows = self._rows
         return [i for i in dict.fromkeys(items) if i not in rows or now - rows[i][0] >= ttl]
 
     def assemble(self, got: Candidates, need: list[str], items: list[str]) -> Candidates:
         """Cache the rows just read (``got``, for ``need``) and assemble those of ``items``."""
-        now, ttl = time.monotonic(), self.settings.candidate_cache_ms / 1000.0
+        now, ttl = time.monotonic(), self.settings.ranking.candidate_cache_ms / 1000.0
         rows = self._rows
         for i in need:
             rows[i] = (now, got.covis.get(i, []), got.content.get(i, []))

@@ -47,13 +47,13 @@ class ScoringClient:
     async def start(self) -> None:
         s = self.settings
         if self._producer is None:
-            self._producer = AIOKafkaProducer(bootstrap_servers=s.broker, linger_ms=0,
+            self._producer = AIOKafkaProducer(bootstrap_servers=s.kafka.broker, linger_ms=0,
                                               **client_kwargs(s))
         if self._own_producer:
             await self._producer.start()
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=s.broker, group_id=None,
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=s.kafka.broker, group_id=None,
                                           **client_kwargs(s),
-                                          fetch_max_wait_ms=s.fetch_max_wait_ms)
+                                          fetch_max_wait_ms=s.kafka.fetch_max_wait_ms)
         await self._consumer.start()
         topic = s.topic("score.results")
         parts = self._consumer.partitions_for_topic(topic)

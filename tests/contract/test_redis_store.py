@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 async def store(redis_settings):
     s = redis_settings
-    async with RedisStore(s.redis_url, s.redis_prefix, half_life_s=60.0,
+    async with RedisStore(s.redis.redis_url, s.redis.redis_prefix, half_life_s=60.0,
                           covisit_cap=10) as st:
         yield st
 

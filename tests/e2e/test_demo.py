@@ -97,7 +97,7 @@ async def _demo_checks(info):
         # 2. an item sold out mid-run leaves every list once the worker has applied its
         # stock event, and the worker applies it within seconds even while it replays
         sold = body["items"][0]["item_id"]
-        prefix = Settings.from_env().redis_prefix
+        prefix = Settings.from_env().redis.redis_prefix
         store = redis.asyncio.from_url(info["redis_url"])
         producer = AIOKafkaProducer(bootstrap_servers=info["broker"])
         await producer.start()

@@ -41,7 +41,7 @@ def calm_state(broker, redis_server) -> dict[str, Any]:
         log, good, bad = event_log(N, SEED)
         worker = start_worker(s)
         try:
-            async with RedisStore(s.redis_url, s.redis_prefix) as store, \
+            async with RedisStore(s.redis.redis_url, s.redis.redis_prefix) as store, \
                     Producer(s) as producer:
                 await load_catalog(store, producer)
                 await send_log(producer, log)

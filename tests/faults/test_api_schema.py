@@ -37,7 +37,7 @@ def api_url(redis_server):
     t = threading.Thread(target=serve, daemon=True)
     t.start()
     assert ready.wait(30)
-    yield box["url"], s.admin_token
+    yield box["url"], s.serving.admin_token.get_secret_value()
     asyncio.run_coroutine_threadsafe(box["runner"].cleanup(), loop).result(30)
     loop.call_soon_threadsafe(loop.stop)
     t.join(30)

@@ -33,7 +33,7 @@ async def test_each_class_of_bad_input_is_quarantined_or_applied(settings, worke
         ("events.view", orjson.dumps(ev("ms2", "u", "5", 1.7e12))),
         ("events.view", orjson.dumps(ev("ok1", "u", "6", 1.7e9 + 5))),
     ]
-    async with RedisStore(settings.redis_url, settings.redis_prefix) as store, \
+    async with RedisStore(settings.redis.redis_url, settings.redis.redis_prefix) as store, \
             Producer(settings) as producer:
         await load_catalog(settings, store, producer)
         await producer.send("events.view", "u", ev("first", "u", "7", 1.7e9))

@@ -43,7 +43,7 @@ async def test_worker_survives_a_broker_stall_and_a_restart(redis_server, calm_s
         await ensure_topics(s)
         worker = start_worker(s)
         try:
-            async with RedisStore(s.redis_url, s.redis_prefix) as store:
+            async with RedisStore(s.redis.redis_url, s.redis.redis_prefix) as store:
                 async with Producer(s) as producer:
                     await load_catalog(store, producer)
                     await send_log(producer, log[:third])

@@ -17,14 +17,15 @@ pytestmark = [pytest.mark.integration, pytest.mark.faults]
 async def test_a_lost_catalog_is_rebuilt_from_its_topic(settings, worker_factory):
     s = settings.replace(river_weight=0.0)
     log, good, bad = event_log(400, seed=5)
-    async with RedisStore(s.redis_url, s.redis_prefix) as store, Producer(s) as producer:
+    async with (RedisStore(s.redis.redis_url, s.redis.redis_prefix) as store,
+                Producer(s) as producer):
         worker = worker_factory(s)
         await load_catalog(store, producer)
         await producer.send("catalog.updates", "3", {"item_id": "3", "stock": 0})
         await producer.send("catalog.updates", "4", {"item_id": "4", "price": 1.25})
         await producer.flush()
         stop_worker(worker)
-        lost = [k async for k in store.client.scan_iter(match=s.redis_prefix + "*")]
+        lost = [k async for k in store.client.scan_iter(match=s.redis.redis_prefix + "*")]
         await store.client.delete(*lost)                  # everything Redis held is gone
         worker_factory(s)
         await send_log(producer, log)

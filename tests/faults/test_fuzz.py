@@ -88,7 +88,7 @@ async def test_fuzzed_events_are_all_accounted_for(redis_settings):
             dead.append(value)
 
     logging.getLogger("streamrec.streams.worker.processor").setLevel(logging.ERROR)
-    async with RedisStore(s.redis_url, s.redis_prefix) as store:
+    async with RedisStore(s.redis.redis_url, s.redis.redis_prefix) as store:
         from streamrec.models.events import CatalogChange
         await store.apply_catalog([CatalogChange(i, stock=5, price=2.0) for i in ITEMS])
         proc = Processor(s, store, MemoryUsers(), sink)

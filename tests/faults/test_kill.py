@@ -43,7 +43,8 @@ async def test_kill_minus_9_five_times_loses_and_doubles_nothing(broker, redis_s
     rng = random.Random(1234)
     at = sorted(rng.uniform(0.05, 0.9) * N for _ in range(KILLS))
     recover = []
-    async with RedisStore(s.redis_url, s.redis_prefix) as store, Producer(s) as producer:
+    async with (RedisStore(s.redis.redis_url, s.redis.redis_prefix) as store,
+                Producer(s) as producer):
         worker = start_worker(s)
         try:
             await load_catalog(store, producer)

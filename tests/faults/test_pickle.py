@@ -32,12 +32,13 @@ async def test_injected_pickle_is_refused_and_a_signed_snapshot_is_loaded(redis_
                                                                           monkeypatch):
     monkeypatch.delenv("STREAMREC_PWNED", raising=False)
     s = redis_settings
-    raw = aioredis.from_url(s.redis_url)    # a plain client, as an attacker would use
-    async with RedisStore(s.redis_url, s.redis_prefix) as store:
+    raw = aioredis.from_url(s.redis.redis_url)    # a plain client, as an attacker would use
+    async with RedisStore(s.redis.redis_url, s.redis.redis_prefix) as store:
         await raw.set(store.key("model:snapshot"), pickle.dumps({"model": Exploit(),
                                                                   "version": 1}))
         await raw.incr(store.key("model:version"))
-        for key in (s.snapshot_key, ""):     # with a key, and with none configured
+        # with a key, and with none configured
+        for key in (s.serving.snapshot_key.get_secret_value(), ""):
             proc = Processor(s.replace(snapshot_key=key), store, MemoryUsers(), _sink)
             assert await proc.lists._river_model() is None
         with pytest.raises(snapshots.SnapshotRejected):
@@ -46,7 +47,8 @@ async def test_injected_pickle_is_refused_and_a_signed_snapshot_is_loaded(redis_
         # the learner's own, signed snapshot is loaded
         model = OnlineLearner(seed=1)
         await raw.set(store.key("model:snapshot"), snapshots.dumps(
-            {"model": model, "version": 2, "offsets": {}}, s.snapshot_key))
+            {"model": model, "version": 2, "offsets": {}},
+            s.serving.snapshot_key.get_secret_value()))
         await raw.incr(store.key("model:version"))
         proc = Processor(s, store, MemoryUsers(), _sink)
         assert isinstance(await proc.lists._river_model(), OnlineLearner)

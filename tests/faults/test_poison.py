@@ -35,7 +35,7 @@ async def test_a_message_that_raises_is_quarantined_and_its_batch_applied(redis_
         {"event_id": f"e{off}", "type": "view", "user_id": u, "item_id": str(off % 7),
          "ts": 1.7e9 + off}), time.time())
         for off, u in enumerate(["a", "b", "c", "poison", "d", "e", "f", "g"] * 4)]
-    async with RedisStore(s.redis_url, s.redis_prefix) as store:
+    async with RedisStore(s.redis.redis_url, s.redis.redis_prefix) as store:
         await store.apply_catalog([CatalogChange(str(i), stock=3) for i in range(7)])
         proc = Processor(s, store, MemoryUsers(), sink)
         proc.lists.recommend = buggy(proc.lists.recommend)     # the rank phase has a bug

@@ -41,7 +41,7 @@ async def test_worker_waits_out_a_redis_stall_and_a_restart(broker, calm_state):
         worker = start_worker(s)
         try:
             async with Producer(s) as producer:
-                async with RedisStore(s.redis_url, s.redis_prefix) as store:
+                async with RedisStore(s.redis.redis_url, s.redis.redis_prefix) as store:
                     await load_catalog(store, producer)
                     await send_log(producer, log[:third])
                     await counted(store, third)
@@ -55,13 +55,13 @@ async def test_worker_waits_out_a_redis_stall_and_a_restart(broker, calm_state):
                         await asyncio.sleep(1.0)
                 finally:
                     os.kill(redis.proc.pid, signal.SIGCONT)
-                async with RedisStore(s.redis_url, s.redis_prefix) as store:
+                async with RedisStore(s.redis.redis_url, s.redis.redis_prefix) as store:
                     await counted(store, 2 * third, timeout=120)
                     stall_recovered = time.monotonic() - stalled - STALL_S
                 # 2. Redis is killed and restarts from its append-only file
                 redis.restart(kill=True)
                 await send_log(producer, log[2 * third:])
-                async with RedisStore(s.redis_url, s.redis_prefix) as store:
+                async with RedisStore(s.redis.redis_url, s.redis.redis_prefix) as store:
                     await counted(store, N, timeout=120)
                     got = await shared_state(store)
             assert worker.poll() is None

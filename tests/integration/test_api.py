@@ -18,7 +18,8 @@ pytestmark = pytest.mark.integration
 async def api(redis_settings):
     s = redis_settings.replace(api_port=0)
     runner, url = await start_api(s)
-    async with RedisStore(s.redis_url, s.redis_prefix) as store, aiohttp.ClientSession() as http:
+    async with (RedisStore(s.redis.redis_url, s.redis.redis_prefix) as store,
+                aiohttp.ClientSession() as http):
         yield url, store, http
     await runner.cleanup()
 

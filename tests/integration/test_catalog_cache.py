@@ -33,7 +33,7 @@ def _msgs(s, events):
 
 async def test_price_change_reaches_the_next_list(redis_settings):
     s = redis_settings.replace(min_price=5.0, candidate_cache_ms=0)
-    async with RedisStore(s.redis_url, s.redis_prefix) as store:
+    async with RedisStore(s.redis.redis_url, s.redis.redis_prefix) as store:
         await store.apply_catalog(CATALOG)
         proc = Processor(s, store, MemoryUsers(), _sink)
         # b's sequence makes 2 and 3 neighbours of 1; a views 0 then 1

@@ -49,7 +49,7 @@ class Sink:
 
 @pytest.fixture
 async def store(redis_settings):
-    async with RedisStore(redis_settings.redis_url, redis_settings.redis_prefix) as st:
+    async with RedisStore(redis_settings.redis.redis_url, redis_settings.redis.redis_prefix) as st:
         await st.apply_catalog([CatalogChange(str(i), stock=10) for i in range(50)])
         yield st
 
@@ -57,7 +57,7 @@ async def store(redis_settings):
 async def test_api_experiment_lifecycle_and_errors(redis_settings, store):
     runner, url = await start_api(redis_settings.replace(api_port=0))
     try:
-        admin = {"Authorization": f"Bearer {redis_settings.admin_token}"}
+        admin = {"Authorization": f"Bearer {redis_settings.serving.admin_token.get_secret_value()}"}
         async with aiohttp.ClientSession() as http:
             async def call(method, path, body=None, headers=admin):
                 async with http.request(method, url + path, data=body, headers=headers) as r:
@@ -66,7 +66,7 @@ async def test_api_experiment_lifecycle_and_errors(redis_settings, store):
             # admin endpoints refuse anonymous callers and wrong tokens, with JSON
             body = orjson.dumps({"name": "anon", "variants": ["blend"]})
             for headers in ({}, {"Authorization": "Bearer wrong"},
-                            {"Authorization": redis_settings.admin_token}):
+                            {"Authorization": admin["Authorization"][len("Bearer "):]}):
                 for method, path in (("POST", "/experiments"), ("GET", "/experiments"),
                                      ("POST", "/experiments/anon/stop"),
                                      ("POST", "/experiments/anon/reset")):
@@ -186,7 +186,7 @@ async def test_two_processors_give_the_same_totals_as_one(redis_settings):
     events = [view(s, f"e{i}", f"u{i % 9}", str(i % 13), float(i)) for i in range(300)]
 
     async def totals(prefix, n_workers):
-        async with RedisStore(s.redis_url, prefix) as st:
+        async with RedisStore(s.redis.redis_url, prefix) as st:
             await st.apply_catalog([CatalogChange(str(i), stock=10) for i in range(13)])
             procs = [Processor(s.replace(redis_prefix=prefix), st, MemoryUsers(), Sink())
                      for _ in range(n_workers)]
@@ -202,8 +202,8 @@ async def test_two_processors_give_the_same_totals_as_one(redis_settings):
             cv = await st.client.zrange(st.key("cv:3"), 0, -1, withscores=True)
             return m["events_total"], sorted(pop), sorted(cv)
 
-    one = await totals(s.redis_prefix + "one:", 1)
-    two = await totals(s.redis_prefix + "two:", 2)
+    one = await totals(s.redis.redis_prefix + "one:", 1)
+    two = await totals(s.redis.redis_prefix + "two:", 2)
     assert one[0] == two[0] == 300
     for a, b in ((one[1], two[1]), (one[2], two[2])):  # same items, scores up to fp order
         assert [i for i, _ in a] == [i for i, _ in b] and len(a) > 1

@@ -30,7 +30,7 @@ async def test_clicked_items_rise_and_stats_are_shared(redis_settings):
     async def sink(*a):
         pass
 
-    async with RedisStore(s.redis_url, s.redis_prefix) as store:
+    async with RedisStore(s.redis.redis_url, s.redis.redis_prefix) as store:
         items = [str(i) for i in range(12)]
         await store.apply_catalog([CatalogChange(i, stock=9) for i in items])
         # two workers

@@ -47,7 +47,8 @@ async def test_user_state_follows_partitions_between_workers(settings, worker_fa
             await producer.send("events.view", u, ev(f"e{n}", u, item, 100.0 + n))
         await producer.flush()
 
-    async with RedisStore(s.redis_url, s.redis_prefix) as store, Producer(s) as producer:
+    async with (RedisStore(s.redis.redis_url, s.redis.redis_prefix) as store,
+                Producer(s) as producer):
         async def processed(count: int):
             async def check():
                 m, _, workers = await store.read_metrics()

@@ -30,7 +30,7 @@ async def _sink(*a):
 
 async def test_every_key_written_is_in_the_schema(redis_settings):
     s = redis_settings.replace(explore=True)
-    async with RedisStore(s.redis_url, s.redis_prefix) as store:
+    async with RedisStore(s.redis.redis_url, s.redis.redis_prefix) as store:
         await store.apply_catalog([CatalogChange(str(i), stock=0 if i == 9 else 5, price=3.0,
                                                  category=f"c{i % 3}") for i in range(30)])
         await store.create_experiment(Experiment.from_dict(
@@ -47,9 +47,9 @@ async def test_every_key_written_is_in_the_schema(redis_settings):
             msg(s, event_id="p1", type="purchase", user_id="u1", item_id="2", ts=1.7e9 + 52,
                 price=3.0, rec_id=rec["impression_id"])])
         await store.heartbeat("w", {"ts": time.time()})
-        keys = [k[len(s.redis_prefix):] async for k in
-                store.client.scan_iter(match=s.redis_prefix + "*")]
-        types = {k: await store.client.type(s.redis_prefix + k) for k in keys}
+        keys = [k[len(s.redis.redis_prefix):] async for k in
+                store.client.scan_iter(match=s.redis.redis_prefix + "*")]
+        types = {k: await store.client.type(s.redis.redis_prefix + k) for k in keys}
     assert len(keys) > 20
     for k in keys:
         fam = family_of(k)

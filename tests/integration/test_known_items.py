@@ -27,7 +27,7 @@ async def test_items_added_after_the_preload_are_accepted_unknown_ones_rejected(
         ev = {"event_id": f"e{n}", "user_id": "u", "item_id": item, "ts": float(n)}
         return Message(s.topic("events.view"), 0, next_offset(), b"u", orjson.dumps(ev), float(n))
 
-    async with RedisStore(s.redis_url, s.redis_prefix) as store:
+    async with RedisStore(s.redis.redis_url, s.redis.redis_prefix) as store:
         await store.apply_catalog([CatalogChange("a", stock=3), CatalogChange("b", stock=3)])
         assert await store.all_items(limit=2) == {"a", "b"}
         assert await store.all_items(limit=1) == set()        # too big: looked up per item

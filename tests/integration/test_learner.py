@@ -44,8 +44,9 @@ async def test_restart_resumes_from_the_snapshot_without_loss_or_double_learning
     assert b.model.events == len(first) + len(more)  # nothing lost, nothing twice
     assert b.model.mf.n_learned == 420 and b.version > a.version
     # the snapshot a worker reads scores exactly like the learner's live model
-    async with RedisStore(settings.redis_url, settings.redis_prefix) as store:
-        snap = snapshots.loads(await store.get_bytes("model:snapshot"), settings.snapshot_key)
+    async with RedisStore(settings.redis.redis_url, settings.redis.redis_prefix) as store:
+        snap = snapshots.loads(await store.get_bytes("model:snapshot"),
+                               settings.serving.snapshot_key.get_secret_value())
     items = [str(i) for i in range(11)]
     assert list(snap["model"].score("u1", items, 1.0)) == list(b.model.score("u1", items, 1.0))
     # the prequential CTR metrics reach the API's /metrics
@@ -67,7 +68,7 @@ async def test_worker_lists_name_the_snapshot_that_scored_them(settings):
     await produce(settings, history)
     learner = Learner(settings, snapshot_every=50)
     await learner.run(until_idle_s=1.5)
-    async with RedisStore(settings.redis_url, settings.redis_prefix) as store:
+    async with RedisStore(settings.redis.redis_url, settings.redis.redis_prefix) as store:
         await store.apply_catalog([CatalogChange(str(i), stock=3) for i in range(9)])
 
         async def sink(*a):

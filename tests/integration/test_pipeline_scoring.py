@@ -37,7 +37,7 @@ PROBE = (["1", "5", "9"], ["2", "3", "30", "unknown"])
 
 
 async def run_pipeline(s, with_scorer, tmp_path, scoring=None):
-    async with RedisStore(s.redis_url, s.redis_prefix) as store:
+    async with RedisStore(s.redis.redis_url, s.redis.redis_prefix) as store:
         await store.apply_catalog([CatalogChange(i, stock=5) for i in ITEMS])
         scorer_task = None
         if with_scorer:
@@ -116,7 +116,8 @@ async def test_faust_worker_with_scorer_setting_starts_and_serves(settings, work
     from tests.conftest import eventually
 
     s = settings.replace(scorer=True, score_deadline_ms=100)
-    async with RedisStore(s.redis_url, s.redis_prefix) as store, Producer(s) as producer:
+    async with (RedisStore(s.redis.redis_url, s.redis.redis_prefix) as store,
+                Producer(s) as producer):
         proc = worker_factory(s)
         for i in ITEMS[:5]:
             await producer.send("catalog.updates", i, {"item_id": i, "stock": 5})
@@ -158,7 +159,7 @@ async def test_transformer_scores_follow_their_items_when_river_reorders_first(s
     score must stay with its item (they were once applied by position)."""
     s = settings.replace(transformer_weight=1.0, diversity_lambda=1.0, price_drop_boost=0.0,
                          river_weight=0.5, learned_ranker=False)
-    async with RedisStore(s.redis_url, s.redis_prefix) as store:
+    async with RedisStore(s.redis.redis_url, s.redis.redis_prefix) as store:
         await store.apply_catalog([CatalogChange(i, stock=5) for i in ITEMS])
         proc = Processor(s, store, MemoryUsers(), Sink(), scoring=ScoresByItemId(),
                          evaluation=Evaluation(Plan(exact=False, river=True, seed=0)))

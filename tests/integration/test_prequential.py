@@ -35,7 +35,7 @@ async def _run(settings, prefix: str, warm, events, catalog, batch: int,
     user's events in batches of ``batch``; returns the metrics and curve of that part and
     the user's final list."""
     s = settings.replace(redis_prefix=prefix, ranking="covisit")
-    async with RedisStore(s.redis_url, s.redis_prefix) as store:
+    async with RedisStore(s.redis.redis_url, s.redis.redis_prefix) as store:
         await store.apply_catalog(catalog)
         await _feed(Processor(s, store, MemoryUsers(), _sink), warm, 500)
         before, _, _ = await store.read_metrics()
@@ -54,7 +54,7 @@ async def test_exact_batch_equals_event_by_event(redis_settings, data_dir):
     events = list(events_from_ratings(ratings))
     warm = list(events_from_ratings([r for r in rows if r[0] != "1"]))
     catalog = catalog_changes(read_catalog(data))
-    p = redis_settings.redis_prefix
+    p = redis_settings.redis.redis_prefix
     # evaluation order (counters before ranking) one event per batch, vs the whole burst
     # as one batch in exact mode
     strict = Plan()
@@ -91,7 +91,7 @@ async def test_events_before_judge_from_are_learned_from_not_judged(redis_settin
     cut = sorted(r[3] for r in ratings)[len(ratings) // 2]
     late = sum(1 for r in ratings if r[3] >= cut)
     assert 0 < late < len(ratings)
-    p = redis_settings.redis_prefix
+    p = redis_settings.redis.redis_prefix
     s, plan = redis_settings, Plan(judge_from=cut)
     one, _, final_one = await _run(s, p + "one:", warm, events, catalog, 1, plan)
     whole, _, final_whole = await _run(s, p + "whole:", warm, events, catalog, len(events),
@@ -110,9 +110,9 @@ async def test_replayed_events_are_not_judged_twice(redis_settings, data_dir):
     rows = read_ratings(data, 40)
     warm = list(events_from_ratings([r for r in rows if r[0] != "1"]))
     events = list(events_from_ratings([r for r in rows if r[0] == "1"]))
-    s = redis_settings.replace(redis_prefix=redis_settings.redis_prefix + "replay:",
+    s = redis_settings.replace(redis_prefix=redis_settings.redis.redis_prefix + "replay:",
                                ranking="covisit")
-    async with RedisStore(s.redis_url, s.redis_prefix) as store:
+    async with RedisStore(s.redis.redis_url, s.redis.redis_prefix) as store:
         await store.apply_catalog(catalog_changes(read_catalog(data)))
         proc = Processor(s, store, MemoryUsers(), _sink, evaluation=Evaluation(Plan()))
         await _feed(proc, warm, 500)

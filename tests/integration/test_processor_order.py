@@ -37,14 +37,14 @@ async def _rows(store):
 
 @pytest.mark.parametrize("exact", [False, True])
 async def test_pairs_land_once_in_either_order(redis_settings, exact):
-    s = redis_settings.replace(redis_prefix=f"{redis_settings.redis_prefix}{exact}:",
+    s = redis_settings.replace(redis_prefix=f"{redis_settings.redis.redis_prefix}{exact}:",
                                candidate_cache_ms=0)
     # user a: 0 -> 1 -> 2; user b: 1 -> 2 -> 3, one batch (seconds apart: the time weight
     # of the pairs, EPOCH-based, is 1 up to a few 1e-8)
     events = [(e, u, i, EPOCH + t) for e, u, i, t in [
         ("a1", "a", "0", 1.0), ("b1", "b", "1", 1.5), ("a2", "a", "1", 2.0),
         ("b2", "b", "2", 2.5), ("a3", "a", "2", 3.0), ("b3", "b", "3", 3.5)]]
-    async with RedisStore(s.redis_url, s.redis_prefix) as store:
+    async with RedisStore(s.redis.redis_url, s.redis.redis_prefix) as store:
         await store.apply_catalog([CatalogChange(**c) for c in CATALOG])
         proc = Processor(s, store, MemoryUsers(), _sink,
                          evaluation=Evaluation(Plan()) if exact else None)
@@ -54,7 +54,7 @@ async def test_pairs_land_once_in_either_order(redis_settings, exact):
         # forward pairs weigh 1 for the previous item (recency decay applies further back),
         # backward pairs covisit_backward times that
         assert dict(rows["1"])["2"] == pytest.approx(2.0)            # a and b: 1 -> 2
-        assert dict(rows["2"])["1"] == pytest.approx(2 * s.covisit_backward)
+        assert dict(rows["2"])["1"] == pytest.approx(2 * s.ranking.covisit_backward)
         assert "3" in dict(rows["2"]) and "0" in dict(rows["1"])
         again = Processor(s, store, MemoryUsers(), _sink)
         assert await again.process_events(batch) == 0              # replayed: same offsets
@@ -69,14 +69,14 @@ async def test_pairs_land_once_in_either_order(redis_settings, exact):
 async def test_newer_pairs_weigh_more(redis_settings, half_life):
     """a: 0 -> 1, then a half-life later b: 0 -> 2: with the time weight, 2 is twice as
     strong a neighbour of 0 as 1; without it they tie (and 1 comes first by id)."""
-    s = redis_settings.replace(redis_prefix=f"{redis_settings.redis_prefix}{half_life}:",
+    s = redis_settings.replace(redis_prefix=f"{redis_settings.redis.redis_prefix}{half_life}:",
                                covisit_half_life_s=half_life, candidate_cache_ms=0,
                                learned_ranker=False, trending_weight=0.0)
     t = EPOCH + 86400.0
     later = t + half_life if half_life else t + 1e7
     events = [("a1", "a", "0", t), ("a2", "a", "1", t + 1),
               ("b1", "b", "0", later), ("b2", "b", "2", later + 1)]
-    async with RedisStore(s.redis_url, s.redis_prefix) as store:
+    async with RedisStore(s.redis.redis_url, s.redis.redis_prefix) as store:
         await store.apply_catalog([CatalogChange(**c) for c in CATALOG])
         proc = Processor(s, store, MemoryUsers(), _sink)
         await proc.process_events(_msgs(s, events))

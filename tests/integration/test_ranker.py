@@ -25,7 +25,7 @@ async def test_ranker_learns_then_orders_the_lists(redis_settings, data_dir):
     events = list(events_from_ratings(read_ratings(data_dir, 12)))
     s = redis_settings.replace(candidate_cache_ms=0, ranker_warm_up=50,
                                diversity_lambda=1.0, price_drop_boost=0.0, content_weight=0.0)
-    async with RedisStore(s.redis_url, s.redis_prefix) as store:
+    async with RedisStore(s.redis.redis_url, s.redis.redis_prefix) as store:
         await store.apply_catalog(catalog_changes(read_catalog(data_dir)))
         proc = Processor(s, store, MemoryUsers(), _sink, evaluation=Evaluation(Plan()))
         assert proc.lists.ranker is not None and not proc.lists.ranker.ready
@@ -55,8 +55,9 @@ async def test_other_rankings_and_the_switch_leave_the_blend_order(redis_setting
     events = list(events_from_ratings(read_ratings(data_dir, 3)))[:300]
     for s in (redis_settings.replace(ranking="covisit", ranker_warm_up=0),
               redis_settings.replace(learned_ranker=False)):
-        s = s.replace(redis_prefix=f"{s.redis_prefix}{s.ranking}{s.learned_ranker}:")
-        async with RedisStore(s.redis_url, s.redis_prefix) as store:
+        r = s.ranking
+        s = s.replace(redis_prefix=f"{s.redis.redis_prefix}{r.ranking}{r.learned_ranker}:")
+        async with RedisStore(s.redis.redis_url, s.redis.redis_prefix) as store:
             await store.apply_catalog(catalog_changes(read_catalog(data_dir)))
             proc = Processor(s, store, MemoryUsers(), _sink)
             msgs = [Message(s.topic(f"events.{kind}"), 0, n, e["user_id"].encode(),

@@ -32,7 +32,7 @@ def request(i):
 
 
 async def collect(settings, n, timeout=60):
-    c = AIOKafkaConsumer(settings.topic("score.results"), bootstrap_servers=settings.broker,
+    c = AIOKafkaConsumer(settings.topic("score.results"), bootstrap_servers=settings.kafka.broker,
                          auto_offset_reset="earliest", group_id=None)
     await c.start()
     out = {}
@@ -62,7 +62,7 @@ async def scorer(settings, tmp_path):
 
 async def test_scores_match_the_eager_model(settings, scorer):
     sc, folder = scorer
-    p = AIOKafkaProducer(bootstrap_servers=settings.broker)
+    p = AIOKafkaProducer(bootstrap_servers=settings.kafka.broker)
     await p.start()
     for i in range(60):
         await p.send(settings.topic("score.requests"), orjson.dumps(request(i)))
@@ -102,7 +102,7 @@ async def test_scores_match_the_eager_model(settings, scorer):
 
 async def test_model_swap_mid_stream_loses_no_request(settings, scorer):
     sc, folder = scorer
-    p = AIOKafkaProducer(bootstrap_servers=settings.broker)
+    p = AIOKafkaProducer(bootstrap_servers=settings.kafka.broker)
     await p.start()
     first = sc.scorer.version
     extra = 0
@@ -128,13 +128,13 @@ async def test_model_swap_mid_stream_loses_no_request(settings, scorer):
 
 
 async def test_bad_requests_go_to_the_dlq(settings, scorer):
-    p = AIOKafkaProducer(bootstrap_servers=settings.broker)
+    p = AIOKafkaProducer(bootstrap_servers=settings.kafka.broker)
     await p.start()
     await p.send(settings.topic("score.requests"), b'{"request_id": "x", "sequence": 5}')
     await p.send(settings.topic("score.requests"), orjson.dumps(request(1)))
     await p.stop()
     await collect(settings, 1)
-    c = AIOKafkaConsumer(settings.topic("events.dlq"), bootstrap_servers=settings.broker,
+    c = AIOKafkaConsumer(settings.topic("events.dlq"), bootstrap_servers=settings.kafka.broker,
                          auto_offset_reset="earliest", group_id=None)
     await c.start()
     try:
@@ -161,13 +161,13 @@ async def test_catalog_titles_become_content_candidates(settings, tmp_path):
     titles = {"1": "Toy Story (1995)", "2": "Toy Story 2 (1999)", "3": "Heat (1995)",
               "4": "Schindler's List (1993)", "5": "Casino (1995)"}
     try:
-        p = AIOKafkaProducer(bootstrap_servers=settings.broker)
+        p = AIOKafkaProducer(bootstrap_servers=settings.kafka.broker)
         await p.start()
         for i, t in titles.items():
             await p.send(settings.topic("catalog.updates"), key=i.encode(),
                          value=orjson.dumps({"item_id": i, "title": t, "stock": 3}))
         await p.stop()
-        async with RedisStore(settings.redis_url, settings.redis_prefix) as store:
+        async with RedisStore(settings.redis.redis_url, settings.redis.redis_prefix) as store:
             await store.apply_catalog([CatalogChange(i, stock=3) for i in titles])
             deadline = time.monotonic() + 60
             while sc.embedded < len(titles):

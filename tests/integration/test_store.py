@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 async def test_covisitation_accumulates_and_is_trimmed_to_its_cap(redis_settings):
     s = redis_settings
-    async with RedisStore(s.redis_url, s.redis_prefix, covisit_cap=10) as store:
+    async with RedisStore(s.redis.redis_url, s.redis.redis_prefix, covisit_cap=10) as store:
         # "a" co-visited with 30 items: x{i} viewed after a, weight i / 100; then x29 again
         events = [(f"e{i}", f"x{i}", 1.0 + i, ["a"], i / 100.0) for i in range(30)]
         await store.ingest(events)
@@ -32,7 +32,7 @@ async def test_commit_applies_once_per_watermark_and_fences_other_writers(redis_
     """A batch commits with the watermarks it read: the same batch again (a replay after a
     crash, or a worker that lost the partition) changes nothing and raises Fenced."""
     s = redis_settings
-    async with RedisStore(s.redis_url, s.redis_prefix + "wm:") as st:
+    async with RedisStore(s.redis.redis_url, s.redis.redis_prefix + "wm:") as st:
         def batch(seen, nxt):
             return BatchWrite(watermarks=[("events:0", seen, nxt)], trending=[("a", 10.0)],
                               visits=[("a", ["b"], 1.0)], sets={"user:u": b'{"r":["a"]}'},
@@ -57,7 +57,7 @@ async def test_commit_checks_every_value_before_writing_any(redis_settings):
     """A non-finite number (orjson sends NaN as null) fails the script before its first
     write: Redis does not roll back a script that fails half-way."""
     s = redis_settings
-    async with RedisStore(s.redis_url, s.redis_prefix + "nan:") as st:
+    async with RedisStore(s.redis.redis_url, s.redis.redis_prefix + "nan:") as st:
         w = BatchWrite(watermarks=[("events:0", -1, 2)], trending=[("a", 1.0)],
                        rewards=[("imp", "purchase", float("nan"))], sets={"user:u": b"{}"})
         with pytest.raises(ResponseError, match="reward value"):
@@ -79,7 +79,8 @@ async def test_script_adds_what_pairs_for_gives(redis_settings):
         visits.append((item, partners(item, recent, 4), scale))
         mem.learn_pairs(pairs_for(item, recent, 4, backward=0.5, scale=scale))
         recent = [item] + [r for r in recent if r != item][:9]
-    async with RedisStore(s.redis_url, s.redis_prefix + "expand:", covisit_cap=1000) as st:
+    async with RedisStore(s.redis.redis_url, s.redis.redis_prefix + "expand:",
+                          covisit_cap=1000) as st:
         await st.add_covisits(visits[:150], backward=0.5)
         await st.add_covisits(visits[150:], backward=0.5)
         for i in items:
@@ -89,7 +90,7 @@ async def test_script_adds_what_pairs_for_gives(redis_settings):
 
 async def test_read_batch_is_one_call_for_lists_and_candidates(redis_settings):
     s = redis_settings
-    async with RedisStore(s.redis_url, s.redis_prefix + "one:") as st:
+    async with RedisStore(s.redis.redis_url, s.redis.redis_prefix + "one:") as st:
         await st.ingest([("e0", "a", 1.0, ["b"], 1.0), ("e1", "c", 2.0, [], 1.0)])
         await st.write_recs({"u": orjson.dumps({"items": [{"item_id": "b", "score": 1.0}]})})
         lists, cands = await st.read_batch(["u", "nobody"], ["a"], 10, 5)
@@ -105,7 +106,7 @@ async def test_record_batch_adds_counters_sums_curve_and_served_items(redis_sett
     from streamrec.models.prequential import Tally
     s = redis_settings
     served = [f"i{n}" for n in range(2500)]
-    async with RedisStore(s.redis_url, s.redis_prefix + "metrics:") as store:
+    async with RedisStore(s.redis.redis_url, s.redis.redis_prefix + "metrics:") as store:
         for n in range(2):
             t = Tally(judged=3, hits=1, rr=1 / 3, ndcg_sum=0.1)
             await store.record_batch(

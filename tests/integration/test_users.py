@@ -12,7 +12,7 @@ pytestmark = pytest.mark.integration
 
 async def test_a_batch_is_written_once_and_read_by_the_next_owner(redis_settings):
     s = redis_settings
-    async with RedisStore(s.redis_url, s.redis_prefix) as store:
+    async with RedisStore(s.redis.redis_url, s.redis.redis_prefix) as store:
         a, b = RedisUsers(store), RedisUsers(store)          # two workers
         await a.load(["u1", "u2"])
         assert a.get("u1") is None and a.get("u2") is None   # new users
@@ -35,7 +35,7 @@ async def test_a_batch_is_written_once_and_read_by_the_next_owner(redis_settings
 
 async def test_the_cache_is_bounded_and_keeps_the_batch_and_unflushed_users(redis_settings):
     s = redis_settings
-    async with RedisStore(s.redis_url, s.redis_prefix) as store:
+    async with RedisStore(s.redis.redis_url, s.redis.redis_prefix) as store:
         users = RedisUsers(store, max_cached=2)
         await users.load(["a", "b"])
         users["a"] = {"r": ["1"]}                            # dirty: never evicted

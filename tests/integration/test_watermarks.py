@@ -30,7 +30,7 @@ async def _sink(*a):
 async def test_redelivery_is_skipped_and_a_recreated_topic_is_applied(redis_settings):
     s = redis_settings
     field = f"{s.topic('events')}:0"
-    async with RedisStore(s.redis_url, s.redis_prefix) as store:
+    async with RedisStore(s.redis.redis_url, s.redis.redis_prefix) as store:
         await store.apply_catalog([CatalogChange(str(i), stock=3) for i in range(5)])
         proc = Processor(s, store, MemoryUsers(), _sink)
         assert await proc.process_events(views(s, range(10), "a")) == 10

@@ -36,7 +36,7 @@ async def load_catalog(settings, store, producer):
 
 
 async def read_topic(settings, topic, n, timeout=30.0):
-    c = AIOKafkaConsumer(settings.topic(topic), bootstrap_servers=settings.broker,
+    c = AIOKafkaConsumer(settings.topic(topic), bootstrap_servers=settings.kafka.broker,
                          auto_offset_reset="earliest", group_id=None)
     await c.start()
     out = []
@@ -66,7 +66,7 @@ async def test_bad_input_goes_to_dlq_and_worker_keeps_running(settings, worker_f
         ("events", orjson.dumps(ev("x7", "u", "1", 1.0)), "missing field 'type'"),
         ("catalog.updates", orjson.dumps({"item_id": "1", "stock": -4}), "field 'stock'"),
     ]
-    async with RedisStore(settings.redis_url, settings.redis_prefix) as store, \
+    async with RedisStore(settings.redis.redis_url, settings.redis.redis_prefix) as store, \
             Producer(settings) as producer:
         await load_catalog(settings, store, producer)
         for topic, payload, _ in bad:
@@ -91,7 +91,7 @@ async def test_bad_input_goes_to_dlq_and_worker_keeps_running(settings, worker_f
 
 async def test_recommendations_follow_co_visitation_and_skip_seen(settings, worker_factory):
     worker_factory()
-    async with RedisStore(settings.redis_url, settings.redis_prefix) as store, \
+    async with RedisStore(settings.redis.redis_url, settings.redis.redis_prefix) as store, \
             Producer(settings) as producer:
         await load_catalog(settings, store, producer)
         # many users view 1 then 2; user "me" views 1 only
@@ -123,7 +123,7 @@ async def test_recommendations_follow_co_visitation_and_skip_seen(settings, work
 
 async def test_duplicates_count_once(settings, worker_factory):
     worker_factory()
-    async with RedisStore(settings.redis_url, settings.redis_prefix) as store, \
+    async with RedisStore(settings.redis.redis_url, settings.redis.redis_prefix) as store, \
             Producer(settings) as producer:
         await load_catalog(settings, store, producer)
         for _ in range(3):  # the same two events delivered three times
@@ -138,12 +138,13 @@ async def test_duplicates_count_once(settings, worker_factory):
         m, _, _ = await store.read_metrics()
         assert m["events_total"] == 3
         pair = await store.client.zscore(store.key("cv:1"), "2")
-        assert pair == pytest.approx(time_weight(11.0, settings.covisit_half_life_s))  # once
+        # once
+        assert pair == pytest.approx(time_weight(11.0, settings.ranking.covisit_half_life_s))
 
 
 async def test_user_state_survives_worker_restart(settings, worker_factory):
     w = worker_factory()
-    async with RedisStore(settings.redis_url, settings.redis_prefix) as store, \
+    async with RedisStore(settings.redis.redis_url, settings.redis.redis_prefix) as store, \
             Producer(settings) as producer:
         await load_catalog(settings, store, producer)
         await producer.send("events.view", "u", ev("r1", "u", "1", 10.0))
@@ -174,7 +175,7 @@ async def test_user_state_survives_worker_restart(settings, worker_factory):
         # the restarted worker knew u's history: item 3 was paired with 2 and 1 (forward
         # pairs 2 -> 3 and 1 -> 3 weigh 1 and 1/2, backward ones half that, times the
         # time weight of the event)
-        tw = time_weight(12.0, settings.covisit_half_life_s)
+        tw = time_weight(12.0, settings.ranking.covisit_half_life_s)
         assert await store.client.zscore(store.key("cv:2"), "3") == pytest.approx(tw)
         assert await store.client.zscore(store.key("cv:1"), "3") == pytest.approx(0.5 * tw)
         assert await store.client.zscore(store.key("cv:3"), "2") == pytest.approx(0.5 * tw)
@@ -195,7 +196,7 @@ async def test_mixed_events_topic_keeps_order_and_types(settings, worker_factory
     worker_factory(settings.replace(exclude_seen=False))
     kinds = ["view", "click", "purchase", "view", "view", "click"]
     events = [(k, ev(f"mx{n}", "mix", str(n + 1), 100.0 + n)) for n, k in enumerate(kinds)]
-    async with RedisStore(settings.redis_url, settings.redis_prefix) as store, \
+    async with RedisStore(settings.redis.redis_url, settings.redis.redis_prefix) as store, \
             Producer(settings) as producer:
         await load_catalog(settings, store, producer)
         # others: 3 goes with 9 (the purchase of 3 must not leave 3 on "mix"'s list)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 CODE = """
 import logging, faust
-from streamrec.streams.worker.app import app, QuietWorker
+from streamrec.streams.settings import Settings
+from streamrec.streams.worker.app import QuietWorker, Worker
+app = Worker(Settings.from_env({{}}, broker="127.0.0.1:1", redis_url="redis://127.0.0.1:1/0")).app
 cls = {cls}
 worker = cls(app, loglevel="warn", quiet=True, redirect_stdouts=False)
 worker._setup_logging()          # what `faust worker` runs first
@@ -17,10 +18,8 @@ print("RESULT", logging.root.level, logging.getLogger("aiokafka").isEnabledFor(l
 
 
 def _root_level(cls: str) -> str:
-    # importing the app needs settings but connects to nothing
-    env = {**os.environ, "STREAMREC_BROKER": "127.0.0.1:1",
-           "STREAMREC_REDIS_URL": "redis://127.0.0.1:1/0"}
-    out = subprocess.run([sys.executable, "-c", CODE.format(cls=cls)], env=env,
+    # declaring the app connects to nothing
+    out = subprocess.run([sys.executable, "-c", CODE.format(cls=cls)],
                          capture_output=True, text=True, timeout=120, check=True)
     return out.stdout.split("RESULT ")[1].strip()
 

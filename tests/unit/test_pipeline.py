@@ -153,4 +153,4 @@ def test_the_ranking_defaults_are_the_settings_defaults():
     worker builds it from: they cannot drift apart."""
     from streamrec.streams.settings import Settings
 
-    assert RankConfig() == RankConfig.from_settings(Settings.from_env({}))
+    assert RankConfig() == RankConfig.from_settings(Settings.from_env({}).ranking)

@@ -6,13 +6,15 @@ from streamrec.streams.settings import Settings
 
 def test_defaults_without_env():
     s = Settings.from_env({})
-    assert (s.k, s.partitions, s.broker, s.redis_url, s.topic_prefix) == (20, 4, "", "", "")
+    assert (s.ranking.k, s.kafka.partitions, s.kafka.broker, s.redis.redis_url,
+            s.kafka.topic_prefix) == (20, 4, "", "", "")
 
 
 def test_env_is_read_and_overrides_win():
     env = {"STREAMREC_K": "7", "STREAMREC_BROKER": "h:1", "STREAMREC_EXCLUDE_SEEN": "false"}
     s = Settings.from_env(env, broker="other:2")
-    assert s.k == 7 and s.broker == "other:2" and s.exclude_seen is False
+    assert s.ranking.k == 7 and s.kafka.broker == "other:2"
+    assert s.ranking.exclude_seen is False
 
 
 def test_round_trip_through_env():
@@ -21,7 +23,7 @@ def test_round_trip_through_env():
 
 
 @pytest.mark.parametrize("env, fragment", [
-    ({"STREAMREC_K": "0"}, "STREAMREC_K=0: out of range"),
+    ({"STREAMREC_K": "0"}, "STREAMREC_K='0': out of range"),
     ({"STREAMREC_K": "ten"}, "STREAMREC_K='ten': must be an integer"),
     ({"STREAMREC_PARTITIONS": "-1"}, "STREAMREC_PARTITIONS"),
     ({"STREAMREC_HALF_LIFE_S": "soon"}, "STREAMREC_HALF_LIFE_S='soon': must be a number"),
@@ -57,26 +59,26 @@ def test_the_readme_table_is_the_schema():
 
 def test_every_setting_is_a_flag_too():
     """Each setting but the secrets can be given on the command line, of every verb."""
-    import dataclasses
-
     from streamrec.streams.cli import settings_from
     from streamrec.streams.cli_parser import build_parser
 
     p = build_parser()
     worker = p._subparsers._group_actions[0].choices["worker"]
     flags = set(worker._option_string_actions)
-    for f in dataclasses.fields(Settings):
-        flag = "--" + f.name.replace("_", "-")
-        assert (flag in flags) != f.metadata["secret"], flag      # secrets: env vars only
+    for spec in Settings.specs():
+        flag = "--" + spec.name.replace("_", "-")
+        assert (flag in flags) != spec.secret, flag      # secrets: env vars only
     s = settings_from(p.parse_args(["worker", "--k", "7", "--trending-weight", "0.25",
                                     "--no-learned-ranker", "--ranking", "covisit"]))
-    assert (s.k, s.trending_weight, s.learned_ranker, s.ranking) == (7, 0.25, False, "covisit")
+    r = s.ranking
+    assert (r.k, r.trending_weight, r.learned_ranker, r.ranking) == (7, 0.25, False, "covisit")
     s = settings_from(p.parse_args(["scorer", "--model-dir", "m", "--embed-catalog",
                                     "--max-batch", "8"]))       # the scorer's own names
-    assert (s.scorer_model_dir, s.scorer_embed_catalog, s.scorer_max_batch) == ("m", True, 8)
+    v = s.serving
+    assert (v.scorer_model_dir, v.scorer_embed_catalog, v.scorer_max_batch) == ("m", True, 8)
     s = settings_from(p.parse_args(["learner", "--snapshot-every", "10"]))
-    assert s.learner_snapshot_every == 10
-    assert not settings_from(p.parse_args(["demo", "--no-scenario"])).scenario
+    assert s.serving.learner_snapshot_every == 10
+    assert not settings_from(p.parse_args(["demo", "--no-scenario"])).demo.scenario
 
 
 def test_secrets_are_never_shown():
@@ -92,3 +94,31 @@ def test_secrets_are_never_shown():
     with pytest.raises(SettingsError, match="16 characters") as e:
         Settings.from_env({"STREAMREC_ADMIN_TOKEN": "short-secret"})
     assert "short-secret" not in str(e.value)
+
+
+def test_groups_and_flat_env_names():
+    """Each setting lives in one group and keeps a flat env var name."""
+    from streamrec.streams.settings import GROUPS
+
+    names = [n for cls in GROUPS.values() for n in cls.model_fields]
+    assert len(names) == len(set(names))
+    assert set(GROUPS) == {"kafka", "redis", "ranking", "serving", "evaluation", "demo"}
+    s = Settings.from_env({"STREAMREC_ADMIN_TOKEN": "a" * 20, "STREAMREC_PARTITIONS": "8"})
+    assert s.kafka.partitions == 8 and s.serving.admin_token.get_secret_value() == "a" * 20
+    assert s.to_env()["STREAMREC_ADMIN_TOKEN"] == "a" * 20  # for a child process only
+    assert s.replace(k=5).ranking.k == 5 and s.replace(k=5).kafka.partitions == 8
+    with pytest.raises(SettingsError, match="STREAMREC_K"):
+        s.replace(k=0)
+    with pytest.raises(SettingsError, match="unknown setting"):
+        Settings.from_env({}, no_such_setting=1)
+
+
+def test_process_env_is_read_by_pydantic_settings(monkeypatch):
+    monkeypatch.setenv("STREAMREC_K", "13")
+    monkeypatch.setenv("STREAMREC_RANKING", "covisit")
+    s = Settings.from_env()
+    assert (s.ranking.k, s.ranking.ranking) == (13, "covisit")
+    assert Settings.from_env(k=4).ranking.k == 4  # a flag wins over the env var
+    monkeypatch.setenv("STREAMREC_RANKING", "best")
+    with pytest.raises(SettingsError, match="STREAMREC_RANKING='best': must be one of blend"):
+        Settings.from_env()
