@@ -25,6 +25,7 @@ import orjson
 from streamrec.models.events import CatalogChange
 from streamrec.models.experiments import Experiment, ExperimentError, VariantStats
 from streamrec.models.prequential import Tally
+from streamrec.streams.schemas import StoredList, decode_list
 
 from . import catalog_merge
 from .batch import BatchWrite, Fenced
@@ -288,14 +289,14 @@ class MemoryStore:
         for u in user_ids:
             raw = self.strings.get("rec:" + u)
             if raw is not None:
-                out[u] = [i["item_id"] for i in orjson.loads(raw)["items"]]
+                out[u] = [i.item_id for i in decode_list(raw).items]
         return out
 
     async def write_recs(self, recs: dict[str, bytes]) -> None:
         self.strings.update(("rec:" + u, v) for u, v in recs.items())
 
     async def serve_rec(self, user_id: str, n_trending: int
-                        ) -> tuple[dict[str, Any] | None, list[tuple[str, float]]]:
+                        ) -> tuple[StoredList | None, list[tuple[str, float]]]:
         """The list without the items sold out since it was made (or, for a user without
         one, (None, trending in stock))."""
         oos = self.sets["oos"]
@@ -303,14 +304,11 @@ class MemoryStore:
         if raw is None:
             return None, [(i, s) for i, s in self._zset("pop").top(n_trending)
                           if i not in oos]
-        rec = orjson.loads(raw)
-        made = rec.get("generated_at")
-        if isinstance(made, int | float):
-            since = {i for i, t in self._zset("oos_at").items() if t >= made - CLOCK_SKEW_S}
-        else:
-            since = oos
+        rec = decode_list(raw)
+        since = {i for i, t in self._zset("oos_at").items()
+                 if t >= rec.generated_at - CLOCK_SKEW_S}
         if since:
-            rec["items"] = [it for it in rec["items"] if str(it["item_id"]) not in since]
+            rec.items = [it for it in rec.items if it.item_id not in since]
         return rec, []
 
     async def user_states(self, user_ids: Sequence[str]) -> list[str | bytes | None]:

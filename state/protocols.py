@@ -26,6 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 from streamrec.models.events import CatalogChange
 from streamrec.models.experiments import Experiment, VariantStats
 from streamrec.models.prequential import Tally
+from streamrec.streams.schemas import StoredList
 
 from .batch import BatchWrite
 
@@ -87,7 +88,7 @@ class ListState(Protocol):
     async def read_recs(self, user_ids: Sequence[str]) -> Lists: ...
     async def write_recs(self, recs: dict[str, bytes]) -> None: ...
     async def serve_rec(self, user_id: str, n_trending: int
-                        ) -> tuple[dict[str, Any] | None, list[tuple[str, float]]]: ...
+                        ) -> tuple[StoredList | None, list[tuple[str, float]]]: ...
 
 
 class UserStateStore(Protocol):

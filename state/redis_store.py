@@ -21,6 +21,8 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
+from streamrec.streams.schemas import StoredList, decode_list
+
 from .batch import BatchWrite, Visit, check_reply, lua
 from .protocols import CLOCK_SKEW_S, BatchView, Candidates
 from .redis_catalog import RedisCatalog
@@ -244,7 +246,7 @@ class RedisStore(RedisCatalog, RedisExperiments, RedisMetrics):
     @staticmethod
     def _item_ids(user_ids: Sequence[str], raws: Sequence[str | None]
                   ) -> dict[str, list[str]]:
-        return {u: [i["item_id"] for i in orjson.loads(r)["items"]]
+        return {u: [i.item_id for i in decode_list(r).items]
                 for u, r in zip(user_ids, raws, strict=True) if r}
 
     async def read_rec(self, user_id: str, n_trending: int
@@ -263,7 +265,7 @@ class RedisStore(RedisCatalog, RedisExperiments, RedisMetrics):
         return self._fast
 
     async def serve_rec(self, user_id: str, n_trending: int
-                        ) -> tuple[dict[str, Any] | None, list[tuple[str, float]]]:
+                        ) -> tuple[StoredList | None, list[tuple[str, float]]]:
         """The user's stored list without its out-of-stock items, or (None, trending) for a
         user without one.
 
@@ -277,10 +279,8 @@ class RedisStore(RedisCatalog, RedisExperiments, RedisMetrics):
         newest = fast.send("ZREVRANGE", self.key("oos_at"), 0, 0, "WITHSCORES")
         raw, last = await got, await newest
         if raw is not None:
-            rec = orjson.loads(raw)
-            made = rec.get("generated_at")
-            if not last or (isinstance(made, int | float)
-                            and float(last[1]) < made - CLOCK_SKEW_S):
+            rec = decode_list(raw)
+            if not last or float(last[1]) < rec.generated_at - CLOCK_SKEW_S:
                 return rec, []
         args = (self.prefix, user_id, n_trending, CLOCK_SKEW_S)
         try:
@@ -289,8 +289,8 @@ class RedisStore(RedisCatalog, RedisExperiments, RedisMetrics):
             raw, rest = await fast.execute("EVAL", self._serve.script, 0, *args)
         if raw is None:
             return None, [(rest[j].decode(), float(rest[j + 1])) for j in range(0, len(rest), 2)]
-        rec = orjson.loads(raw)
+        rec = decode_list(raw)
         if rest:
             gone = {n - 1 for n in rest}      # Lua positions are 1-based
-            rec["items"] = [it for n, it in enumerate(rec["items"]) if n not in gone]
+            rec.items = [it for n, it in enumerate(rec.items) if n not in gone]
         return rec, []

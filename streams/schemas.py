@@ -4,9 +4,9 @@ msgspec Structs, encoded as JSON. The worker writes lists with :class:`StoredLis
 API writes its cold-start list with it and serves stored ones as they are), the scorer
 and its client speak :class:`ScoreRequest` and :class:`ScoreResult`, the DLQ record is
 :class:`DeadLetter`; a test checks ``streams/api/openapi.yaml`` against
-:func:`json_schema`. Events and catalog updates are validated field by field in
-``streams/validate.py`` (its reasons go to the DLQ); :class:`Event` and
-:class:`CatalogUpdate` are what it accepts, and a test holds the two together.
+:func:`json_schema`. Events and catalog updates are decoded with :class:`Event` and
+:class:`CatalogUpdate` by ``streams/validate.py``: their types and ranges are the
+checks, and what fails goes to the DLQ with msgspec's reason.
 
 >>> raw = encode(StoredList("u1", [ListItem("42", 0.9)], "imp1", "blend", "blend-v1", 1.7e9))
 >>> decode_list(raw).items[0]
@@ -15,33 +15,44 @@ ListItem(item_id='42', score=0.9)
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import msgspec
+
+MAX_ID_LEN = 256
+MAX_PRICE = 1e9            # per unit; price x quantity stays far from float limits
+MAX_QUANTITY = 1_000_000
+MAX_CANDIDATES = 10_000    # per score request
+
+# an id: a string of 1..256 characters, or a 64-bit integer
+Id = (Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LEN)]
+      | Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)])
+Price = Annotated[float, msgspec.Meta(ge=0.0, le=MAX_PRICE)]
+EventType = Literal["view", "click", "purchase"]
 
 
 class Event(msgspec.Struct, omit_defaults=True):
     """A view, click or purchase (``events``, or ``events.<type>``; key = user_id). Ids
     may be strings or integers; ``ts`` Unix seconds or milliseconds."""
 
-    event_id: str | int
-    user_id: str | int
-    item_id: str | int
-    ts: float
-    type: str | None = None            # view | click | purchase; required on ``events``
-    session_id: str | int | None = None
-    rec_id: str | int | None = None    # impression id of the list the user acted on
-    price: float | None = None
-    quantity: int = 1
+    event_id: Id
+    user_id: Id
+    item_id: Id
+    ts: Annotated[float, msgspec.Meta(ge=0.0)]
+    type: EventType | None = None      # required on the mixed ``events`` topic
+    session_id: Id | None = None
+    rec_id: Id | None = None           # impression id of the list the user acted on
+    price: Price | None = None         # per unit
+    quantity: Annotated[int, msgspec.Meta(ge=1, le=MAX_QUANTITY)] = 1
 
 
 class CatalogUpdate(msgspec.Struct, omit_defaults=True):
     """Stock, price and metadata of one item (``catalog.updates``, key = item_id); only
     the fields that changed need be sent."""
 
-    item_id: str | int
-    stock: int | None = None           # 0 = sold out: the item leaves every list at once
-    price: float | None = None
+    item_id: Id
+    stock: Annotated[int, msgspec.Meta(ge=0)] | None = None  # 0 = sold out: leaves every list
+    price: Price | None = None
     category: str | None = None
     title: str | None = None
 
@@ -72,9 +83,9 @@ class StoredList(msgspec.Struct):
 class ScoreRequest(msgspec.Struct):
     """``score.requests``: a user's sequence (oldest first) and candidates to score."""
 
-    request_id: str
+    request_id: Annotated[str, msgspec.Meta(min_length=1)]
     sequence: list[str]
-    candidates: list[str]
+    candidates: Annotated[list[str], msgspec.Meta(max_length=MAX_CANDIDATES)]
 
 
 class ScoreResult(msgspec.Struct, omit_defaults=True):

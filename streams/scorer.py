@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 import torch
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -34,7 +35,9 @@ from streamrec.streams import schemas
 from streamrec.streams.exceptions import StreamrecError
 from streamrec.streams.kafka_security import client_kwargs
 from streamrec.streams.messages import Message, dead_letter
+from streamrec.streams.schemas import ScoreRequest
 from streamrec.streams.settings import Settings
+from streamrec.streams.validate import Rejection, decode
 
 log = logging.getLogger(__name__)
 
@@ -51,23 +54,17 @@ class BadRequest(ValueError):
     pass
 
 
+_REQUEST = msgspec.json.Decoder(ScoreRequest)
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
+
+
 def parse_request(raw: bytes | None) -> dict[str, Any]:
-    """Validate one request (raises BadRequest with the reason)."""
-    try:
-        d = orjson.loads(raw or b"")
-    except orjson.JSONDecodeError as e:
-        raise BadRequest(f"malformed JSON: {e}") from None
-    if not isinstance(d, dict):
-        raise BadRequest("expected a JSON object")
-    if not isinstance(d.get("request_id"), str) or not d["request_id"]:
-        raise BadRequest("missing field 'request_id' (non-empty string)")
-    for name in ("sequence", "candidates"):
-        v = d.get(name)
-        if not isinstance(v, list) or not all(isinstance(x, str | int) for x in v):
-            raise BadRequest(f"field '{name}' must be a list of item ids")
-    if len(d["candidates"]) > 10000:
-        raise BadRequest("at most 10000 candidates per request")
-    return d
+    """Decode one request with its schema, ``schemas.ScoreRequest`` (raises BadRequest
+    with the reason)."""
+    req = decode(raw, MAX_REQUEST_BYTES, _REQUEST)
+    if isinstance(req, Rejection):
+        raise BadRequest(req.reason)
+    return msgspec.structs.asdict(req)
 
 
 class ModelScorer:
@@ -248,7 +245,7 @@ class Scorer:
 
         from streamrec.models.content import ContentIndex
         from streamrec.models.text_encoder import TextEncoder, item_text
-        from streamrec.streams.validate import Rejection, parse_catalog
+        from streamrec.streams.validate import parse_catalog
 
         s = self.settings
         encoder = await asyncio.to_thread(TextEncoder, None, self.device)

@@ -1,30 +1,33 @@
-"""Decode and validate raw event bytes. Pure functions: no I/O, no Faust.
+"""Decode and validate raw event bytes against the wire contract (``streams/schemas.py``).
+Pure functions: no I/O, no Faust.
 
-A payload that fails any rule becomes a :class:`Rejection` carrying the reason; the
-worker sends it to ``events.dlq`` with the original bytes and its topic/partition/offset.
+The schema's typed decoder checks every field (types, id lengths, price and quantity
+ranges); this module adds what a schema cannot say: the event type against its topic, and
+a timestamp in seconds or milliseconds, not too far in the future. A payload that fails
+becomes a :class:`Rejection` carrying the reason; the worker sends it to ``events.dlq``
+with the original bytes and its topic/partition/offset.
 
 >>> ev = parse_interaction(b'{"event_id":"e1","user_id":7,"item_id":"42","ts":1.5}', "view")
 >>> ev.kind, ev.user_id, ev.item_id, ev.ts
 ('view', '7', '42', 1.5)
 >>> parse_interaction(b'{"event_id":"e1","user_id":7,"item_id":"42","ts":1.5,"price":-2}', "view")
-Rejection(reason='negative price: -2')
+Rejection(reason="field 'price' must be a number >= 0.0 (got -2)")
 >>> parse_interaction(b'{not json', "view").reason[:14]
 'malformed JSON'
 """
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
+import msgspec
 
 from streamrec.models.events import EVENT_KINDS, CatalogChange, Interaction
+from streamrec.streams.schemas import CatalogUpdate, Event
 
-MAX_ID_LEN = 256
-MAX_PRICE = 1e9            # per unit; price x quantity stays far from float limits
-MAX_QUANTITY = 1_000_000
 MS_FROM = 1e11             # a ts at or above this is in milliseconds (1e11 s is year 5138)
 
 
@@ -33,41 +36,51 @@ class Rejection:
     reason: str
 
 
-def _load(raw: bytes | None, max_bytes: int) -> dict[str, Any] | Rejection:
+_EVENT = msgspec.json.Decoder(Event)
+_CATALOG = msgspec.json.Decoder(CatalogUpdate)
+_KINDS = {"float": "a number", "int": "an integer", "str": "a string",
+          "int | str": "a string or integer", "object": "a JSON object", "array": "a list"}
+_AT = re.compile(r"^(?P<what>.*?)(?: - at `\$\.(?P<field>\w+)`)?$")
+_EXPECTED = re.compile(r"^Expected `(?P<want>[^`]+)`(?:, got `(?P<got>[^`]+)`)?(?P<rest>.*)$")
+
+
+def _reason(err: msgspec.DecodeError, d: Any) -> str:
+    """msgspec's message in the DLQ's words: which field, what it must be."""
+    m = _AT.match(str(err))
+    what, field = m["what"], m["field"]          # type: ignore[index]
+    if what.startswith("Object missing required field"):
+        return f"missing field '{what.split('`')[1]}'"
+    if what.startswith("Invalid enum value"):
+        return (f"field '{field}': unknown value {what.split(' ', 3)[3]}; allowed: "
+                f"{', '.join(EVENT_KINDS)}")
+    e = _EXPECTED.match(what)
+    if e is None:
+        return f"field '{field}': {what}" if field else what
+    want = e["want"].replace(" | null", "")
+    if field is None:
+        return f"expected {_KINDS.get(want, want)}, got {e['got']}"
+    if e["got"]:
+        return f"field '{field}' must be {_KINDS.get(want, want)}, got {e['got']}"
+    value = repr(d.get(field))[:40] if isinstance(d, dict) else "?"
+    return f"field '{field}' must be {_KINDS.get(want, want)}{e['rest']} (got {value})"
+
+
+def decode(raw: bytes | None, max_bytes: int, decoder: msgspec.json.Decoder) -> Any:
+    """``raw`` decoded by ``decoder`` (a schema's), or a Rejection that says why."""
     if raw is None:
         return Rejection("empty payload")
     if len(raw) > max_bytes:
         return Rejection(f"oversized payload: {len(raw)} bytes > {max_bytes}")
     try:
-        d = orjson.loads(raw)
-    except orjson.JSONDecodeError as e:
+        return decoder.decode(raw)
+    except msgspec.ValidationError as e:
+        try:
+            d = msgspec.json.decode(raw)
+        except msgspec.DecodeError:
+            d = None
+        return Rejection(_reason(e, d))
+    except msgspec.DecodeError as e:
         return Rejection(f"malformed JSON: {e}")
-    if not isinstance(d, dict):
-        return Rejection(f"expected a JSON object, got {type(d).__name__}")
-    return d
-
-
-def _id(d: dict[str, Any], name: str, required: bool = True) -> str | None | Rejection:
-    v = d.get(name)
-    if v is None:
-        return Rejection(f"missing field '{name}'") if required else None
-    if isinstance(v, bool) or not isinstance(v, str | int):
-        return Rejection(f"field '{name}' must be a string or integer, got {type(v).__name__}")
-    s = str(v)
-    if not s or len(s) > MAX_ID_LEN:
-        return Rejection(f"field '{name}' must have 1..{MAX_ID_LEN} characters")
-    return s
-
-
-def _num(d: dict[str, Any], name: str, required: bool) -> float | None | Rejection:
-    v = d.get(name)
-    if v is None:
-        return Rejection(f"missing field '{name}'") if required else None
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        return Rejection(f"field '{name}' must be a number, got {type(v).__name__}")
-    if v != v or v in (float("inf"), float("-inf")):
-        return Rejection(f"field '{name}' must be finite")
-    return float(v)
 
 
 def event_time(ts: float, now: float, max_future_s: float) -> float | Rejection:
@@ -82,13 +95,15 @@ def event_time(ts: float, now: float, max_future_s: float) -> float | Rejection:
     >>> event_time(4e9, now=1.8e9, max_future_s=60).reason.split(" (")[0]
     'timestamp 4e+09 is 2.2e+09 s ahead of now'
     """
-    if ts < 0:
-        return Rejection(f"negative timestamp: {ts:g}")
-    secs = ts / 1000.0 if ts >= MS_FROM else ts
+    secs = ts / 1000.0 if ts >= MS_FROM else float(ts)
     if secs > now + max_future_s:
         return Rejection(f"timestamp {ts:g} is {secs - now:.2g} s ahead of now (at most "
                          f"{max_future_s:g}: STREAMREC_MAX_FUTURE_S); Unix seconds or ms")
     return secs
+
+
+def _str(v: str | int | None) -> str | None:
+    return v if v is None or isinstance(v, str) else str(v)
 
 
 def parse_interaction(raw: bytes | None, kind: str | None, max_bytes: int = 16384, *,
@@ -97,43 +112,21 @@ def parse_interaction(raw: bytes | None, kind: str | None, max_bytes: int = 1638
     """Validate one event read from the ``events.<kind>`` topic, or (``kind`` None) from
     the mixed ``events`` topic, where the ``type`` field is required. ``ts`` may be in
     seconds or milliseconds, at most ``max_future_s`` after ``now`` (default: the clock)."""
-    d = _load(raw, max_bytes)
-    if isinstance(d, Rejection):
-        return d
-    if kind is None and "type" not in d:
+    ev = decode(raw, max_bytes, _EVENT)
+    if isinstance(ev, Rejection):
+        return ev
+    if ev.type is None and kind is None:
         return Rejection("missing field 'type' (required on the mixed 'events' topic: "
                          f"{', '.join(EVENT_KINDS)})")
-    declared = d.get("type", kind)
-    if declared not in EVENT_KINDS:
-        return Rejection(f"unknown event type {declared!r}; allowed: {', '.join(EVENT_KINDS)}")
+    declared = ev.type or kind
     if kind is not None and declared != kind:
         return Rejection(f"event type {declared!r} sent to the {kind!r} topic")
-    event_id, user_id, item_id = _id(d, "event_id"), _id(d, "user_id"), _id(d, "item_id")
-    session_id, rec_id = _id(d, "session_id", False), _id(d, "rec_id", False)
-    ts, price = _num(d, "ts", True), _num(d, "price", False)
-    for v in (event_id, user_id, item_id, session_id, rec_id, ts, price):
-        if isinstance(v, Rejection):
-            return v
-    if isinstance(price, float) and (bad := _price_error(price, d["price"])):
-        return bad
-    secs = event_time(ts, time.time() if now is None else now, max_future_s)  # type: ignore
+    secs = event_time(ev.ts, time.time() if now is None else now, max_future_s)
     if isinstance(secs, Rejection):
         return secs
-    quantity = d.get("quantity", 1)
-    if (isinstance(quantity, bool) or not isinstance(quantity, int)
-            or not 1 <= quantity <= MAX_QUANTITY):
-        return Rejection(f"field 'quantity' must be an integer 1..{MAX_QUANTITY}, "
-                         f"got {quantity!r}")
-    return Interaction(event_id, declared, user_id, item_id, secs, session_id,  # type: ignore
-                       rec_id, price, quantity)  # type: ignore[arg-type]
-
-
-def _price_error(price: float, raw: Any) -> Rejection | None:
-    if price < 0:
-        return Rejection(f"negative price: {raw}")
-    if price > MAX_PRICE:
-        return Rejection(f"price {raw} above {MAX_PRICE:g}")
-    return None
+    return Interaction(_str(ev.event_id), declared, _str(ev.user_id),  # type: ignore[arg-type]
+                       _str(ev.item_id), secs, _str(ev.session_id),  # type: ignore[arg-type]
+                       _str(ev.rec_id), ev.price, ev.quantity)
 
 
 def parse_catalog(raw: bytes | None, max_bytes: int = 16384) -> CatalogChange | Rejection:
@@ -142,23 +135,10 @@ def parse_catalog(raw: bytes | None, max_bytes: int = 16384) -> CatalogChange | 
     >>> parse_catalog(b'{"item_id":"9","stock":0,"price":3.5}')
     CatalogChange(item_id='9', stock=0, price=3.5, category=None, title=None)
     >>> parse_catalog(b'{"item_id":"9","stock":-1}')
-    Rejection(reason="field 'stock' must be an integer >= 0, got -1")
+    Rejection(reason="field 'stock' must be an integer >= 0 (got -1)")
     """
-    d = _load(raw, max_bytes)
-    if isinstance(d, Rejection):
-        return d
-    item_id = _id(d, "item_id")
-    if isinstance(item_id, Rejection):
-        return item_id
-    stock = d.get("stock")
-    if stock is not None and (isinstance(stock, bool) or not isinstance(stock, int) or stock < 0):
-        return Rejection(f"field 'stock' must be an integer >= 0, got {stock!r}")
-    price = _num(d, "price", False)
-    if isinstance(price, Rejection):
-        return price
-    if isinstance(price, float) and (bad := _price_error(price, d["price"])):
-        return bad
-    for name in ("category", "title"):
-        if d.get(name) is not None and not isinstance(d[name], str):
-            return Rejection(f"field '{name}' must be a string, got {type(d[name]).__name__}")
-    return CatalogChange(item_id, stock, price, d.get("category"), d.get("title"))  # type: ignore
+    c = decode(raw, max_bytes, _CATALOG)
+    if isinstance(c, Rejection):
+        return c
+    return CatalogChange(_str(c.item_id), c.stock, c.price,  # type: ignore[arg-type]
+                         c.category, c.title)

@@ -20,6 +20,16 @@ from streamrec.streams.topics import ensure_topics
 _OFFSETS = itertools.count()
 
 
+def stored_list(user: str, items: str | list[str], made: float = 1.0, **fields) -> bytes:
+    """``rec:{user}`` as a worker writes it (``schemas.StoredList``), scores descending."""
+    from streamrec.streams import schemas
+
+    return schemas.encode(schemas.StoredList(
+        user_id=user, items=[schemas.ListItem(i, 1.0 / (n + 1)) for n, i in enumerate(items)],
+        impression_id=fields.pop("impression_id", None), policy=fields.pop("policy", "p"),
+        model_version=fields.pop("model_version", "v"), generated_at=made, **fields))
+
+
 def next_offset() -> int:
     """A Kafka offset never used before in this test session: the worker applies a topic
     partition's offsets once (below its watermark a message is skipped), so tests that

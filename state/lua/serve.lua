@@ -17,15 +17,16 @@ if not raw then
   return {false, keep}
 end
 -- only items sold out since the list was made can be in it (the worker leaves out what is
--- sold out when it ranks): usually none, and the list is returned without being decoded
-local made = tonumber(string.match(raw, '"generated_at":(-?[%d.]+[eE]?[-+]?%d*)'))
+-- sold out when it ranks): usually none, and the list is returned as it is stored
+local rec = cjson.decode(raw)
+local made = tonumber(rec['generated_at'])     -- streams/schemas.py StoredList
 local since = made and redis.call('ZRANGEBYSCORE', p .. 'oos_at', made - tonumber(ARGV[4]),
                                   '+inf') or {}
 local gone = {}
 if (not made and any_oos) or #since > 0 then
   local sold = {}
   for _, i in ipairs(since) do sold[i] = true end
-  for i, it in ipairs(cjson.decode(raw)['items']) do
+  for i, it in ipairs(rec['items']) do
     local id = tostring(it['item_id'])
     if (made and sold[id]) or (not made and redis.call('SISMEMBER', oos, id) == 1) then
       gone[#gone + 1] = i

@@ -83,9 +83,8 @@ async def recommendations(request: web.Request) -> web.Response:
                                     trending_list(trending, (), k)],
             impression_id=None, policy="trending", model_version="trending-v1",
             generated_at=time.time(), cold_start=True)), content_type="application/json")
-    rec["items"] = rec["items"][:k]     # a stored schemas.StoredList, cut to k
-    rec["cold_start"] = False
-    return _json(rec)
+    rec.items = rec.items[:k]
+    return web.Response(body=schemas.encode(rec), content_type="application/json")
 
 
 HEARTBEAT_STALE_S = 10.0    # a worker or learner silent this long is reported down

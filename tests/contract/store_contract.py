@@ -16,6 +16,7 @@ from streamrec.models.experiments import Experiment, ExperimentError
 from streamrec.models.prequential import Tally
 from streamrec.state.batch import BatchWrite, Fenced, Impressions
 from streamrec.state.metrics_payload import metrics_payload
+from tests.conftest import stored_list
 
 
 def _metrics(**kw):
@@ -25,9 +26,7 @@ def _metrics(**kw):
 
 
 def _list(user: str, items: list[str], made: float) -> bytes:
-    return orjson.dumps({"user_id": user, "items": [{"item_id": i, "score": 1.0 / (n + 1)}
-                                                    for n, i in enumerate(items)],
-                         "generated_at": made})
+    return stored_list(user, items, made)
 
 
 class StoreContract:
@@ -141,10 +140,10 @@ class StoreContract:
         await store.apply_catalog([CatalogChange(i, 5, 1.0, None, None) for i in "abc"])
         await store.write_recs({"u1": _list("u1", ["a", "b", "c"], 1.0)})
         rec, trending = await store.serve_rec("u1", 5)
-        assert [i["item_id"] for i in rec["items"]] == ["a", "b", "c"] and trending == []
+        assert [i.item_id for i in rec.items] == ["a", "b", "c"] and trending == []
         await store.apply_catalog([CatalogChange("b", 0, None, None, None)])
         rec, _ = await store.serve_rec("u1", 5)
-        assert [i["item_id"] for i in rec["items"]] == ["a", "c"]
+        assert [i.item_id for i in rec.items] == ["a", "c"]
         await store.commit(BatchWrite(trending=[("b", 1.0), ("c", 1.0), ("c", 1.0)]))
         assert await store.serve_rec("new", 5) == (None, [("c", 2.0)])
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import aiohttp
-import orjson
 import pytest
 
 from streamrec.models.events import CatalogChange
 from streamrec.state.redis_store import RedisStore
 from streamrec.streams.api.server import start_api
-from tests.conftest import metric
+from tests.conftest import metric, stored_list
 
 pytestmark = pytest.mark.integration
 
@@ -32,9 +31,7 @@ async def get(http, url):
 async def test_stored_list_minus_sold_out_items(api):
     url, store, http = api
     await store.apply_catalog([CatalogChange(i, stock=5) for i in "abcd"])
-    rec = {"user_id": "u", "items": [{"item_id": i, "score": 1.0} for i in "abcd"],
-           "impression_id": "imp", "policy": "p", "model_version": "v", "generated_at": 1.0}
-    await store.write_recs({"u": orjson.dumps(rec)})
+    await store.write_recs({"u": stored_list("u", "abcd", impression_id="imp")})
     status, body = await get(http, f"{url}/recommendations/u?k=3")
     assert status == 200 and [i["item_id"] for i in body["items"]] == ["a", "b", "c"]
     assert body["impression_id"] == "imp" and body["cold_start"] is False
@@ -48,16 +45,13 @@ async def test_stored_list_minus_sold_out_items(api):
 
 async def test_sold_out_items_are_checked_in_lists_made_just_after(api):
     """A list made within the clock-skew margin after a sellout (a worker that read the stock
-    just before it) is still filtered, and so is a list without ``generated_at``."""
+    just before it) is still filtered."""
     import time
     url, store, http = api
     await store.apply_catalog([CatalogChange(i, stock=5) for i in "abc"])
     await store.apply_catalog([CatalogChange("b", stock=0)])
-    items = [{"item_id": i, "score": 1.0} for i in "abc"]
-    await store.write_recs({
-        "late": orjson.dumps({"user_id": "late", "items": items, "generated_at": time.time() + 2}),
-        "bare": orjson.dumps({"user_id": "bare", "items": items})})
-    for user in ("late", "bare"):
+    await store.write_recs({"late": stored_list("late", "abc", time.time() + 2)})
+    for user in ("late",):
         _, body = await get(http, f"{url}/recommendations/{user}?k=3")
         assert [i["item_id"] for i in body["items"]] == ["a", "c"], user
 
@@ -115,9 +109,7 @@ async def test_serving_survives_a_script_flush(api):
     url, store, http = api
     await store.ingest([("e1", "x", 10.0, [], 1.0), ("e2", "y", 11.0, [], 1.0)])
     await store.apply_catalog([CatalogChange("y", stock=0)])
-    rec = {"user_id": "u", "items": [{"item_id": i, "score": 1.0} for i in "xy"],
-           "generated_at": 1.0}
-    await store.write_recs({"u": orjson.dumps(rec)})
+    await store.write_recs({"u": stored_list("u", "xy")})
     await store.client.script_flush()
     _, body = await get(http, f"{url}/recommendations/nobody?k=5")
     assert [i["item_id"] for i in body["items"]] == ["x"] and body["cold_start"] is True
@@ -146,8 +138,7 @@ async def test_redis_down_is_a_json_503(redis_settings):
 
 async def test_metrics_count_and_time_this_process_requests(api):
     url, store, http = api
-    await store.write_recs({"u": orjson.dumps({"user_id": "u", "generated_at": 1.0,
-                                               "items": [{"item_id": "a", "score": 1.0}]})})
+    await store.write_recs({"u": stored_list("u", "a")})
     for query in ("k=3", "k=3", "k=0"):
         await get(http, f"{url}/recommendations/u?{query}")
     await get(http, f"{url}/nope")

@@ -9,6 +9,7 @@ import pytest
 from streamrec.bench.pipeline import latency
 from streamrec.streams.tools.dataset import events_from_ratings, read_catalog, read_ratings
 from streamrec.streams.tools.models_bridge import catalog_changes
+from tests.conftest import stored_list
 
 pytestmark = pytest.mark.integration
 
@@ -33,16 +34,12 @@ async def test_api_bench_runs_each_server_and_every_request_succeeds(redis_serve
     a process of its own, answer every request of the closed and the open loop with 200."""
     import time
 
-    import orjson
-
     from streamrec.bench.suite import api_bench
     from streamrec.state.redis_store import RedisStore
 
     users = [f"u{i}" for i in range(5)]
     async with RedisStore(redis_server.url, f"{names}:") as store:
-        await store.write_recs({u: orjson.dumps({"user_id": u, "generated_at": time.time(),
-                                                 "items": [{"item_id": "a", "score": 1.0}]})
-                                for u in users})
+        await store.write_recs({u: stored_list(u, "a", time.time()) for u in users})
     out = await api_bench(redis_server.url, f"{names}:", users, 0.5, [100.0], 4)
     assert list(out) == ["aiohttp, no Redis", "bare aiohttp + 1 GET", "streamrec api"]
     for name, runs in out.items():

@@ -3,13 +3,13 @@ and cap, watermarks, atomicity), the batch read, metrics."""
 
 from __future__ import annotations
 
-import orjson
 import pytest
 from redis.exceptions import ResponseError
 
 from streamrec.models.covisit import CoVisitation, pairs_for, partners
 from streamrec.state.batch import BatchWrite, Fenced
 from streamrec.state.redis_store import RedisStore
+from tests.conftest import stored_list
 
 pytestmark = pytest.mark.integration
 
@@ -92,7 +92,7 @@ async def test_read_batch_is_one_call_for_lists_and_candidates(redis_settings):
     s = redis_settings
     async with RedisStore(s.redis.redis_url, s.redis.redis_prefix + "one:") as st:
         await st.ingest([("e0", "a", 1.0, ["b"], 1.0), ("e1", "c", 2.0, [], 1.0)])
-        await st.write_recs({"u": orjson.dumps({"items": [{"item_id": "b", "score": 1.0}]})})
+        await st.write_recs({"u": stored_list("u", "b")})
         lists, cands = await st.read_batch(["u", "nobody"], ["a"], 10, 5)
         assert lists == {"u": ["b"]}
         assert cands.covis == {"a": [("b", 1.0)]} and {i for i, _ in cands.trending} == {"a", "c"}
