@@ -167,39 +167,64 @@ async def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _ope(args: argparse.Namespace) -> int:
+def _ope_target(name: str, log: list, seed: int) -> object:
+    """The target policy that ``--policy`` names."""
     from streamrec.models import bandits
-    from streamrec.models.ope import FixedPolicy, evaluate, read_jsonl
+    from streamrec.models.ope import Allocation, FixedPolicy
+
+    actions = {r.action for r in log}
+
+    def arm(text: str) -> object:          # a logged arm may be an int
+        return next((a for a in actions if str(a) == text), text)
+    if name.startswith("fixed:"):
+        return FixedPolicy(arm(name.split(":", 1)[1]))
+    if name.startswith("alloc:"):
+        try:
+            pairs = [p.split("=") for p in name.split(":", 1)[1].split(",")]
+            return Allocation({arm(a): float(w) for a, w in pairs}, seed=seed)
+        except ValueError as e:
+            raise StreamrecError(f"--policy {name!r}: expected alloc:ARM=W,ARM=W ({e})") \
+                from None
+    dim = len(log[0].context) if log[0].context is not None else 1
+    makers = {"thompson": lambda: bandits.ThompsonSampling(seed=seed),
+              "ucb": lambda: bandits.UCB1(seed=seed),
+              "epsilon": lambda: bandits.EpsilonGreedy(0.1, seed=seed),
+              "random": lambda: bandits.RandomPolicy(seed=seed),
+              "linucb": lambda: bandits.LinUCB(dim=dim, seed=seed)}
+    if name not in makers:
+        raise StreamrecError(f"--policy {name!r}: use one of {', '.join(makers)}, "
+                             "fixed:ARM or alloc:ARM=W,...")
+    return makers[name]()
+
+
+def _ope(args: argparse.Namespace) -> int:
+    from streamrec.models.ope import evaluate, read_jsonl
+    from streamrec.models.ope_slate import evaluate_slates, is_slate_log
+
     try:
         with open(args.log, "rb") as f:
             log = read_jsonl(f)
     except (OSError, ValueError) as e:
         raise StreamrecError(f"cannot read {args.log}: {e}") from None
-    name = args.policy
-    if name.startswith("fixed:"):
-        arm: object = name.split(":", 1)[1]
-        if arm not in {r.action for r in log}:
-            arm = next((a for a in {r.action for r in log} if str(a) == arm), arm)
-        target = FixedPolicy(arm)
-    else:
-        dim = len(log[0].context) if log and log[0].context is not None else 1
-        makers = {"thompson": lambda: bandits.ThompsonSampling(seed=args.seed),
-                  "ucb": lambda: bandits.UCB1(seed=args.seed),
-                  "epsilon": lambda: bandits.EpsilonGreedy(0.1, seed=args.seed),
-                  "random": lambda: bandits.RandomPolicy(seed=args.seed),
-                  "linucb": lambda: bandits.LinUCB(dim=dim, seed=args.seed)}
-        if name not in makers:
-            raise StreamrecError(f"--policy {name!r}: use one of {', '.join(makers)} or fixed:ARM")
-        target = makers[name]()
+    if not log:
+        raise StreamrecError(f"{args.log}: no rounds")
+    target = _ope_target(args.policy, log, args.seed)
+    opts = {"seed": args.seed, "n_boot": args.boot, "clip": args.clip, "draws": args.draws}
     try:
-        est = evaluate(log, target, seed=args.seed, n_boot=args.boot)
+        if is_slate_log(log):
+            est = evaluate_slates(log, target, **opts)
+            what = f"{len({r.slate_id for r in log})} logged lists"
+        else:
+            est = evaluate(log, target, switch_tau=args.switch_tau, **opts)
+            what = f"{len(log)} logged rounds"
     except ValueError as e:
         raise StreamrecError(str(e)) from None
-    print(f"policy {name} on {len(log)} logged rounds (95% bootstrap intervals)")
-    print(f"| {'estimator':<9} | {'value':>8} | {'low':>8} | {'high':>8} | {'matched':>7} |")
-    print(f"|{'-' * 11}|{'-' * 10}|{'-' * 10}|{'-' * 10}|{'-' * 9}|")
+    print(f"policy {args.policy} on {what} (95% bootstrap intervals, {args.boot} resamples)")
+    print(f"| {'estimator':<16} | {'value':>9} | {'low':>9} | {'high':>9} | {'rounds':>7} |")
+    print(f"|{'-' * 18}|{'-' * 11}|{'-' * 11}|{'-' * 11}|{'-' * 9}|")
     for k, e in est.items():
-        print(f"| {k:<9} | {e.value:>8.4f} | {e.low:>8.4f} | {e.high:>8.4f} | {e.matched:>7} |")
+        print(f"| {k:<16} | {e.value:>9.5f} | {e.low:>9.5f} | {e.high:>9.5f} | "
+              f"{e.rounds:>7} |")
     return 0
 
 

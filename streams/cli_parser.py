@@ -16,6 +16,7 @@ VERB_ALIASES = {    # the role's own short names for its settings
     "learner": {"learner_snapshot_every": "--snapshot-every",
                 "learner_snapshot_seconds": "--snapshot-seconds"}}
 TYPES = {"int": int, "float": float, "str": str}
+OFFLINE = {"ope", "download"}     # verbs that read no setting: only their own options
 
 
 def _common(p: argparse.ArgumentParser, verb: str) -> None:
@@ -75,12 +76,22 @@ def _add_roles(sub: Any) -> None:
 
 def _add_ope(sub: Any) -> None:
     """``streamrec ope``."""
-    o = sub.add_parser("ope", help="off-policy evaluation of a policy on a JSONL bandit log")
-    o.add_argument("log", help="JSON lines: context, action, reward, propensity[, actions]")
+    o = sub.add_parser("ope", help="off-policy evaluation of a policy on a logged bandit "
+                       "log (JSON lines, or an impressions dump)")
+    o.add_argument("log", help="JSON lines: context, action, reward, propensity[, actions, "
+                   "position, slate_id] (docs/ope.md)")
     o.add_argument("--policy", default="thompson",
-                   help="thompson | ucb | epsilon | random | linucb | fixed:ARM")
-    o.add_argument("--seed", type=int, default=0)
-    o.add_argument("--boot", type=int, default=500, help="bootstrap resamples")
+                   help="thompson | ucb | epsilon | random | linucb | fixed:ARM | "
+                   "alloc:ARM=W,ARM=W (a stochastic allocation)")
+    o.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and of Monte "
+                   "Carlo action probabilities")
+    o.add_argument("--boot", type=int, default=1000, help="bootstrap resamples")
+    o.add_argument("--clip", type=float, default=None, help="clip importance weights at "
+                   "this value (default: no clipping)")
+    o.add_argument("--switch-tau", type=float, default=float("inf"),
+                   help="switch-DR: rounds with a weight above this use the reward model")
+    o.add_argument("--draws", type=int, default=10000, help="Monte Carlo draws for "
+                   "Thompson sampling's action probabilities")
 
 
 def _add_evaluate(sub: Any) -> None:
@@ -141,5 +152,6 @@ def build_parser() -> argparse.ArgumentParser:
     dl = sub.add_parser("download", help="download movielens-small")
     dl.add_argument("--dest", default="data", help="folder to unpack into")
     for verb, sp in sub.choices.items():
-        _common(sp, verb)
+        if verb not in OFFLINE:
+            _common(sp, verb)
     return p

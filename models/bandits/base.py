@@ -112,9 +112,7 @@ class Policy:
         if idx.size == 0:
             return []
         k = min(k, idx.size)
-        values = np.asarray(self._values(idx, context), dtype=float)
-        if self.burn_in:
-            values = np.where(self._n[idx] < self.burn_in, np.inf, values)
+        values = self._burned(idx, np.asarray(self._values(idx, context), dtype=float))
         if k == 1:  # the best value, ties broken at random
             best = np.flatnonzero(values == values.max())
             j = best[0] if best.size == 1 else best[int(self._rng.integers(best.size))]
@@ -129,6 +127,51 @@ class Policy:
         else:
             top = np.argsort(-v, kind="stable")
         return [self._ids[i] for i in idx[top]]
+
+    def _burned(self, idx: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """``values`` with the arms still in burn-in first (inf)."""
+        if self.burn_in:
+            return np.where(self._n[idx] < self.burn_in, np.inf, values)
+        return values
+
+    # -- action probabilities, for off-policy evaluation (models/ope.py) ------------------
+    def action_probs(self, arms: Sequence[ArmID] | None = None,
+                     context: np.ndarray | None = None, *, draws: int = 1000,
+                     seed: int = 0) -> np.ndarray:
+        """pi(a|x): the probability that ``pull(arms, context=context)`` chooses each of
+        the active ``arms`` (in their order; default every active arm), in the policy's
+        present state. Exact where the value is deterministic (UCB, LinUCB): the best
+        value wins and ties are split evenly, as ``pull`` breaks them at random.
+        Stochastic policies override it; ``draws`` and ``seed`` are their Monte Carlo's.
+
+        >>> from streamrec.models.bandits import UCB1
+        >>> p = UCB1()
+        >>> p.add_arms("abc")
+        >>> p.update("a", 1.0)
+        >>> p.action_probs().round(3).tolist()      # b and c unplayed: tied first
+        [0.0, 0.5, 0.5]
+        """
+        idx = self._indices(arms)
+        return argmax_probs(self._burned(idx, np.asarray(self._values(idx, context), float)))
+
+    def slate_probs(self, k: int, arms: Sequence[ArmID] | None = None,
+                    context: np.ndarray | None = None, *, draws: int = 1000,
+                    seed: int = 0) -> np.ndarray:
+        """``P[j, a]``: the probability that position ``j`` of ``pull(arms, k)`` holds
+        active arm ``a`` (in the order of ``arms``), by ``draws`` seeded pulls; exact for
+        a deterministic ranking without ties. The policy's own generator is untouched."""
+        idx = self._indices(arms)
+        col = {self._ids[i]: c for c, i in enumerate(idx)}
+        keep = self._rng
+        self._rng = np.random.default_rng(seed)
+        try:
+            out = np.zeros((min(k, idx.size), idx.size))
+            for _ in range(draws):
+                for j, a in enumerate(self.pull(arms, k, context)):
+                    out[j, col[a]] += 1.0
+        finally:
+            self._rng = keep
+        return out / draws
 
     def update(self, arm: ArmID, reward: float, context: np.ndarray | None = None) -> None:
         """Learn one reward for ``arm`` (added if unknown)."""
@@ -181,3 +224,13 @@ class Policy:
     def means(self, idx: np.ndarray) -> np.ndarray:
         """Mean reward per arm (0 for unplayed arms)."""
         return self._mean if idx is self._all else self._mean[idx]
+
+
+def argmax_probs(values: np.ndarray) -> np.ndarray:
+    """The distribution of a random-tie-break argmax over ``values``.
+
+    >>> argmax_probs(np.array([1.0, 3.0, 3.0])).tolist()
+    [0.0, 0.5, 0.5]
+    """
+    best = (values == values.max()).astype(float)
+    return best / best.sum()

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
-from .base import Policy
+from .base import ArmID, Policy, argmax_probs
 
 
 class EpsilonGreedy(Policy):
@@ -43,3 +44,15 @@ class EpsilonGreedy(Policy):
         if self._rng.random() < self.current_epsilon:
             return self._rng.random(idx.size)
         return self.means(idx)
+
+    def action_probs(self, arms: Sequence[ArmID] | None = None,
+                     context: np.ndarray | None = None, *, draws: int = 1000,
+                     seed: int = 0) -> np.ndarray:
+        """Exactly ``eps/n`` on every arm plus ``1 - eps`` on the best mean (ties split);
+        uniform over the arms in burn-in while there are any."""
+        idx = self._indices(arms)
+        greedy = argmax_probs(self._burned(idx, np.asarray(self.means(idx), float)))
+        if self.burn_in and (self._n[idx] < self.burn_in).any():
+            return greedy
+        eps = self.current_epsilon
+        return eps / idx.size + (1.0 - eps) * greedy

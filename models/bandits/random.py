@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
-from .base import Policy
+from .base import ArmID, Policy
 
 
 class RandomPolicy(Policy):
@@ -18,3 +20,17 @@ class RandomPolicy(Policy):
 
     def _values(self, idx: np.ndarray, context: np.ndarray | None) -> np.ndarray:
         return self._rng.random(idx.size)
+
+    def action_probs(self, arms: Sequence[ArmID] | None = None,
+                     context: np.ndarray | None = None, *, draws: int = 1000,
+                     seed: int = 0) -> np.ndarray:
+        """Exactly uniform over the active ``arms``."""
+        n = self._indices(arms).size
+        return np.full(n, 1.0 / n)
+
+    def slate_probs(self, k: int, arms: Sequence[ArmID] | None = None,
+                    context: np.ndarray | None = None, *, draws: int = 1000,
+                    seed: int = 0) -> np.ndarray:
+        """Exactly uniform: every position holds each arm with probability 1/n."""
+        n = self._indices(arms).size
+        return np.full((min(k, n), n), 1.0 / n)
