@@ -140,6 +140,21 @@ def choose_variant(user_id: str, exp: Experiment, stats: dict[str, VariantStats]
     return exp.variants[int(np.argmax(rng.beta(a, 1.0 + np.maximum(n - a + 1.0, 0.0))))]
 
 
+def variant_propensity(exp: Experiment, stats: dict[str, VariantStats], variant: str,
+                       rng: np.random.Generator, draws: int = 200) -> float:
+    """P(``choose_variant`` picks ``variant``), for the impressions log: the split's
+    share under a fixed allocation (users are hashed uniformly), else ``draws`` seeded
+    Thompson draws with the one that happened counted too (so never 0)."""
+    if exp.status != "running":
+        return 1.0
+    if exp.allocation == "fixed":
+        return float(exp.split[exp.variants.index(variant)])
+    a = np.array([1.0 + stats.get(v, VariantStats()).successes for v in exp.variants])
+    n = np.array([stats.get(v, VariantStats()).impressions for v in exp.variants], float)
+    won = rng.beta(a, 1.0 + np.maximum(n - a + 1.0, 0.0), size=(draws, a.size)).argmax(1)
+    return float(((won == exp.variants.index(variant)).sum() + 1) / (draws + 1))
+
+
 def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
     """95% Wilson score interval of a proportion.
 

@@ -167,6 +167,12 @@ def check(log: Sequence[Round]) -> None:
             raise ValueError(f"round {i}: propensity must be in (0, 1], got {r.propensity}")
 
 
+def logged_arms(log: Sequence[Round]) -> list[Hashable]:
+    """Every arm the log names: chosen, or on offer."""
+    arms = {r.action for r in log} | {a for r in log if r.actions for a in r.actions}
+    return sorted(arms, key=str)
+
+
 def feedback(log: Sequence[Round], target: Any, arms: Sequence[Hashable], *,
              draws: int = 10000, seed: int = 0) -> Feedback:
     """The log's arrays and ``target``'s pi(.|x_i) for each round, from its present
@@ -254,7 +260,7 @@ def evaluate(log: Sequence[Round], target: Policy | FixedPolicy | Allocation, *,
     from the target's present state; plus ``replay`` when the target is a learning
     policy (a clone learns, so ``target`` is left as it was)."""
     check(log)
-    all_arms = list(arms) if arms is not None else sorted({r.action for r in log}, key=str)
+    all_arms = list(arms) if arms is not None else logged_arms(log)
     if isinstance(target, Policy):
         target.add_arms(all_arms)
     fb = feedback(log, target, all_arms, draws=draws, seed=seed)

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from .bandits.base import Policy
-from .ope import Estimate, Round, bootstrap, check
+from .ope import Estimate, Round, bootstrap, check, logged_arms
 
 
 class FixedSlate:
@@ -151,7 +151,7 @@ def evaluate_slates(log: Sequence[Round], target: Policy | Any, *, seed: int = 0
                     draws: int = 1000) -> dict[str, Estimate]:
     """Every slate estimator's value and seeded bootstrap interval for ``target``."""
     check(log)
-    all_arms = list(arms) if arms is not None else sorted({r.action for r in log}, key=str)
+    all_arms = list(arms) if arms is not None else logged_arms(log)
     if isinstance(target, Policy):
         target.add_arms(all_arms)
     fb = slate_feedback(log, target, all_arms, draws=draws, seed=seed)

@@ -119,6 +119,7 @@ class Ranked:
     items: Scored            # best first: the top K shown, then as many kept for serving
     top: list[str]           # the top K
     shown: list[str]         # items exploration showed
+    propensities: list[float]  # of each shown item at its position (exploration only)
     variant: str | None
     version: str
     scoring: str             # "transformer", or why not
@@ -208,13 +209,14 @@ def rank(cfg: RankConfig, plan: Plan, x: RankInputs) -> dict[str, Ranked]:
     cats = {i: d.get("category") for i, d in x.info.items()}
     out = {}
     for uid, (ranked, version) in staged.items():
-        items, shown = finish(ranked, x.info, cats, k=cfg.k, drop_boost=cfg.price_drop_boost,
-                              min_price=cfg.min_price, lam=cfg.diversity_lambda,
-                              vectors=x.vectors, arms=x.arms if cfg.explore else None,
-                              rng=x.rng, prior_strength=cfg.explore_prior_strength)
-        out[uid] = Ranked(items, [i for i, _ in items[: cfg.k]], shown, plan.variants[uid],
-                          version, "transformer" if x.scores.get(uid) is not None
-                          else x.scoring_note)
+        items, shown, props = finish(
+            ranked, x.info, cats, k=cfg.k, drop_boost=cfg.price_drop_boost,
+            min_price=cfg.min_price, lam=cfg.diversity_lambda, vectors=x.vectors,
+            arms=x.arms if cfg.explore else None, rng=x.rng,
+            prior_strength=cfg.explore_prior_strength)
+        scoring = "transformer" if x.scores.get(uid) is not None else x.scoring_note
+        out[uid] = Ranked(items, [i for i, _ in items[: cfg.k]], shown, props,
+                          plan.variants[uid], version, scoring)
     return out
 
 

@@ -200,10 +200,16 @@ def _ope_target(name: str, log: list, seed: int) -> object:
 def _ope(args: argparse.Namespace) -> int:
     from streamrec.models.ope import evaluate, read_jsonl
     from streamrec.models.ope_slate import evaluate_slates, is_slate_log
+    from streamrec.streams.tools import ope_log
 
     try:
-        with open(args.log, "rb") as f:
-            log = read_jsonl(f)
+        if args.log.startswith("kafka://"):
+            log = ope_log.rounds(ope_log.read_topic(args.log), args.unit)
+        else:
+            with open(args.log, "rb") as f:
+                lines = [line for line in f if line.strip()]
+            is_impressions = bool(lines) and b'"kind"' in lines[0]
+            log = ope_log.rounds(lines, args.unit) if is_impressions else read_jsonl(lines)
     except (OSError, ValueError) as e:
         raise StreamrecError(f"cannot read {args.log}: {e}") from None
     if not log:

@@ -79,7 +79,11 @@ def _add_ope(sub: Any) -> None:
     o = sub.add_parser("ope", help="off-policy evaluation of a policy on a logged bandit "
                        "log (JSON lines, or an impressions dump)")
     o.add_argument("log", help="JSON lines: context, action, reward, propensity[, actions, "
-                   "position, slate_id] (docs/ope.md)")
+                   "position, slate_id]; or the impressions topic, dumped as JSON lines or "
+                   "read as kafka://HOST:PORT/TOPIC (docs/ope.md)")
+    o.add_argument("--unit", default="items", choices=("items", "variants"),
+                   help="impressions log: evaluate lists of items (exploration) or "
+                   "experiment variants (allocations)")
     o.add_argument("--policy", default="thompson",
                    help="thompson | ucb | epsilon | random | linucb | fixed:ARM | "
                    "alloc:ARM=W,ARM=W (a stochastic allocation)")

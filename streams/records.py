@@ -17,5 +17,6 @@ EVENT_TOPICS: dict[str, str | None] = {TOPIC_VIEW: "view", TOPIC_CLICK: "click",
                                        TOPIC_PURCHASE: "purchase", TOPIC_EVENTS: None}
 TOPIC_SCORE_REQUESTS = "score.requests"
 TOPIC_SCORE_RESULTS = "score.results"
+TOPIC_IMPRESSIONS = "impressions"   # explored and experiment lists with propensities; rewards
 ALL_TOPICS = (TOPIC_VIEW, TOPIC_CLICK, TOPIC_PURCHASE, TOPIC_EVENTS, TOPIC_CATALOG, TOPIC_RECS,
-              TOPIC_DLQ, TOPIC_SCORE_REQUESTS, TOPIC_SCORE_RESULTS)
+              TOPIC_DLQ, TOPIC_SCORE_REQUESTS, TOPIC_SCORE_RESULTS, TOPIC_IMPRESSIONS)

@@ -80,6 +80,39 @@ class StoredList(msgspec.Struct):
     cold_start: bool = False           # served: trending for a user without a list
 
 
+class ShownItem(msgspec.Struct):
+    item_id: str
+    position: int                      # 0 = top
+    propensity: float                  # P(this item at this position) under the policy
+
+
+class Impression(msgspec.Struct, tag="shown", tag_field="kind"):
+    """``impressions``: a list made by exploration or an experiment, with what the
+    policy's choices had for probabilities (``streamrec ope`` reads it; docs/ope.md)."""
+
+    impression_id: str
+    user_id: str
+    ts: float
+    policy: str
+    items: list[ShownItem]             # the shown top K
+    offered: list[str]                 # the candidates the policy chose among
+    experiment: str | None = None
+    variant: str | None = None
+    variants: list[str] | None = None
+    variant_propensity: float | None = None
+
+
+class ImpressionReward(msgspec.Struct, tag="reward", tag_field="kind"):
+    """``impressions``: a click or purchase on an item of a logged list (joined to it by
+    ``impression_id``; the same event may come twice after a restart)."""
+
+    impression_id: str
+    item_id: str
+    event_id: str
+    event: str                         # click | purchase
+    ts: float
+
+
 class ScoreRequest(msgspec.Struct):
     """``score.requests``: a user's sequence (oldest first) and candidates to score."""
 
@@ -115,7 +148,8 @@ class DeadLetter(msgspec.Struct):
 
 TOPIC_SCHEMAS: dict[str, type[msgspec.Struct]] = {
     "events": Event, "catalog.updates": CatalogUpdate, "recommendations": StoredList,
-    "score.requests": ScoreRequest, "score.results": ScoreResult, "events.dlq": DeadLetter}
+    "score.requests": ScoreRequest, "score.results": ScoreResult, "events.dlq": DeadLetter,
+    "impressions": Impression}         # and ImpressionReward, tagged by "kind"
 
 _encoder = msgspec.json.Encoder()
 _list_decoder = msgspec.json.Decoder(StoredList)
@@ -129,6 +163,13 @@ def encode(obj: msgspec.Struct) -> bytes:
 def decode_list(raw: bytes | str) -> StoredList:
     """A stored list (raises ``msgspec.ValidationError`` naming the field if it is not)."""
     return _list_decoder.decode(raw)
+
+
+_impressions_decoder = msgspec.json.Decoder(Impression | ImpressionReward)
+
+
+def decode_impression(raw: bytes | str) -> Impression | ImpressionReward:
+    return _impressions_decoder.decode(raw)
 
 
 def decode_dead_letter(raw: bytes | str) -> DeadLetter:

@@ -29,7 +29,13 @@ from streamrec.state.users import RedisUsers
 from streamrec.streams.exceptions import StreamrecError
 from streamrec.streams.kafka_security import faust_credentials
 from streamrec.streams.outage import wait_out
-from streamrec.streams.records import EVENT_TOPICS, TOPIC_CATALOG, TOPIC_DLQ, TOPIC_RECS
+from streamrec.streams.records import (
+    EVENT_TOPICS,
+    TOPIC_CATALOG,
+    TOPIC_DLQ,
+    TOPIC_IMPRESSIONS,
+    TOPIC_RECS,
+)
 from streamrec.streams.settings import Settings
 from streamrec.streams.topics import ensure_topics
 from streamrec.streams.worker.catalog_rebuild import rebuild_catalog
@@ -147,8 +153,8 @@ class Worker:
                "value_serializer": "raw", "partitions": s.kafka.partitions}
         catalog_topic = app.topic(s.topic(TOPIC_CATALOG), compacting=True, **raw)
         self._topics = {t.get_topic_name(): t for t in
-                        (app.topic(s.topic(TOPIC_RECS), **raw),
-                         app.topic(s.topic(TOPIC_DLQ), **raw))}
+                        (app.topic(s.topic(name), **raw)
+                         for name in (TOPIC_RECS, TOPIC_DLQ, TOPIC_IMPRESSIONS))}
         self.service = app.service(RedisService(s, self._send))
         app.agent(catalog_topic, name="catalog")(self._catalog)
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from streamrec.models import pipeline
 from streamrec.models.diversity import intra_list_diversity
-from streamrec.models.experiments import Experiment, choose_variant
+from streamrec.models.experiments import Experiment, choose_variant, variant_propensity
 from streamrec.models.ltr import OnlineRanker
 from streamrec.models.pipeline import Rows
 from streamrec.models.ranking import FEATURES
@@ -44,6 +44,8 @@ class Output:
     experiment: Experiment | None
     impression: tuple[str, str, str] | None     # (impression id, variant, user) if running
     shown: list[str]                            # items shown by exploration
+    logged: bytes | None = None                 # its schemas.Impression, when exploring
+                                                # or in a running experiment
 
 
 class ListMaker:
@@ -151,8 +153,29 @@ class ListMaker:
             model_version=r.version, generated_at=now, event_ts=newest.get(uid, 0.0),
             experiment=exp.name if exp else None, variant=r.variant, scoring=r.scoring,
             explore="thompson" if s.ranking.explore else None)
-        imp = (imp_id, r.variant, uid) if exp is not None and exp.status == "running" else None
-        return Output(schemas.encode(rec), [i for i, _ in r.items], exp, imp, r.shown)
+        running = exp is not None and exp.status == "running"
+        imp = (imp_id, r.variant, uid) if running else None
+        logged = self._impression(rec, r, exp if running else None) \
+            if running or r.shown else None
+        return Output(schemas.encode(rec), [i for i, _ in r.items], exp, imp, r.shown, logged)
+
+    def _impression(self, rec: schemas.StoredList, r: pipeline.Ranked,
+                    exp: Experiment | None) -> bytes:
+        """The list's record on the ``impressions`` topic: each shown item's propensity
+        at its position (1 without exploration: the ranking is deterministic) and the
+        variant's, for off-policy evaluation of other policies and allocations."""
+        top = r.shown or r.top
+        props = r.propensities or [1.0] * len(top)
+        return schemas.encode(schemas.Impression(
+            impression_id=rec.impression_id or "", user_id=rec.user_id, ts=rec.generated_at,
+            policy=rec.policy, offered=[i for i, _ in r.items],
+            items=[schemas.ShownItem(i, j, p)
+                   for j, (i, p) in enumerate(zip(top, props, strict=True))],
+            experiment=exp.name if exp else None, variant=r.variant if exp else None,
+            variants=list(exp.variants) if exp else None,
+            variant_propensity=(variant_propensity(exp, self.experiments.stats, r.variant,
+                                                   self._rng)
+                                if exp and r.variant else None)))
 
     def _keep_features(self, features: dict[str, tuple[dict[str, int], np.ndarray]]) -> None:
         """The candidates and features of each user's last learned list, for the ranker to

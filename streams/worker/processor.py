@@ -26,8 +26,10 @@ from streamrec.models.prequential import Tally, bucket_of, judge
 from streamrec.models.userstate import UserState
 from streamrec.state.batch import BatchWrite, Fenced, Impressions
 from streamrec.state.protocols import Store
+from streamrec.streams import schemas
 from streamrec.streams.messages import Message, advance
 from streamrec.streams.outage import OUTAGES
+from streamrec.streams.records import TOPIC_IMPRESSIONS
 from streamrec.streams.settings import Settings
 from streamrec.streams.validate import Rejection, parse_catalog
 from streamrec.streams.worker.admission import Admission
@@ -58,6 +60,7 @@ class _Batch:
                                                            # user's newest event
     pop_marks: dict[str, int] = field(default_factory=dict)   # trending's watermarks
     pop_floor: dict[str, int] = field(default_factory=dict)   # and those to skip below
+    rewards: list[bytes] = field(default_factory=list)   # for the impressions topic
     rejected: int = 0          # sent to the DLQ
     duplicates: int = 0        # repeated event ids, dropped
     tally: Tally = field(default_factory=Tally)          # prequential judging
@@ -90,6 +93,7 @@ class Processor:
         self.send = send
         self.worker_id = worker_id
         self._recs = settings.topic("recommendations")
+        self._impressions = settings.topic(TOPIC_IMPRESSIONS)
         self.catalog = CatalogGate(store, settings.serving.unknown_item_wait_ms)
         self.admission = Admission(settings, send, self.catalog)
         self.cache = ReadCache(store, settings)
@@ -244,6 +248,10 @@ class Processor:
             # else our own write landed and the reply was lost (a retried timeout)
         for uid, o in batch.out.items():
             await self.send(self._recs, uid.encode(), o.payload)
+            if o.logged is not None:
+                await self.send(self._impressions, uid.encode(), o.logged)
+        for r in batch.rewards:
+            await self.send(self._impressions, None, r)
         return n_fresh
 
     def _observe(self, valid: list[tuple[Message, Interaction]], batch: _Batch,
@@ -270,6 +278,8 @@ class Processor:
             if ev.rec_id and ev.kind in ("click", "purchase"):
                 effects.rewards.append((ev.rec_id, ev.kind,
                                         (ev.price or 0.0) * ev.quantity if ev.price else 1.0))
+                batch.rewards.append(schemas.encode(schemas.ImpressionReward(
+                    ev.rec_id, ev.item_id, ev.event_id, ev.kind, ev.ts)))
                 if s.ranking.explore and ev.kind == "click":   # item-level rewards for exploration
                     effects.clicks.append(ev.item_id)
             st.observe(ev.item_id, ev.kind, recent_cap=s.ranking.recent_items, seen_cap=SEEN_CAP,

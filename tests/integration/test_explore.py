@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import orjson
 import pytest
 
@@ -64,3 +65,63 @@ async def test_clicked_items_rise_and_stats_are_shared(redis_settings):
         stats = await store.item_arm_stats(["5", "0"])
         assert stats["5"][1] > 0 and stats["5"][1] <= stats["5"][0]
         assert after > before and after >= 20, (before, after)
+
+
+async def test_explored_lists_log_their_propensities_and_clicks_for_ope(redis_settings):
+    """Each explored list goes to ``impressions`` with each shown item's propensity at
+    its position; each click on it too. ``streamrec ope`` then estimates a uniform
+    target: "1" is clicked whenever it is shown (nothing else ever), so a uniform choice
+    of 3 of a list's candidates earns 3 / (candidates) clicks where "5" is among them."""
+    from streamrec.models.bandits import RandomPolicy, ThompsonSampling
+    from streamrec.models.ope_slate import evaluate_slates
+    from streamrec.streams import schemas
+    from streamrec.streams.tools.ope_log import rounds
+
+    s = redis_settings.replace(explore=True, k=3, diversity_lambda=1.0, content_weight=0.0,
+                               explore_prior_strength=2.0, redis_prefix="ope:")
+    n, logged = 0, []
+
+    def msg(kind, user, item, **kw):
+        nonlocal n
+        n += 1
+        return Message(s.topic(f"events.{kind}"), 0, n, user.encode(), orjson.dumps(
+            {"event_id": f"e{n}", "user_id": user, "item_id": item, "ts": float(n), **kw}),
+            time.time())
+
+    async def sink(topic, key, value):
+        if topic == s.topic("impressions"):
+            logged.append(value)
+
+    async with RedisStore(s.redis.redis_url, s.redis.redis_prefix) as store:
+        await store.apply_catalog([CatalogChange(str(i), stock=9) for i in range(12)])
+        proc = Processor(s, store, MemoryUsers(), sink)
+        await proc.process_events([msg("view", f"p{j}", str(i)) for i in range(10)
+                                   for j in range(10 - i)])
+        logged.clear()
+        # one batch: 200 lists from the same arm statistics (the log's support), then
+        # the clicks on them, each of which makes one more list (without "1": seen)
+        await proc.process_events([msg("view", f"y{r}", "11") for r in range(200)])
+        clicks = []
+        for r in range(200):
+            rec = (await store.read_rec(f"y{r}", 3))[0]
+            if "1" in [x["item_id"] for x in rec["items"][:3]]:
+                clicks.append(msg("click", f"y{r}", "1", rec_id=rec["impression_id"]))
+        await proc.process_events(clicks)
+        clicks = len(clicks)
+    records = [schemas.decode_impression(v) for v in logged]
+    shown = [x for x in records if isinstance(x, schemas.Impression)]
+    assert len(shown) == 200 + clicks          # a click makes a new list too
+    assert sum(isinstance(x, schemas.ImpressionReward) for x in records) == clicks > 0
+    for imp in shown:
+        assert [it.position for it in imp.items] == [0, 1, 2]
+        assert all(0 < it.propensity <= 1 for it in imp.items)
+        assert {it.item_id for it in imp.items} <= set(imp.offered)
+    log = rounds(logged)
+    assert sum(r.reward for r in log) == clicks
+    truth = np.mean([3 / len(imp.offered) if "1" in imp.offered else 0.0 for imp in shown])
+    est = evaluate_slates(log, RandomPolicy(seed=0), seed=0, n_boot=300)
+    uniform = est["independent"]
+    assert uniform.low <= truth <= uniform.high and abs(uniform.value - truth) < 0.1, \
+        (uniform, truth)
+    thompson = evaluate_slates(log, ThompsonSampling(seed=0), seed=0, n_boot=100, draws=100)
+    assert 0.0 <= thompson["independent"].value < 3.0

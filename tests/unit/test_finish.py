@@ -13,8 +13,9 @@ CATS = {i: d["category"] for i, d in INFO.items()}
 def test_exploration_shows_k_of_the_list_and_is_seeded():
     a = finish(RANKED, INFO, CATS, k=4, arms={}, rng=np.random.default_rng(3))
     b = finish(RANKED, INFO, CATS, k=4, arms={}, rng=np.random.default_rng(3))
-    out, shown = a
-    assert a == b and len(shown) == 4
+    out, shown, props = a
+    assert a == b and len(shown) == 4 and len(props) == 4
+    assert all(0 < p <= 1 for p in props)
     assert [i for i, _ in out[:4]] == shown                 # the explored top-K first
     assert sorted(i for i, _ in out) == sorted(i for i, _ in RANKED[:8])   # MMR to 2K
 
@@ -28,7 +29,7 @@ def test_clicked_arms_are_shown_more_often_than_ignored_ones():
 
 def test_the_price_floor_and_diversity_apply_without_exploration():
     info = {**INFO, "i1": {"price": 0.2, "category": "c1"}}
-    out, shown = finish(RANKED, info, CATS, k=3, min_price=1.0, lam=0.0)
+    out, shown, _ = finish(RANKED, info, CATS, k=3, min_price=1.0, lam=0.0)
     assert shown == [] and "i1" not in [i for i, _ in out]
     assert len({CATS[i] for i, _ in out[:3]}) == 3           # lam 0: diversity first
 
