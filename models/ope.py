@@ -208,7 +208,7 @@ def arm_means(fb: Feedback) -> np.ndarray:
 def point(fb: Feedback, *, clip: float | None = None,
           switch_tau: float = np.inf) -> dict[str, float]:
     """Every estimator of ``ESTIMATORS`` on ``fb`` (the formulas of this module's
-    docstring)."""
+    docstring), and ``logged``: the mean logged reward, the logging policy's value."""
     pi_a = (fb.pi[0, fb.action] if fb.pi.shape[0] == 1
             else fb.pi[np.arange(fb.action.size), fb.action])
     w = pi_a / fb.pscore
@@ -218,7 +218,8 @@ def point(fb: Feedback, *, clip: float | None = None,
     q_pi = fb.pi @ q                    # (n,) or (1,)
     resid = w * (fb.reward - q[fb.action])
     sw = w.sum()
-    return {"ipw": float((w * fb.reward).mean()),
+    return {"logged": float(fb.reward.mean()),           # the logging policy's own value
+            "ipw": float((w * fb.reward).mean()),
             "snipw": float((w * fb.reward).sum() / sw) if sw else float("nan"),
             "dm": float(np.broadcast_to(q_pi, fb.action.shape).mean()),
             "dr": float((q_pi + resid).mean()),

@@ -17,7 +17,9 @@ at that position, ``p_ij = pi_0(a_ij at j | x_i)``. The target's marginals
   for a logging policy that fills positions independently its weight is
   ``sum_j w_ij - L + 1``:  V = 1/n sum_i (sum_j w_ij - L + 1) R_i.
 
-Intervals are seeded percentile bootstraps over lists.
+Lists may differ in length: a shorter list is padded with positions of weight 1 and
+reward 0, which leave every estimator unchanged. Intervals are seeded percentile
+bootstraps over lists.
 
 >>> rounds = [Round(None, a, r, 0.5, None, j, s) for s, a, j, r in
 ...           [("s1", "x", 0, 1.0), ("s1", "y", 1, 0.0), ("s2", "y", 0, 0.0), ("s2", "x", 1, 1.0)]]
@@ -63,17 +65,19 @@ class SlateFeedback:
     reward: np.ndarray
     pscore: np.ndarray
     pi: np.ndarray
+    real: np.ndarray        # False: a padded position of a shorter list
 
     def take(self, idx: np.ndarray) -> SlateFeedback:
         pi = self.pi if self.pi.shape[0] == 1 else self.pi[idx]
-        return SlateFeedback(self.item[idx], self.reward[idx], self.pscore[idx], pi)
+        return SlateFeedback(self.item[idx], self.reward[idx], self.pscore[idx], pi,
+                             self.real[idx])
 
     def weights(self) -> np.ndarray:
         n, length = self.item.shape
         rows = np.zeros(n, dtype=int) if self.pi.shape[0] == 1 else np.arange(n)
         pos = np.arange(length)
         target = self.pi[rows[:, None], pos[None, :], self.item]
-        return target / self.pscore
+        return np.where(self.real, target / self.pscore, 1.0)
 
 
 def is_slate_log(log: Sequence[Round]) -> bool:
@@ -87,15 +91,12 @@ def _lists(log: Sequence[Round]) -> list[list[Round]]:
         if r.slate_id is None or r.position is None:
             raise ValueError("a slate log needs slate_id and position on every round")
         groups.setdefault(r.slate_id, []).append(r)
-    out, length = [], None
+    out = []
     for sid, rounds in groups.items():
         rounds.sort(key=lambda r: r.position)
         if [r.position for r in rounds] != list(range(len(rounds))):
             raise ValueError(f"list {sid!r}: positions must be 0..L-1 once each, got "
                              f"{[r.position for r in rounds]}")
-        if length is not None and len(rounds) != length:
-            raise ValueError(f"list {sid!r} has {len(rounds)} items, others {length}")
-        length = len(rounds)
         out.append(rounds)
     return out
 
@@ -104,7 +105,7 @@ def slate_feedback(log: Sequence[Round], target: Any, arms: Sequence[Hashable], 
                    draws: int = 1000, seed: int = 0) -> SlateFeedback:
     lists = _lists(log)
     col = {a: c for c, a in enumerate(arms)}
-    length = len(lists[0])
+    length = max(len(rounds) for rounds in lists)
     cache: dict[Any, np.ndarray] = {}
 
     def marginals(first: Round) -> np.ndarray:
@@ -120,11 +121,14 @@ def slate_feedback(log: Sequence[Round], target: Any, arms: Sequence[Hashable], 
 
     pis = [marginals(rounds[0]) for rounds in lists]
     shared = all(p is pis[0] for p in pis)
-    return SlateFeedback(
-        np.array([[col[r.action] for r in rounds] for rounds in lists]),
-        np.array([[r.reward for r in rounds] for rounds in lists], dtype=float),
-        np.array([[r.propensity for r in rounds] for rounds in lists], dtype=float),
-        pis[0][None] if shared else np.stack(pis))
+
+    def grid(value: Any, pad: float) -> np.ndarray:
+        return np.array([[value(r) for r in rounds] + [pad] * (length - len(rounds))
+                         for rounds in lists], dtype=float)
+    return SlateFeedback(grid(lambda r: col[r.action], 0).astype(int),
+                         grid(lambda r: r.reward, 0.0), grid(lambda r: r.propensity, 1.0),
+                         pis[0][None] if shared else np.stack(pis),
+                         grid(lambda r: 1.0, 0.0) > 0)
 
 
 def slate_point(fb: SlateFeedback, clip: float | None = None) -> dict[str, float]:
@@ -136,7 +140,8 @@ def slate_point(fb: SlateFeedback, clip: float | None = None) -> dict[str, float
     length = w.shape[1]
     indep = (w * fb.reward).mean(axis=0)
     casc = (np.cumprod(w, axis=1) * fb.reward).mean(axis=0)
-    out = {"independent": float(indep.sum()), "cascade": float(casc.sum()),
+    out = {"logged": float(fb.reward.sum(axis=1).mean()),    # the logging policy's own
+           "independent": float(indep.sum()), "cascade": float(casc.sum()),
            "pseudo-inverse": float(((w.sum(axis=1) - length + 1)
                                     * fb.reward.sum(axis=1)).mean())}
     for j in range(length):

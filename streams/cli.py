@@ -229,6 +229,8 @@ def _ope(args: argparse.Namespace) -> int:
     print(f"| {'estimator':<16} | {'value':>9} | {'low':>9} | {'high':>9} | {'rounds':>7} |")
     print(f"|{'-' * 18}|{'-' * 11}|{'-' * 11}|{'-' * 11}|{'-' * 9}|")
     for k, e in est.items():
+        if "@" in k and not args.positions:
+            continue
         print(f"| {k:<16} | {e.value:>9.5f} | {e.low:>9.5f} | {e.high:>9.5f} | "
               f"{e.rounds:>7} |")
     return 0

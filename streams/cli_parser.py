@@ -94,6 +94,8 @@ def _add_ope(sub: Any) -> None:
                    "this value (default: no clipping)")
     o.add_argument("--switch-tau", type=float, default=float("inf"),
                    help="switch-DR: rounds with a weight above this use the reward model")
+    o.add_argument("--positions", action="store_true", help="lists: show the estimates "
+                   "of each position too")
     o.add_argument("--draws", type=int, default=10000, help="Monte Carlo draws for "
                    "Thompson sampling's action probabilities")
 

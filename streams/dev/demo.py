@@ -25,6 +25,7 @@ from pathlib import Path
 import aiohttp
 
 from streamrec.state.redis_store import RedisStore
+from streamrec.streams import schemas
 from streamrec.streams.api.server import start_api
 from streamrec.streams.dev.embedded import RedisServer, TansuBroker, _die_with_parent
 from streamrec.streams.exceptions import StreamrecError
@@ -142,8 +143,18 @@ async def _replay_and_show(settings: Settings, data_dir, url: str, worker: subpr
             f"seed {settings.serving.seed})")
         say(f"replay: {len(ratings)} ratings of {len(users)} users at "
             f"{settings.demo.replay_rate or 'max'} events/s from {data_dir}")
-        replay = asyncio.create_task(
-            replay_events(producer, events_from_ratings(ratings), settings.demo.replay_rate, stop))
+        k = settings.ranking.k
+
+        async def in_list(user: str, item: str) -> str | None:
+            """The impression id of the user's list if it holds ``item``."""
+            raw = await store.client.get(store.key("rec:" + user))
+            rec = schemas.decode_list(raw) if raw else None
+            return rec.impression_id if rec and item in {i.item_id for i in rec.items[:k]} \
+                else None
+
+        replay = asyncio.create_task(replay_events(
+            producer, events_from_ratings(ratings), settings.demo.replay_rate, stop,
+            clicker=in_list))
         scenario = (asyncio.create_task(
             simulate_catalog(store, producer, catalog, settings.serving.seed, stop))
             if settings.demo.scenario else None)

@@ -68,15 +68,16 @@ async def _read_topic(settings: Settings, topic: str) -> list[bytes]:
                                 enable_auto_commit=False, **client_kwargs(settings))
     await consumer.start()
     try:
+        await consumer.topics()                 # fetches the cluster's metadata
         parts = [TopicPartition(topic, p)
-                 for p in sorted(await consumer.partitions_for_topic(topic) or ())]
+                 for p in sorted(consumer.partitions_for_topic(topic) or ())]
         if not parts:
             raise ValueError(f"topic {topic!r} does not exist on {settings.kafka.broker}")
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
         end = await consumer.end_offsets(parts)
         out: list[bytes] = []
-        while any(await consumer.position(tp) < end[tp] for tp in parts):
+        while [tp for tp in parts if await consumer.position(tp) < end[tp]]:
             for msgs in (await consumer.getmany(timeout_ms=500)).values():
                 out += [m.value for m in msgs if m.value is not None]
         return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import orjson
@@ -85,20 +85,28 @@ async def replay_catalog(producer: Producer, items: Iterable[dict[str, Any]]) ->
     return n
 
 
+Clicker = Callable[[str, str], Awaitable[str | None]]
+
+
 async def replay_events(producer: Producer, events: Iterable[tuple[str, dict[str, Any]]],
                         rate: float, stop: asyncio.Event | None = None,
-                        mixed: bool = False) -> int:
+                        mixed: bool = False, clicker: Clicker | None = None) -> int:
     """Send (kind, event) pairs to ``events.<kind>`` (``mixed``: all to ``events``, with
-    ``type`` set, which keeps their order across kinds) at ``rate`` events/s (0 = max)."""
+    ``type`` set, which keeps their order across kinds) at ``rate`` events/s (0 = max).
+
+    ``clicker(user, item)``, when given, answers the impression id of the user's current
+    list if the item is in it: a click on it is then sent with that ``rec_id``, as if the
+    user had reached the item through the list (the dataset's clicks, attributed)."""
     n = 0
     t0 = time.monotonic()
     for kind, ev in events:
         if stop is not None and stop.is_set():
             break
-        if mixed:
-            await producer.send(TOPIC_EVENTS, ev["user_id"], {**ev, "type": kind})
-        else:
-            await producer.send(f"events.{kind}", ev["user_id"], ev)
+        if clicker is not None and kind == "click":
+            imp = await clicker(ev["user_id"], ev["item_id"])
+            if imp is not None:
+                ev = {**ev, "rec_id": imp}
+        await _send(producer, kind, ev, mixed)
         n += 1
         if rate > 0 and n % 50 == 0:
             ahead = n / rate - (time.monotonic() - t0)
@@ -106,3 +114,10 @@ async def replay_events(producer: Producer, events: Iterable[tuple[str, dict[str
                 await asyncio.sleep(ahead)
     await producer.flush()
     return n
+
+
+async def _send(producer: Producer, kind: str, ev: dict[str, Any], mixed: bool) -> None:
+    if mixed:
+        await producer.send(TOPIC_EVENTS, ev["user_id"], {**ev, "type": kind})
+    else:
+        await producer.send(f"events.{kind}", ev["user_id"], ev)

@@ -74,3 +74,13 @@ def test_ope_cli_reads_lists_and_shows_only_its_options(tmp_path, capsys):
     assert "--clip" in help_text and "--switch-tau" in help_text
     assert "--broker" not in help_text and "--redis-url" not in help_text
     assert "--api-port" not in help_text
+
+
+def test_shorter_lists_are_padded_without_changing_the_estimates():
+    full = slate_log(n=400, seed=9)
+    short = [r for r in full if not (r.slate_id in {"s0", "s1"} and r.position == 2)]
+    a = evaluate_slates(full, FixedSlate([1, 2, 3]), n_boot=10)
+    b = evaluate_slates(short, FixedSlate([1, 2, 3]), n_boot=10)
+    lost = sum(r.reward * (r.action == 3) / r.propensity for r in full
+               if r.slate_id in {"s0", "s1"} and r.position == 2) / 400
+    assert b["independent"].value == pytest.approx(a["independent"].value - lost, abs=1e-12)
