@@ -167,3 +167,13 @@ def test_bad_propensity_and_bad_lines_are_named():
         read_jsonl(['{"action": 1, "reward": 0, "propensity": 0.5}', '{"action": 1}'])
     rounds = read_jsonl(['{"context": [1, 0], "action": "a", "reward": 1, "propensity": 0.5}'])
     assert rounds[0].action == "a" and rounds[0].context.tolist() == [1.0, 0.0]
+
+
+def test_the_rare_click_bench_runs_on_a_thompson_log(capsys):
+    from streamrec.bench.ope_rare import main, thompson_log
+
+    log, _ = thompson_log(500, 100, seed=1)
+    assert all(0 < r.propensity <= 1 for r in log)
+    main(300, 50)
+    out = capsys.readouterr().out
+    assert "hand: IPW" in out and "snipw" in out
