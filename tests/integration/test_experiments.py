@@ -166,6 +166,23 @@ async def test_clicks_on_impressions_reward_the_variant_once(redis_settings, sto
     assert stats["covisit"].successes == n           # one success per impression
     assert stats["covisit"].reward == pytest.approx(2 * n + 4.0 * n)
     assert stats["trending"].successes == 0
+    # the impressions log: every list with its variant's propensity (the split's 0.5),
+    # and each reward once; off-policy, an all-covisit allocation wins
+    from streamrec.models.ope import Allocation, evaluate
+    from streamrec.streams import schemas
+    from streamrec.streams.tools.ope_log import rounds
+
+    logged = [v for t, _, v in sink.sent if t == s.topic("impressions")]
+    records = [schemas.decode_impression(v) for v in logged]
+    shown = [x for x in records if isinstance(x, schemas.Impression)]
+    assert {x.impression_id for x in shown} >= {r["impression_id"] for r in recs.values()}
+    assert all(x.experiment == "ab" and x.variant_propensity == 0.5 for x in shown)
+    assert sum(isinstance(x, schemas.ImpressionReward) for x in records) == 3 * n
+    log = rounds(logged, "variants")
+    assert len(log) == len(shown) and sum(r.reward for r in log) == n
+    best = evaluate(log, Allocation({"covisit": 1.0}), n_boot=50)["ipw"].value
+    assert best == pytest.approx(2 * n / len(log)) and \
+        evaluate(log, Allocation({"trending": 1.0}), n_boot=50)["ipw"].value == 0.0
 
 
 async def test_rewards_outside_the_attribution_window_do_not_count(redis_settings, store):
