@@ -17,17 +17,24 @@ from streamrec.streams.worker.processor import Message, Processor
 pytestmark = pytest.mark.integration
 
 
+class Events:
+    """``msg(kind, user, item, **fields)``: the next event, numbered (id, offset, ts)."""
+
+    def __init__(self, settings):
+        self.s, self.n = settings, 0
+
+    def __call__(self, kind, user, item, **kw):
+        self.n += 1
+        n = self.n
+        return Message(self.s.topic(f"events.{kind}"), 0, n, user.encode(), orjson.dumps(
+            {"event_id": f"e{n}", "user_id": user, "item_id": item, "ts": float(n), **kw}),
+            time.time())
+
+
 async def test_clicked_items_rise_and_stats_are_shared(redis_settings):
     s = redis_settings.replace(explore=True, k=3, diversity_lambda=1.0, content_weight=0.0,
                                explore_prior_strength=2.0)
-    n = 0
-
-    def msg(kind, user, item, **kw):
-        nonlocal n
-        n += 1
-        return Message(s.topic(f"events.{kind}"), 0, n, user.encode(), orjson.dumps(
-            {"event_id": f"e{n}", "user_id": user, "item_id": item, "ts": float(n), **kw}),
-            time.time())
+    msg = Events(s)
 
     async def sink(*a):
         pass
@@ -80,14 +87,7 @@ async def test_explored_lists_log_their_propensities_and_clicks_for_ope(redis_se
 
     s = redis_settings.replace(explore=True, k=3, diversity_lambda=1.0, content_weight=0.0,
                                explore_prior_strength=2.0, redis_prefix="ope:")
-    n, logged = 0, []
-
-    def msg(kind, user, item, **kw):
-        nonlocal n
-        n += 1
-        return Message(s.topic(f"events.{kind}"), 0, n, user.encode(), orjson.dumps(
-            {"event_id": f"e{n}", "user_id": user, "item_id": item, "ts": float(n), **kw}),
-            time.time())
+    msg, logged = Events(s), []
 
     async def sink(topic, key, value):
         if topic == s.topic("impressions"):
