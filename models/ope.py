@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from .bandits.base import Policy
+from .bandits.base import Policy, pull_marginals
 
 ESTIMATORS = ("ipw", "snipw", "dm", "dr", "sndr", "switch-dr")
 
@@ -126,16 +126,7 @@ class Allocation:
                     draws: int = 1000, seed: int = 0) -> np.ndarray:
         """Position marginals of a list drawn without replacement by weight, by
         ``draws`` seeded draws."""
-        keep, self._rng = self._rng, np.random.default_rng(seed)
-        col = {a: c for c, a in enumerate(arms)}
-        out = np.zeros((k, len(arms)))
-        try:
-            for _ in range(draws):
-                for j, a in enumerate(self.pull(arms, k)):
-                    out[j, col[a]] += 1.0
-        finally:
-            self._rng = keep
-        return out / draws
+        return pull_marginals(self, k, arms, list(arms), context, draws=draws, seed=seed)
 
     def update(self, arm: Hashable, reward: float, context: Any = None) -> None:
         pass

@@ -73,8 +73,11 @@ class Spec:
         return self.help
 
 
+_HINTS = {g: typing.get_type_hints(cls, include_extras=True) for g, cls in GROUPS.items()}
+
+
 def _spec(group: str, name: str, info: Any) -> Spec:
-    hint = typing.get_type_hints(GROUPS[group], include_extras=True)[name]
+    hint = _HINTS[group][name]
     base = typing.get_args(hint)[0] if typing.get_origin(hint) is Annotated else hint
     choices = typing.get_args(base) if typing.get_origin(base) is Literal else None
     kind = "secret" if base is SecretStr else "str" if choices else base.__name__
@@ -97,7 +100,6 @@ _MUST = {
     "float_type": "must be a number",
     "bool_parsing": "must be a boolean (1/0, true/false)",
     "bool_type": "must be a boolean (1/0, true/false)",
-    "literal_error": "must be",
     "greater_than_equal": "out of range",
     "less_than_equal": "out of range",
 }

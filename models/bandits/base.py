@@ -161,17 +161,8 @@ class Policy:
         active arm ``a`` (in the order of ``arms``), by ``draws`` seeded pulls; exact for
         a deterministic ranking without ties. The policy's own generator is untouched."""
         idx = self._indices(arms)
-        col = {self._ids[i]: c for c, i in enumerate(idx)}
-        keep = self._rng
-        self._rng = np.random.default_rng(seed)
-        try:
-            out = np.zeros((min(k, idx.size), idx.size))
-            for _ in range(draws):
-                for j, a in enumerate(self.pull(arms, k, context)):
-                    out[j, col[a]] += 1.0
-        finally:
-            self._rng = keep
-        return out / draws
+        return pull_marginals(self, k, arms, [self._ids[i] for i in idx], context,
+                              draws=draws, seed=seed)
 
     def update(self, arm: ArmID, reward: float, context: np.ndarray | None = None) -> None:
         """Learn one reward for ``arm`` (added if unknown)."""
@@ -234,3 +225,20 @@ def argmax_probs(values: np.ndarray) -> np.ndarray:
     """
     best = (values == values.max()).astype(float)
     return best / best.sum()
+
+
+def pull_marginals(policy: Any, k: int, arms: Sequence[ArmID] | None, ids: Sequence[ArmID],
+                   context: Any = None, *, draws: int, seed: int) -> np.ndarray:
+    """``P[j, a]``: the share of ``draws`` calls of ``policy.pull(arms, k, context)`` that put
+    ``ids[a]`` at position ``j``, with the policy's ``_rng`` swapped for one seeded with
+    ``seed`` meanwhile (its own stream is left as it was)."""
+    col = {a: c for c, a in enumerate(ids)}
+    keep, policy._rng = policy._rng, np.random.default_rng(seed)
+    try:
+        out = np.zeros((min(k, len(ids)), len(ids)))
+        for _ in range(draws):
+            for j, a in enumerate(policy.pull(arms, k, context)):
+                out[j, col[a]] += 1.0
+    finally:
+        policy._rng = keep
+    return out / draws
