@@ -15,13 +15,22 @@ order and publishes pickled snapshots; workers unpickle a snapshot and only call
 
 from __future__ import annotations
 
+import math
 from collections import Counter, deque
 from typing import Any
 
 import numpy as np
 
 from .events import CatalogChange, Interaction
-from .online import ExposureJoiner, ImplicitMF, OnlineCTR, ctr_features
+from .online import (
+    NUMERIC,
+    ExposureJoiner,
+    ImplicitMF,
+    OnlineCTR,
+    ctr_features,
+    hour_feature,
+    item_parts,
+)
 
 
 class OnlineLearner:
@@ -78,7 +87,19 @@ class OnlineLearner:
                     ) -> tuple[np.ndarray, np.ndarray]:
         """(MF preference, P(click)) per item. Read-only."""
         mf = self.mf.score(user, items)
-        ctr = self.ctr.predict_proba_many([self.features(user, i, ts) for i in items])
+        q = self._recent_cats.get(user)
+        counts = Counter(q) if q else {}
+        onehots: list[tuple[str, ...]] = []
+        numeric = np.empty((len(items), len(NUMERIC)))
+        for n, item in enumerate(items):         # ctr_features of each item, in parts
+            info = self._catalog.get(item)
+            i, cat_name, stock, log_price, drop = item_parts(item, info)
+            cat = info.get("category") if info else None
+            affinity = counts.get(cat, 0) / len(q) if q and cat is not None else 0.0
+            onehots.append((i, cat_name, stock))
+            numeric[n] = (log_price, drop, affinity, math.log1p(self._pop[item]))
+        ctr = self.ctr.predict_proba_rows((f"u={user}", hour_feature(ts)),
+                                          list(zip(*onehots, strict=True)), numeric)
         return mf, ctr
 
     def score(self, user: str, items: list[str], ts: float) -> np.ndarray:

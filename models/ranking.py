@@ -12,6 +12,7 @@ trending scores. Excluded items (out of stock, bought, already seen) never appea
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Collection, Mapping, Sequence
 
@@ -38,27 +39,30 @@ def blend_rank(
     """Top-``k`` (item, score) by co-visitation of ``recent`` blended with ``trending``
     and, when given, content similarity (cosine in [0, 1]) to the recent items."""
     scores: dict[str, float] = {}
+    get = scores.get
     w = 1.0
     for item in recent:
         neigh = covis.get(item)
         if neigh:
             top = neigh[0][1] or 1.0
             for cand, s in neigh:
-                scores[cand] = scores.get(cand, 0.0) + w * s / top
+                scores[cand] = get(cand, 0.0) + w * s / top
         if content and content_weight > 0:
             for cand, sim in content.get(item, ()):
-                scores[cand] = scores.get(cand, 0.0) + content_weight * w * sim
+                scores[cand] = get(cand, 0.0) + content_weight * w * sim
         w *= recency_decay
     if scores:
         m = max(scores.values())
         scores = {c: s / m for c, s in scores.items()}
+        get = scores.get
     if trending and trending_weight > 0:
         tmax = trending[0][1] or 1.0
         for cand, s in trending:
-            scores[cand] = scores.get(cand, 0.0) + trending_weight * s / tmax
-    ranked = sorted(((c, s) for c, s in scores.items() if c not in exclude),
-                    key=lambda cs: (-cs[1], cs[0]))
-    return [(c, round(s, 6)) for c, s in ranked[:k]]
+            scores[cand] = get(cand, 0.0) + trending_weight * s / tmax
+    # (-score, item) tuples sort as the key (-score, item) would, without a call per item
+    ranked = [(-s, c) for c, s in scores.items() if c not in exclude]
+    ranked = heapq.nsmallest(k, ranked) if len(ranked) > 4 * k else sorted(ranked)[:k]
+    return [(c, round(-s, 6)) for s, c in ranked]
 
 
 def trending_list(trending: Sequence[tuple[str, float]], exclude: Collection[str],

@@ -93,3 +93,25 @@ def test_vectorised_ctr_scores_equal_rivers_one_by_one(data):
     assert np.allclose(many, one, rtol=0, atol=1e-12)
     assert many.std() > 0.01            # not a constant: the model has learned something
     assert len(L.ctr.predict_proba_many([])) == 0
+
+
+def test_score_parts_equal_the_models_one_item_at_a_time(data):
+    """The learner scores a list without a feature dict per item (``predict_proba_rows``)
+    and the MF with one matrix product: both equal River's per-item answers."""
+    ratings, catalog = data
+    L = OnlineLearner(seed=0)
+    for c in catalog:
+        L.catalog_change(CatalogChange(c["item_id"], c["stock"], c["price"], c["category"]))
+    for ev in stream(ratings[:3000]):
+        L.learn(ev)
+    items = [c["item_id"] for c in catalog[:300]] + ["never-seen-item"]
+    for user in ("1", "5", "nobody"):
+        mf, ctr = L.score_parts(user, items, 1e9)
+        one = np.array([L.ctr.predict_proba(L.features(user, i, 1e9)) for i in items])
+        assert np.allclose(ctr, one, rtol=0, atol=1e-12)
+        m = L.mf._model
+        ref = [m.global_mean.get() + m.u_biases.get(user, 0.0) + m.i_biases.get(i, 0.0)
+               + (float(np.dot(m.u_latents[user], m.i_latents[i]))
+                  if user in m.u_latents and i in m.i_latents else 0.0) for i in items]
+        assert np.allclose(mf, ref, rtol=0, atol=1e-12)
+    assert ctr.std() > 0.01 and mf.std() > 0.01
