@@ -185,26 +185,19 @@ class OnlineCTR:
         n = len(numeric)
         if not self.n_learned or not n:
             return np.full(n, 0.5)
-        m = self._model
-        w, latents, zero = m.weights, m.latents, np.zeros(self.n_factors)
-
-        def vec(k: str) -> np.ndarray:
-            return latents.get(k, zero) if k in w else zero
-
+        m, F = self._model, self.n_factors
+        w, latents, zero = m.weights, m.latents, np.zeros(F)
         known = [k for k in shared if k in w]
-        linear = m.intercept + sum(w[k] for k in known) + np.zeros(n)
-        S = sum((vec(k) for k in known), np.zeros(self.n_factors)) + np.zeros((n, self.n_factors))
-        Q = sum(float(vec(k) @ vec(k)) for k in known) + np.zeros(n)
-        for names in onehots:
-            linear += np.array([w.get(k, 0.0) for k in names])
-            V = np.array([vec(k) for k in names]).reshape(n, self.n_factors)
-            S += V
-            Q += (V ** 2).sum(1)
+        keys = [k for names in onehots for k in names]
+        W = np.array([w.get(k, 0.0) for k in keys]).reshape(len(onehots), n)
+        V = np.array([latents.get(k, zero) if k in w else zero for k in keys]
+                     ).reshape(len(onehots), n, F)
+        Vs = np.array([latents.get(k, zero) for k in known]).reshape(len(known), F)
         Wn = np.array([w.get(k, 0.0) for k in NUMERIC])
-        Vn = np.array([vec(k) for k in NUMERIC])
-        linear += numeric @ Wn
-        S += numeric @ Vn
-        Q += (numeric ** 2) @ (Vn ** 2).sum(1)
+        Vn = np.array([latents.get(k, zero) if k in w else zero for k in NUMERIC])
+        linear = m.intercept + sum(w[k] for k in known) + W.sum(0) + numeric @ Wn
+        S = Vs.sum(0) + V.sum(0) + numeric @ Vn
+        Q = float((Vs ** 2).sum()) + (V ** 2).sum((0, 2)) + (numeric ** 2) @ (Vn ** 2).sum(1)
         z = linear + 0.5 * ((S ** 2).sum(1) - Q)
         p = 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
         return np.where(z < -30, 0.0, np.where(z > 30, 1.0, p))   # River's sigmoid clamps

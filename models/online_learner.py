@@ -48,6 +48,7 @@ class OnlineLearner:
         self.events = 0
 
     def catalog_change(self, c: CatalogChange) -> None:
+        self.__dict__.get("_parts", {}).pop(c.item_id, None)
         info = self._catalog.setdefault(c.item_id, {})
         if c.price is not None and info.get("price") not in (None, c.price):
             info["prev_price"] = info["price"]
@@ -55,6 +56,10 @@ class OnlineLearner:
             v = getattr(c, name)
             if v is not None:
                 info[name] = v
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Snapshots leave out the scoring cache of item parts (rebuilt on use)."""
+        return {k: v for k, v in self.__dict__.items() if k != "_parts"}
 
     def _affinity(self, user: str, category: str | None) -> float:
         q = self._recent_cats.get(user)
@@ -90,16 +95,22 @@ class OnlineLearner:
         q = self._recent_cats.get(user)
         counts = Counter(q) if q else {}
         onehots: list[tuple[str, ...]] = []
-        numeric = np.empty((len(items), len(NUMERIC)))
-        for n, item in enumerate(items):         # ctr_features of each item, in parts
-            info = self._catalog.get(item)
-            i, cat_name, stock, log_price, drop = item_parts(item, info)
-            cat = info.get("category") if info else None
+        numeric: list[tuple[float, float, float, float]] = []
+        parts = self.__dict__.setdefault("_parts", {})   # (absent from older snapshots)
+        pop = self._pop
+        for item in items:                       # ctr_features of each item, in parts
+            got = parts.get(item)
+            if got is None:
+                info = self._catalog.get(item)
+                got = parts[item] = (*item_parts(item, info),
+                                     info.get("category") if info else None)
+            i, cat_name, stock, log_price, drop, cat = got
             affinity = counts.get(cat, 0) / len(q) if q and cat is not None else 0.0
             onehots.append((i, cat_name, stock))
-            numeric[n] = (log_price, drop, affinity, math.log1p(self._pop[item]))
-        ctr = self.ctr.predict_proba_rows((f"u={user}", hour_feature(ts)),
-                                          list(zip(*onehots, strict=True)), numeric)
+            numeric.append((log_price, drop, affinity, math.log1p(pop[item])))
+        ctr = self.ctr.predict_proba_rows(
+            (f"u={user}", hour_feature(ts)), list(zip(*onehots, strict=True)),
+            np.array(numeric, dtype=float).reshape(len(items), len(NUMERIC)))
         return mf, ctr
 
     def score(self, user: str, items: list[str], ts: float) -> np.ndarray:
