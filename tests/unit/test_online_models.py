@@ -115,3 +115,20 @@ def test_score_parts_equal_the_models_one_item_at_a_time(data):
                   if user in m.u_latents and i in m.i_latents else 0.0) for i in items]
         assert np.allclose(mf, ref, rtol=0, atol=1e-12)
     assert ctr.std() > 0.01 and mf.std() > 0.01
+
+
+def test_score_parts_follow_a_catalog_change_and_snapshots_leave_the_cache_out(data):
+    ratings, catalog = data
+    L = OnlineLearner(seed=0)
+    for c in catalog:
+        L.catalog_change(CatalogChange(c["item_id"], c["stock"], c["price"], c["category"]))
+    for ev in stream(ratings[:3000]):
+        L.learn(ev)
+    items = [c["item_id"] for c in catalog[:50]]
+    before = L.score_parts("1", items, 1e9)[1]
+    L.catalog_change(CatalogChange(items[0], stock=0, price=catalog[0]["price"] / 2))
+    after = L.score_parts("1", items, 1e9)[1]
+    one = L.ctr.predict_proba(L.features("1", items[0], 1e9))
+    assert after[0] == pytest.approx(one, abs=1e-12) and after[0] != before[0]
+    assert np.array_equal(after[1:], before[1:])
+    assert "_parts" not in pickle.loads(pickle.dumps(L)).__dict__
