@@ -81,6 +81,7 @@ class Learner:
         self._rng = random.Random(settings.serving.seed)
         self._last_beat = float("-inf")
         self.lag = 0
+        self.partition_lag: dict[str, int] = {}   # "topic:partition" -> messages behind
 
     def stop(self) -> None:
         self._stop.set()
@@ -118,7 +119,8 @@ class Learner:
 
     def _beat(self) -> bytes:
         return orjson.dumps({"role": "learner", "ts": time.time(), "events": self.model.events,
-                             "version": self.version, "lag": self.lag})
+                             "version": self.version, "lag": self.lag,
+                             "partitions": dict(self.partition_lag)})
 
     async def heartbeat(self) -> None:
         """The learner's liveness in ``workers`` (also while idle); a miss is not fatal."""
@@ -169,8 +171,12 @@ class Learner:
                 now = time.monotonic()
                 if batch:
                     last_event = now
-                    self.lag = sum(max(0, (consumer.highwater(tp) or 0) - self.offsets.get(
-                        (tp.topic, tp.partition), 0)) for tp in batch)
+                    self.partition_lag.update(
+                        (f"{tp.topic}:{tp.partition}", max(0, (consumer.highwater(tp) or 0)
+                                                          - self.offsets.get((tp.topic,
+                                                                              tp.partition), 0)))
+                        for tp in batch)
+                    self.lag = sum(self.partition_lag.values())
                 if now - self._last_beat >= 1.0:
                     await self.heartbeat()
                 if since and (since >= self.snapshot_every or

@@ -71,6 +71,11 @@ async def _pipeline(fams: Families, store: RedisStore, k: int) -> None:
                                             for w, i in live.items()])
     fams.labelled("streamrec_consumer_lag", "gauge", "messages behind the end of the event "
                   "topics", ["worker"], [((w,), i.get("lag", 0)) for w, i in live.items()])
+    fams.labelled("streamrec_consumer_partition_lag", "gauge", "messages behind the end of "
+                  "each partition the worker (or the learner) reads",
+                  ["worker", "topic", "partition"],
+                  [((w, *tp.rpartition(":")[::2]), n) for w, i in live.items()
+                   for tp, n in sorted((i.get("partitions") or {}).items())])
     cum, buckets = 0, []
     for le in [*map(str, LATENCY_BUCKETS_MS), "+Inf"]:
         cum += lat.get(le, 0)

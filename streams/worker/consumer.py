@@ -132,17 +132,21 @@ class EventConsumer:
     async def _process(self, consumer: AIOKafkaConsumer,
                        got: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         records = [r for recs in got.values() for r in recs]
-        lag = 0
         ends = {}
+        lags = self.processor.partition_lag
         for tp, recs in got.items():
             hw = consumer.highwater(tp)
             if hw is not None:
-                lag += max(0, hw - recs[-1].offset - 1)
+                lags[f"{tp.topic}:{tp.partition}"] = max(0, hw - recs[-1].offset - 1)
                 ends[watermark_field(tp.topic, tp.partition)] = hw
+        for tp, done in self._done.items():      # assigned partitions with nothing new
+            hw = consumer.highwater(tp)
+            if tp not in got and hw is not None:
+                lags[f"{tp.topic}:{tp.partition}"] = max(0, hw - done)
         msgs = to_messages(records)
         async with self._lock:
             assigned = consumer.assignment()
-            self.processor.lag = lag
+            self.processor.lag = sum(lags.values())
             self.processor.highwater = ends
             await wait_out(lambda: self.processor.process_events(msgs),
                            limit_s=self.settings.redis.outage_wait_s, what="Redis", rng=self._rng)
@@ -175,7 +179,8 @@ class EventConsumer:
         """The worker's liveness in Redis (``workers``), also while idle."""
         self._last_beat = time.monotonic()
         p = self.processor
-        info = {"events_per_s": round(p.rate, 1), "lag": p.lag, "ts": time.time(),
+        info = {"events_per_s": round(p.rate, 1), "lag": p.lag,
+                "partitions": dict(p.partition_lag), "ts": time.time(),
                 "last_error": self.last_error or p.last_error,
                 "commit_failing_s": (round(time.monotonic() - self._commit_failing_since, 1)
                                      if self._commit_failing_since else 0)}
@@ -188,6 +193,7 @@ class EventConsumer:
         async with self._lock:
             await self._commit()
             for tp in revoked:
+                self.processor.partition_lag.pop(f"{tp.topic}:{tp.partition}", None)
                 self._done.pop(tp, None)
                 self._committed.pop(tp, None)
             if self.users is not None:

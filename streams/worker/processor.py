@@ -105,6 +105,7 @@ class Processor:
         self._window_events = 0
         self.rate = 0.0
         self.lag = 0
+        self.partition_lag: dict[str, int] = {}   # "topic:partition" -> messages behind
         self.highwater: dict[str, int] = {}   # field -> end of the partition's log (consumer)
         self.skipped = 0    # messages below the watermarks (applied before): not applied again
         self.fenced = 0     # batches not written: another worker had moved the watermarks
@@ -170,7 +171,8 @@ class Processor:
         return out
 
     def _info_now(self) -> dict[str, Any]:
-        return {"events_per_s": round(self.rate, 1), "lag": self.lag, "ts": time.time()}
+        return {"events_per_s": round(self.rate, 1), "lag": self.lag,
+                "partitions": dict(self.partition_lag), "ts": time.time()}
 
     async def _apply(self, msgs: Sequence[Message]) -> int:
         """Apply a batch, exactly once, in three phases: read, rank, write.
@@ -380,8 +382,7 @@ class Processor:
         await self.store.record_batch(
             events=0, dlq=rejected, recs=0, catalog=len(changes), latencies_ms=(),
             worker=self.worker_id,
-            worker_info={"events_per_s": round(self.rate, 1), "lag": self.lag,
-                         "ts": time.time()})
+            worker_info=self._info_now())
         return len(changes)
 
     def _tick(self, n: int) -> None:

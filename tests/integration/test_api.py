@@ -88,6 +88,8 @@ async def test_metrics_are_prometheus_text(api):
     await store.record_batch(events=5, dlq=2, recs=3, catalog=0, latencies_ms=[3.0, 40.0],
                              duplicates=4,
                              worker="w1", worker_info={"events_per_s": 123.0, "lag": 7,
+                                                       "partitions": {"ev.view:0": 5,
+                                                                      "ev.view:1": 2},
                                                        "ts": 9e12})
     async with http.get(f"{url}/metrics") as r:
         text = await r.text()
@@ -97,6 +99,9 @@ async def test_metrics_are_prometheus_text(api):
     assert metric(text, "streamrec_duplicates_total", **cluster) == 4
     assert metric(text, "streamrec_events_per_second", worker="w1", **cluster) == 123
     assert metric(text, "streamrec_consumer_lag", worker="w1", **cluster) == 7
+    for partition, behind in (("0", 5), ("1", 2)):
+        assert metric(text, "streamrec_consumer_partition_lag", worker="w1", topic="ev.view",
+                      partition=partition, **cluster) == behind
     assert metric(text, "streamrec_event_to_rec_latency_ms_bucket", le="5") == 1
     assert metric(text, "streamrec_event_to_rec_latency_ms_bucket", le="50") == 2
     assert metric(text, "streamrec_event_to_rec_latency_ms_count") == 2

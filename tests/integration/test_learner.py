@@ -60,6 +60,13 @@ async def test_restart_resumes_from_the_snapshot_without_loss_or_double_learning
     finally:
         await runner.cleanup()
     assert metric(text, "streamrec_model_snapshot_version") == b.version
+    # its lag on each partition it read (after the restart: views only), none once caught up
+    fed = {tp for tp in b.partition_lag if tp.startswith(settings.topic("events."))}
+    assert {tp.rpartition(":")[0] for tp in fed} == {settings.topic("events.view")}
+    for tp in fed:
+        topic, _, partition = tp.rpartition(":")
+        assert metric(text, "streamrec_consumer_partition_lag", worker="learner", topic=topic,
+                      partition=partition) == 0
     assert "streamrec_model_ctr_auc " in text and "streamrec_model_ctr_logloss " in text
 
 

@@ -107,6 +107,16 @@ async def test_recommendations_follow_co_visitation_and_skip_seen(settings, work
             m, _, _ = await store.read_metrics()
             return m.get("events_total", 0) >= 17
         await eventually(counted)
+        # the worker reports how far behind it is on each partition it read: none, now
+        topic = settings.topic("events.view")
+        fed = {m.partition for m in await read_topic(settings, "events.view", 17)}
+
+        async def caught_up():
+            _, _, workers = await store.read_metrics()
+            lags = {tp: n for info in workers.values()
+                    for tp, n in (info.get("partitions") or {}).items()}
+            return {f"{topic}:{p}" for p in fed} <= {tp for tp, n in lags.items() if n == 0}
+        await eventually(caught_up)
         await producer.send("events.view", "me", ev("m1", "me", "1", t + 5))
         await producer.flush()
 
