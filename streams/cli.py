@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import datetime as dt
 import importlib
-import logging
 import os
 import signal
 import sys
@@ -14,6 +13,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+from streamrec.streams import logs
 from streamrec.streams.cli_parser import build_parser
 from streamrec.streams.exceptions import StreamrecError
 from streamrec.streams.settings import Settings
@@ -28,8 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = settings_from(args)
-        logging.basicConfig(level=settings.serving.log_level.upper(),
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logs.setup(settings.serving.log_level, settings.serving.log_format)
         if args.cmd in ("demo", "evaluate", "bench"):
             # commands that own child processes: SIGTERM (kill, docker stop) stops them as
             # Ctrl-C does, workers first and the broker last (a worker whose broker died

@@ -213,6 +213,9 @@ class ServingSettings(_Group):
                                      "per run")
     log_level: Literal["debug", "info", "warning", "error"] = setting(
         "warning", "log level")
+    log_format: Literal["text", "json"] = setting(
+        "text", "log lines as text, or one JSON object per line (fields: time, level, "
+        "logger, message; a rejected event's topic, partition, offset and reason)")
     scorer_model_dir: str = setting("artifacts/seqrec", "scorer: the model folder from "
                                     "`streamrec train` (a newer model saved there is swapped "
                                     "in)")

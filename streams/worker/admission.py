@@ -81,5 +81,7 @@ class Admission:
         return valid, rejected
 
     async def reject(self, msg: Message, reason: str) -> None:
-        log.warning("rejected %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, reason)
+        log.warning("rejected %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, reason,
+                    extra={"topic": msg.topic, "partition": msg.partition,
+                           "offset": msg.offset, "reason": reason})
         await self.send(self.dlq, msg.key, dead_letter(msg, reason))

@@ -28,6 +28,7 @@ from streamrec.state.redis_store import RedisStore
 from streamrec.state.users import RedisUsers
 from streamrec.streams.exceptions import StreamrecError
 from streamrec.streams.kafka_security import faust_credentials
+from streamrec.streams.logs import logging_config
 from streamrec.streams.outage import wait_out
 from streamrec.streams.records import (
     EVENT_TOPICS,
@@ -176,15 +177,21 @@ class Worker:
         self.service.install(evaluation)
 
     def run(self) -> None:
-        """Run the worker until it is stopped (SIGTERM, Ctrl-C); exits the process. The
-        Worker that ``faust worker`` would make, made here without its command line."""
+        """Run the worker until it is stopped (SIGTERM, Ctrl-C); exits the process."""
+        self.mode_worker().execute_from_commandline()
+
+    def mode_worker(self) -> QuietWorker:
+        """The Worker that ``faust worker`` would make, made here without its command
+        line (logging as ``STREAMREC_LOG_LEVEL`` and ``STREAMREC_LOG_FORMAT`` say)."""
         level = self.settings.serving.log_level
         conf = self.app.conf
-        worker = QuietWorker(self.app, quiet=True, loglevel={"warning": "warn"}.get(level, level),
-                             redirect_stdouts=conf.worker_redirect_stdouts,
-                             redirect_stdouts_level=conf.worker_redirect_stdouts_level,
-                             blocking_timeout=conf.blocking_timeout)
-        worker.execute_from_commandline()
+        return QuietWorker(self.app, quiet=True, loglevel={"warning": "warn"}.get(level, level),
+                           redirect_stdouts=conf.worker_redirect_stdouts,
+                           redirect_stdouts_level=conf.worker_redirect_stdouts_level,
+                           blocking_timeout=conf.blocking_timeout,
+                           logging_config=(logging_config(level, "json")
+                                           if self.settings.serving.log_format == "json"
+                                           else None))
 
 
 def _faust_app(s: Settings) -> faust.App:
