@@ -79,13 +79,19 @@ def test_scoring_does_not_mutate_and_snapshots_restore_identical_scores(data):
     assert np.allclose(restored.score("1", items, 1e9), s1)
 
 
-def test_vectorised_ctr_scores_equal_rivers_one_by_one(data):
+def trained(data) -> tuple[OnlineLearner, list[dict]]:
+    """A learner that has seen the catalog and the first 3,000 ratings."""
     ratings, catalog = data
     L = OnlineLearner(seed=0)
     for c in catalog:
         L.catalog_change(CatalogChange(c["item_id"], c["stock"], c["price"], c["category"]))
     for ev in stream(ratings[:3000]):
         L.learn(ev)
+    return L, catalog
+
+
+def test_vectorised_ctr_scores_equal_rivers_one_by_one(data):
+    L, catalog = trained(data)
     items = [c["item_id"] for c in catalog[:300]] + ["never-seen-item"]
     xs = [L.features(u, i, 1e9) for u in ("1", "5", "nobody") for i in items]
     many = L.ctr.predict_proba_many(xs)
@@ -98,12 +104,7 @@ def test_vectorised_ctr_scores_equal_rivers_one_by_one(data):
 def test_score_parts_equal_the_models_one_item_at_a_time(data):
     """The learner scores a list without a feature dict per item (``predict_proba_rows``)
     and the MF with one matrix product: both equal River's per-item answers."""
-    ratings, catalog = data
-    L = OnlineLearner(seed=0)
-    for c in catalog:
-        L.catalog_change(CatalogChange(c["item_id"], c["stock"], c["price"], c["category"]))
-    for ev in stream(ratings[:3000]):
-        L.learn(ev)
+    L, catalog = trained(data)
     items = [c["item_id"] for c in catalog[:300]] + ["never-seen-item"]
     for user in ("1", "5", "nobody"):
         mf, ctr = L.score_parts(user, items, 1e9)
@@ -118,12 +119,7 @@ def test_score_parts_equal_the_models_one_item_at_a_time(data):
 
 
 def test_score_parts_follow_a_catalog_change_and_snapshots_leave_the_cache_out(data):
-    ratings, catalog = data
-    L = OnlineLearner(seed=0)
-    for c in catalog:
-        L.catalog_change(CatalogChange(c["item_id"], c["stock"], c["price"], c["category"]))
-    for ev in stream(ratings[:3000]):
-        L.learn(ev)
+    L, catalog = trained(data)
     items = [c["item_id"] for c in catalog[:50]]
     before = L.score_parts("1", items, 1e9)[1]
     L.catalog_change(CatalogChange(items[0], stock=0, price=catalog[0]["price"] / 2))
