@@ -370,6 +370,7 @@ class MemoryStore:
         out = {k: float(v) for k, v in self._hash("metrics").items()}
         out["served_items"] = float(len(self.sets["served"]))
         out["catalog_items"] = float(len(self.sets["items"]))
+        out["sold_out_items"] = float(len(self.sets["oos"]))
         return (out, {k: int(v) for k, v in self._hash("lat").items()},
                 {k: orjson.loads(v) for k, v in self._hash("workers").items()})
 

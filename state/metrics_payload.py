@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -21,13 +21,15 @@ LATENCY_BUCKETS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 1000
 
 
 def metrics_payload(*, events: int, dlq: int, recs: int, catalog: int,
+                    dlq_reasons: Mapping[str, int] | None = None,
                     latencies_ms: Sequence[float], worker: str,
                     worker_info: dict[str, Any], served: Sequence[str] = (),
                     diversity: Sequence[float] = (), tally: Tally | None = None,
                     curve: dict[int, Tally] | None = None, ranked_lists: int = 0,
                     duplicates: int = 0,
                     asked_lists: int = 0, model_lists: int = 0) -> bytes:
-    """One batch's counters, for the metrics script: events, DLQ, lists written, lists ranked
+    """One batch's counters, for the metrics script: events, DLQ (``dlq_reasons``: how many
+    of each kind of reason, ``metrics`` fields ``dlq:{kind}``), lists written, lists ranked
     (``asked_lists`` of them sent for transformer scores, ``model_lists`` ranked with
     them), latency histogram, served items, diversity and prequential sums (``preqc``
     holds the curve: ``{bucket}:{field}``)."""
@@ -47,6 +49,7 @@ def metrics_payload(*, events: int, dlq: int, recs: int, catalog: int,
                                              ("lists_asked_total", asked_lists),
                                              ("lists_model_total", model_lists),
                                              ("catalog_total", catalog)) if n]
+    ints += [("metrics", f"dlq:{kind}", n) for kind, n in (dlq_reasons or {}).items() if n]
     floats: list[tuple[str, str, float]] = []
     if latencies_ms:
         floats.append(("metrics", "latency_sum_ms", float(sum(latencies_ms))))

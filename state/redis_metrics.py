@@ -52,9 +52,11 @@ class RedisMetrics:
             pipe.hgetall(self.key("workers"))
             pipe.pfcount(self.key("served"))
             pipe.scard(self.key("items"))
-            m, lat, workers, served, items = await pipe.execute()
+            pipe.scard(self.key("oos"))
+            m, lat, workers, served, items, oos = await pipe.execute()
         out = {k: float(v) for k, v in m.items()}
         out["served_items"], out["catalog_items"] = float(served), float(items)
+        out["sold_out_items"] = float(oos)
         return out, {k: int(v) for k, v in lat.items()}, \
             {k: orjson.loads(v) for k, v in workers.items()}
 

@@ -45,8 +45,10 @@ def advance(msgs: Sequence[Message], marks: dict[str, int]) -> list[tuple[str, i
     return [(f, marks.get(f, -1), n) for f, n in sorted(nxt.items())]
 
 
-def dead_letter(msg: Message, reason: str, keep: int = DLQ_KEEP_BYTES) -> bytes:
-    """The DLQ payload for a rejected message: reason, origin and the original bytes.
+def dead_letter(msg: Message, reason: str, kind: str | None = None,
+                keep: int = DLQ_KEEP_BYTES) -> bytes:
+    """The DLQ payload for a rejected message: reason (and its ``kind``: one of
+    ``streams/validate.py``'s ``REASONS``), origin and the original bytes.
 
     An original over ``keep`` bytes is cut to its first ``keep``, with its size and
     SHA-256 kept, so a record always fits the producer's limit.
@@ -72,4 +74,5 @@ def dead_letter(msg: Message, reason: str, keep: int = DLQ_KEEP_BYTES) -> bytes:
         value_b64=base64.b64encode(head).decode() if head is not None else None,
         value_text=text, value_size=len(value) if value is not None else None,
         value_sha256=hashlib.sha256(value).hexdigest() if value is not None else None,
-        truncated=value is not None and len(value) > keep, rejected_at=time.time()))
+        truncated=value is not None and len(value) > keep, rejected_at=time.time(),
+        kind=kind))

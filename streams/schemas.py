@@ -144,6 +144,7 @@ class DeadLetter(msgspec.Struct):
     value_sha256: str | None
     truncated: bool                    # the original was over 64 KB: value_b64 is its head
     rejected_at: float
+    kind: str | None = None            # the reason's kind (streams/validate.py: REASONS)
 
 
 TOPIC_SCHEMAS: dict[str, type[msgspec.Struct]] = {

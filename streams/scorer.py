@@ -219,9 +219,12 @@ class Scorer:
                 continue
             tp, offset, fut = pending[0]
             if isinstance(fut, dict):
+                log.warning("rejected %s[%d]@%d: %s", tp.topic, tp.partition, offset,
+                            fut["error"], extra={"topic": tp.topic, "partition": tp.partition,
+                                                 "offset": offset, "reason": fut["error"]})
                 await producer.send(dlq, key=fut["key"], value=dead_letter(
                     Message(tp.topic, tp.partition, offset, fut["key"], fut["value"], 0.0),
-                    fut["error"]))
+                    fut["error"], "bad_request"))
             else:
                 try:
                     res = await fut

@@ -11,7 +11,7 @@ with the original bytes and its topic/partition/offset.
 >>> ev.kind, ev.user_id, ev.item_id, ev.ts
 ('view', '7', '42', 1.5)
 >>> parse_interaction(b'{"event_id":"e1","user_id":7,"item_id":"42","ts":1.5,"price":-2}', "view")
-Rejection(reason="field 'price' must be a number >= 0.0 (got -2)")
+Rejection(reason="field 'price' must be a number >= 0.0 (got -2)", kind='invalid_field')
 >>> parse_interaction(b'{not json', "view").reason[:14]
 'malformed JSON'
 """
@@ -31,9 +31,18 @@ from streamrec.streams.schemas import CatalogUpdate, Event
 MS_FROM = 1e11             # a ts at or above this is in milliseconds (1e11 s is year 5138)
 
 
+REASONS = ("empty", "oversized", "malformed_json", "missing_field", "invalid_field",
+           "timestamp", "wrong_topic", "unknown_topic", "unknown_item", "apply_error",
+           "bad_request")        # the last: a score request the scorer refused
+
+
 @dataclass(slots=True, frozen=True)
 class Rejection:
+    """Why a message was refused: ``reason`` in words, ``kind`` one of :data:`REASONS`
+    (the label the DLQ counts are kept by: ``streamrec_dlq_reason_total``)."""
+
     reason: str
+    kind: str = "invalid_field"
 
 
 _EVENT = msgspec.json.Decoder(Event)
@@ -68,9 +77,9 @@ def _reason(err: msgspec.DecodeError, d: Any) -> str:
 def decode(raw: bytes | None, max_bytes: int, decoder: msgspec.json.Decoder) -> Any:
     """``raw`` decoded by ``decoder`` (a schema's), or a Rejection that says why."""
     if raw is None:
-        return Rejection("empty payload")
+        return Rejection("empty payload", "empty")
     if len(raw) > max_bytes:
-        return Rejection(f"oversized payload: {len(raw)} bytes > {max_bytes}")
+        return Rejection(f"oversized payload: {len(raw)} bytes > {max_bytes}", "oversized")
     try:
         return decoder.decode(raw)
     except msgspec.ValidationError as e:
@@ -78,9 +87,11 @@ def decode(raw: bytes | None, max_bytes: int, decoder: msgspec.json.Decoder) -> 
             d = msgspec.json.decode(raw)
         except msgspec.DecodeError:
             d = None
-        return Rejection(_reason(e, d))
+        reason = _reason(e, d)
+        return Rejection(reason, "missing_field" if reason.startswith("missing field")
+                         else "invalid_field")
     except msgspec.DecodeError as e:
-        return Rejection(f"malformed JSON: {e}")
+        return Rejection(f"malformed JSON: {e}", "malformed_json")
 
 
 def event_time(ts: float, now: float, max_future_s: float) -> float | Rejection:
@@ -98,7 +109,8 @@ def event_time(ts: float, now: float, max_future_s: float) -> float | Rejection:
     secs = ts / 1000.0 if ts >= MS_FROM else float(ts)
     if secs > now + max_future_s:
         return Rejection(f"timestamp {ts:g} is {secs - now:.2g} s ahead of now (at most "
-                         f"{max_future_s:g}: STREAMREC_MAX_FUTURE_S); Unix seconds or ms")
+                         f"{max_future_s:g}: STREAMREC_MAX_FUTURE_S); Unix seconds or ms",
+                         "timestamp")
     return secs
 
 
@@ -117,10 +129,10 @@ def parse_interaction(raw: bytes | None, kind: str | None, max_bytes: int = 1638
         return ev
     if ev.type is None and kind is None:
         return Rejection("missing field 'type' (required on the mixed 'events' topic: "
-                         f"{', '.join(EVENT_KINDS)})")
+                         f"{', '.join(EVENT_KINDS)})", "missing_field")
     declared = ev.type or kind
     if kind is not None and declared != kind:
-        return Rejection(f"event type {declared!r} sent to the {kind!r} topic")
+        return Rejection(f"event type {declared!r} sent to the {kind!r} topic", "wrong_topic")
     secs = event_time(ev.ts, time.time() if now is None else now, max_future_s)
     if isinstance(secs, Rejection):
         return secs
@@ -135,7 +147,7 @@ def parse_catalog(raw: bytes | None, max_bytes: int = 16384) -> CatalogChange | 
     >>> parse_catalog(b'{"item_id":"9","stock":0,"price":3.5}')
     CatalogChange(item_id='9', stock=0, price=3.5, category=None, title=None)
     >>> parse_catalog(b'{"item_id":"9","stock":-1}')
-    Rejection(reason="field 'stock' must be an integer >= 0 (got -1)")
+    Rejection(reason="field 'stock' must be an integer >= 0 (got -1)", kind='invalid_field')
     """
     c = decode(raw, max_bytes, _CATALOG)
     if isinstance(c, Rejection):

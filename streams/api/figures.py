@@ -37,6 +37,8 @@ EXPERIMENT = (("impressions", "counter", "lists served under the experiment"),
               ("clicks", "counter", "attributed clicks"),
               ("purchases", "counter", "attributed purchases"),
               ("ctr", "gauge", "successes / impressions"),
+              ("ctr_lower", "gauge", "lower end of the CTR's 95% Wilson interval"),
+              ("ctr_upper", "gauge", "upper end of the CTR's 95% Wilson interval"),
               ("p_best", "gauge", "posterior probability of being best"),
               ("regret", "gauge", "estimated successes lost vs the best"))
 
@@ -60,6 +62,11 @@ async def _pipeline(fams: Families, store: RedisStore, k: int) -> None:
     live = {w: i for w, i in workers.items() if now - i.get("ts", 0) < LIVE_S}
     for name, key, help_ in COUNTERS:
         fams.counter(name, help_, m.get(key, 0))
+    fams.labelled("streamrec_dlq_reason", "counter", "messages sent to the dead-letter topic, "
+                  "by kind of reason (streams/validate.py: REASONS)", ["reason"],
+                  [((f[4:],), n) for f, n in sorted(m.items()) if f.startswith("dlq:")])
+    fams.gauge("streamrec_sold_out_items", "catalog items out of stock now (left out of "
+               "every served list)", m.get("sold_out_items", 0))
     fams.gauge("streamrec_prequential_hit_rate", f"share of views whose item was in the "
                f"user's top-{k} list just before", _ratio(m, "preq_hits", "preq_judged"))
     fams.gauge("streamrec_intra_list_diversity", "mean category dissimilarity within "
@@ -87,6 +94,14 @@ async def _pipeline(fams: Families, store: RedisStore, k: int) -> None:
 async def _models(fams: Families, store: RedisStore) -> None:
     """The learner's and the scorer's figures."""
     mm = await store.read_model_metrics()
+    sc = await store.read_scorer_metrics()
+    info = [(("river", str(mm.get("version", "")), ""), 1.0)] if mm else []
+    if sc:
+        info.append((("transformer", str(sc.get("model_version", "")),
+                      str(sc.get("device", ""))), 1.0))
+    fams.labelled("streamrec_model_info", "gauge", "the model versions in use: the River "
+                  "snapshot (learner) and the transformer (scorer)",
+                  ["component", "version", "device"], info)
     if mm:
         for name, key, help_ in (
                 ("model_ctr_logloss", "ctr_logloss", "prequential log loss of the CTR model"),
@@ -94,7 +109,6 @@ async def _models(fams: Families, store: RedisStore) -> None:
                 ("model_ctr_examples", "ctr_examples", "labelled exposures learned"),
                 ("model_snapshot_version", "version", "newest River snapshot")):
             fams.gauge(f"streamrec_{name}", help_, mm.get(key, 0))
-    sc = await store.read_scorer_metrics()
     if sc:
         sizes = {int(s): v for s, v in sc["batch_sizes"].items()}
         buckets: list[tuple[str, float]] = [
@@ -107,9 +121,15 @@ async def _models(fams: Families, store: RedisStore) -> None:
 
 
 async def _experiments(fams: Families, store: RedisStore) -> None:
+    exps = await store.list_experiments()
     rows: list[tuple[str, dict[str, Any]]] = [
-        (e.name, report(e, await store.experiment_stats(e.name)))
-        for e in await store.list_experiments()]
+        (e.name, report(e, await store.experiment_stats(e.name))) for e in exps]
+    for rep in (r for _, r in rows):
+        for r in rep.values():
+            r["ctr_lower"], r["ctr_upper"] = r["ctr_95"]
     for stat, kind, help_ in EXPERIMENT:
         fams.labelled(f"streamrec_experiment_{stat}", kind, help_, ["experiment", "variant"],
                       [((name, v), r[stat]) for name, rep in rows for v, r in rep.items()])
+    fams.labelled("streamrec_experiment_status", "gauge", "1 for the experiment's status "
+                  "(running, paused or stopped)", ["experiment", "status"],
+                  [((e.name, e.status), 1.0) for e in exps])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -37,22 +38,23 @@ class Admission:
         return [(m, parse_interaction(m.value, self.topics[m.topic], s.serving.max_event_bytes,
                                       now=now, max_future_s=s.serving.max_future_s)
                  if m.topic in self.topics else
-                 Rejection(f"unknown event topic {m.topic!r}")) for m in msgs]
+                 Rejection(f"unknown event topic {m.topic!r}", "unknown_topic")) for m in msgs]
 
     async def screen(self, parsed: list[tuple[Message, Interaction | Rejection]],
                       seen: set[tuple[str, str]]
-                      ) -> tuple[list[tuple[Message, Interaction]], int, int]:
+                      ) -> tuple[list[tuple[Message, Interaction]], Counter[str], int]:
         """Bad messages to the DLQ with their reason; events whose id their partition
         applied recently (or earlier in the batch) dropped. Returns the events left, the
-        number rejected and the number of duplicates."""
+        number rejected by kind of reason and the number of duplicates."""
         valid: list[tuple[Message, Interaction]] = []
-        rejected = duplicates = 0
+        rejected: Counter[str] = Counter()
+        duplicates = 0
         check = self.settings.serving.dedup_window > 0
         batch_ids: set[tuple[str, str]] = set()
         for m, ev in parsed:
             if isinstance(ev, Rejection):
-                await self.reject(m, ev.reason)
-                rejected += 1
+                await self.reject(m, ev.reason, ev.kind)
+                rejected[ev.kind] += 1
                 continue
             if check:
                 key = (m.field, ev.event_id)
@@ -64,24 +66,26 @@ class Admission:
         return valid, rejected, duplicates
 
     async def in_catalog(self, valid: list[tuple[Message, Interaction]]
-                          ) -> tuple[list[tuple[Message, Interaction]], int]:
+                          ) -> tuple[list[tuple[Message, Interaction]], Counter[str]]:
         """The events whose item is in the catalog; the others go to the DLQ (after a
         bounded wait for the catalog: ``streams/worker/catalog_gate.py``)."""
-        rejected = 0
+        rejected: Counter[str] = Counter()
         unknown = await self.catalog.unknown({ev.item_id for _, ev in valid})
         if unknown:
             keep = []
             for m, ev in valid:
                 if ev.item_id in unknown:
-                    await self.reject(m, f"unknown item {ev.item_id!r} (not in the catalog)")
-                    rejected += 1
+                    await self.reject(m, f"unknown item {ev.item_id!r} (not in the catalog)",
+                                      "unknown_item")
+                    rejected["unknown_item"] += 1
                 else:
                     keep.append((m, ev))
             valid = keep
         return valid, rejected
 
-    async def reject(self, msg: Message, reason: str) -> None:
+    async def reject(self, msg: Message, reason: str, kind: str = "invalid_field") -> None:
+        """Log ``msg`` with where it came from and why, and send it to the DLQ."""
         log.warning("rejected %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, reason,
                     extra={"topic": msg.topic, "partition": msg.partition,
-                           "offset": msg.offset, "reason": reason})
-        await self.send(self.dlq, msg.key, dead_letter(msg, reason))
+                           "offset": msg.offset, "reason": reason, "kind": kind})
+        await self.send(self.dlq, msg.key, dead_letter(msg, reason, kind))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -61,7 +62,7 @@ class _Batch:
     pop_marks: dict[str, int] = field(default_factory=dict)   # trending's watermarks
     pop_floor: dict[str, int] = field(default_factory=dict)   # and those to skip below
     rewards: list[bytes] = field(default_factory=list)   # for the impressions topic
-    rejected: int = 0          # sent to the DLQ
+    rejected: Counter[str] = field(default_factory=Counter)  # sent to the DLQ, by kind
     duplicates: int = 0        # repeated event ids, dropped
     tally: Tally = field(default_factory=Tally)          # prequential judging
     curve: dict[int, Tally] = field(default_factory=dict)
@@ -145,11 +146,12 @@ class Processor:
             return
         reason = f"error while applying the event: {type(exc).__name__}: {exc}"
         self.last_error = f"{m.topic}[{m.partition}]@{m.offset}: {reason}"[:500]
-        await self.admission.reject(m, reason)
+        await self.admission.reject(m, reason, "apply_error")
         try:
             await self.store.commit(BatchWrite(
                 watermarks=advance([m], marks), metrics=self.store.metrics_payload(
-                    events=0, dlq=1, recs=0, catalog=0, latencies_ms=(),
+                    events=0, dlq=1, dlq_reasons={"apply_error": 1}, recs=0, catalog=0,
+                    latencies_ms=(),
                     worker=self.worker_id, worker_info=self._info_now())))
         except Fenced:
             pass
@@ -229,7 +231,8 @@ class Processor:
         self._tick(n_msgs)
         now = time.time()     # the lists are written now (latency: produced -> written)
         write.metrics = self.store.metrics_payload(
-            events=n_fresh, dlq=batch.rejected, recs=len(batch.out), catalog=0,
+            events=n_fresh, dlq=batch.rejected.total(), dlq_reasons=batch.rejected,
+            recs=len(batch.out), catalog=0,
             duplicates=batch.duplicates,
             latencies_ms=[(now - batch.newest[u]) * 1000.0 for u in batch.out
                           if batch.newest[u] > 0],
@@ -367,12 +370,12 @@ class Processor:
     # -- catalog -----------------------------------------------------------------------
     async def process_catalog(self, msgs: Sequence[Message]) -> int:
         changes: list[CatalogChange] = []
-        rejected = 0
+        rejected: Counter[str] = Counter()
         for m in msgs:
             c = parse_catalog(m.value, self.settings.serving.max_event_bytes)
             if isinstance(c, Rejection):
-                await self.admission.reject(m, c.reason)
-                rejected += 1
+                await self.admission.reject(m, c.reason, c.kind)
+                rejected[c.kind] += 1
             else:
                 changes.append(c)
         await self.store.apply_catalog(changes)
@@ -380,7 +383,8 @@ class Processor:
         if self.evaluation is not None:
             self.evaluation.catalog(changes)
         await self.store.record_batch(
-            events=0, dlq=rejected, recs=0, catalog=len(changes), latencies_ms=(),
+            events=0, dlq=rejected.total(), dlq_reasons=rejected, recs=0,
+            catalog=len(changes), latencies_ms=(),
             worker=self.worker_id,
             worker_info=self._info_now())
         return len(changes)

@@ -192,9 +192,17 @@ class StoreContract:
                                                        latencies_ms=[3.0, 40.0], tally=tally,
                                                        curve={7: tally}, served=["a", "b"])))
         await store.record_batch(events=0, dlq=2, recs=0, catalog=5, latencies_ms=(),
+                                 dlq_reasons={"timestamp": 1, "unknown_item": 1},
                                  worker="w2", worker_info={"lag": 3}, served=["b", "c"])
+        await store.record_batch(events=0, dlq=1, recs=0, catalog=0, latencies_ms=(),
+                                 dlq_reasons={"timestamp": 1}, worker="w2",
+                                 worker_info={"lag": 3})
+        await store.apply_catalog([CatalogChange("x", 0, None, None, None),
+                                   CatalogChange("y", 2, None, None, None)])
         m, lat, workers = await store.read_metrics()
-        assert (m["events_total"], m["dlq_total"], m["catalog_total"]) == (3, 2, 5)
+        assert (m["events_total"], m["dlq_total"], m["catalog_total"]) == (3, 3, 5)
+        assert (m["dlq:timestamp"], m["dlq:unknown_item"]) == (2, 1)
+        assert m["sold_out_items"] == 1
         assert m["latency_sum_ms"] == pytest.approx(43.0) and m["latency_count"] == 2
         assert lat == {"5": 1, "50": 1}
         assert m["served_items"] == 3

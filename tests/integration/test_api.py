@@ -108,6 +108,42 @@ async def test_metrics_are_prometheus_text(api):
     assert metric(text, "process_cpu_seconds_total") is not None    # the API process's own
 
 
+async def test_metrics_show_dlq_reasons_sold_out_items_models_and_experiments(api):
+    import orjson
+
+    from streamrec.models.experiments import Experiment
+    from streamrec.state.batch import BatchWrite, Impressions
+    url, store, http = api
+    await store.record_batch(events=0, dlq=3, dlq_reasons={"timestamp": 2, "unknown_item": 1},
+                             recs=0, catalog=0, latencies_ms=(), worker="w1", worker_info={})
+    await store.apply_catalog([CatalogChange(i, stock=s)
+                               for i, s in zip("abc", (0, 0, 4), strict=True)])
+    await store.put_snapshot(b"models", 7, {"ctr_auc": 0.5})
+    await store.client.set(store.key("scorer"), orjson.dumps({
+        "requests": 0, "batches": 0, "batch_sizes": {}, "queue_wait_s": 0, "compute_s": 0,
+        "requests_per_s": 0, "queued": 0, "model_version": "seq-abc", "device": "cpu"}))
+    await store.create_experiment(Experiment(name="e1", variants=["blend", "covisit"]))
+    await store.commit(BatchWrite(impressions=Impressions("e1", 3600, 1.0, "value", [
+        (f"i{n}", "blend" if n % 2 else "covisit", f"u{n}") for n in range(10)])))
+    await store.commit(BatchWrite(rewards=[("i1", "click", 1.0), ("i3", "click", 1.0)]))
+    await store.set_experiment_status("e1", "paused")
+    async with http.get(f"{url}/metrics") as r:
+        text = await r.text()
+    assert metric(text, "streamrec_dlq_reason_total", reason="timestamp") == 2
+    assert metric(text, "streamrec_dlq_reason_total", reason="unknown_item") == 1
+    assert metric(text, "streamrec_sold_out_items") == 2
+    assert metric(text, "streamrec_model_info", component="river", version="7") == 1
+    assert metric(text, "streamrec_model_info", component="transformer", version="seq-abc",
+                  device="cpu") == 1
+    assert metric(text, "streamrec_experiment_ctr", experiment="e1", variant="blend") == 0.4
+    lo = metric(text, "streamrec_experiment_ctr_lower", experiment="e1", variant="blend")
+    hi = metric(text, "streamrec_experiment_ctr_upper", experiment="e1", variant="blend")
+    assert 0 < lo < 0.4 < hi < 1      # Wilson's interval of 2 in 5
+    assert metric(text, "streamrec_experiment_status", experiment="e1", status="paused") == 1
+    assert metric(text, "streamrec_experiment_status", experiment="e1",
+                  status="running") is None
+
+
 async def test_serving_survives_a_script_flush(api):
     """The serving script is loaded by EVALSHA; after Redis forgets it (restart, SCRIPT
     FLUSH) a cold user and a list with a sold-out item are still served right."""

@@ -127,7 +127,8 @@ async def test_model_swap_mid_stream_loses_no_request(settings, scorer):
     assert got["r299"][0]["model_version"] == second
 
 
-async def test_bad_requests_go_to_the_dlq(settings, scorer):
+async def test_bad_requests_go_to_the_dlq(settings, scorer, caplog):
+    caplog.set_level("WARNING", logger="streamrec.streams.scorer")
     p = AIOKafkaProducer(bootstrap_servers=settings.kafka.broker)
     await p.start()
     await p.send(settings.topic("score.requests"), b'{"request_id": "x", "sequence": 5}')
@@ -146,6 +147,12 @@ async def test_bad_requests_go_to_the_dlq(settings, scorer):
     finally:
         await c.stop()
     assert "field 'sequence' must be a list" in found[0]["reason"]
+    logged = [r for r in caplog.records if r.getMessage().startswith("rejected ")]
+    assert len(logged) == 1           # and the log line says where it came from, and why
+    r = logged[0]
+    assert (r.topic, r.partition, r.offset) == (found[0]["topic"], found[0]["partition"],
+                                                found[0]["offset"])
+    assert r.reason == found[0]["reason"]
 
 
 async def test_catalog_titles_become_content_candidates(settings, tmp_path):
