@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -43,6 +44,14 @@ def advance(msgs: Sequence[Message], marks: dict[str, int]) -> list[tuple[str, i
         f = m.field
         nxt[f] = max(nxt.get(f, 0), m.offset + 1)
     return [(f, marks.get(f, -1), n) for f, n in sorted(nxt.items())]
+
+
+def log_rejection(log: logging.Logger, msg: Message, reason: str, kind: str) -> None:
+    """One warning per rejected message, saying where it came from and why (as ``extra``
+    fields too, which the JSON log format prints: ``streams/logs.py``)."""
+    log.warning("rejected %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, reason,
+                extra={"topic": msg.topic, "partition": msg.partition, "offset": msg.offset,
+                       "reason": reason, "kind": kind})
 
 
 def dead_letter(msg: Message, reason: str, kind: str | None = None,

@@ -34,7 +34,7 @@ from streamrec.models.sequential import SeqRec, load, saved_version
 from streamrec.streams import schemas
 from streamrec.streams.exceptions import StreamrecError
 from streamrec.streams.kafka_security import client_kwargs
-from streamrec.streams.messages import Message, dead_letter
+from streamrec.streams.messages import Message, dead_letter, log_rejection
 from streamrec.streams.schemas import ScoreRequest
 from streamrec.streams.settings import Settings
 from streamrec.streams.validate import Rejection, decode
@@ -219,12 +219,10 @@ class Scorer:
                 continue
             tp, offset, fut = pending[0]
             if isinstance(fut, dict):
-                log.warning("rejected %s[%d]@%d: %s", tp.topic, tp.partition, offset,
-                            fut["error"], extra={"topic": tp.topic, "partition": tp.partition,
-                                                 "offset": offset, "reason": fut["error"]})
-                await producer.send(dlq, key=fut["key"], value=dead_letter(
-                    Message(tp.topic, tp.partition, offset, fut["key"], fut["value"], 0.0),
-                    fut["error"], "bad_request"))
+                msg = Message(tp.topic, tp.partition, offset, fut["key"], fut["value"], 0.0)
+                log_rejection(log, msg, fut["error"], "bad_request")
+                await producer.send(dlq, key=fut["key"],
+                                    value=dead_letter(msg, fut["error"], "bad_request"))
             else:
                 try:
                     res = await fut

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from streamrec.models.events import Interaction
-from streamrec.streams.messages import Message, dead_letter
+from streamrec.streams.messages import Message, dead_letter, log_rejection
 from streamrec.streams.records import EVENT_TOPICS
 from streamrec.streams.settings import Settings
 from streamrec.streams.validate import Rejection, parse_interaction
@@ -85,7 +85,5 @@ class Admission:
 
     async def reject(self, msg: Message, reason: str, kind: str = "invalid_field") -> None:
         """Log ``msg`` with where it came from and why, and send it to the DLQ."""
-        log.warning("rejected %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, reason,
-                    extra={"topic": msg.topic, "partition": msg.partition,
-                           "offset": msg.offset, "reason": reason, "kind": kind})
+        log_rejection(log, msg, reason, kind)
         await self.send(self.dlq, msg.key, dead_letter(msg, reason, kind))
