@@ -30,6 +30,35 @@ def stored_list(user: str, items: str | list[str], made: float = 1.0, **fields) 
         model_version=fields.pop("model_version", "v"), generated_at=made, **fields))
 
 
+async def seed_figures(store, *, latencies_ms=(), worker_info=None) -> None:
+    """Write the figures of a small cluster into ``store`` as its writers do: one worker
+    batch (3 dead letters of two kinds, a prequential tally and curve), two sold-out
+    items, a River snapshot, the scorer's figures and experiment ``e1`` with 10
+    impressions and two clicks."""
+    import orjson
+
+    from streamrec.models.events import CatalogChange
+    from streamrec.models.experiments import Experiment
+    from streamrec.models.prequential import Tally
+    from streamrec.state.batch import BatchWrite, Impressions
+
+    await store.record_batch(events=5, dlq=3, dlq_reasons={"timestamp": 2, "unknown_item": 1},
+                             recs=4, catalog=0, latencies_ms=list(latencies_ms), worker="w1",
+                             worker_info=worker_info or {},
+                             tally=Tally(judged=8, hits=2), curve={
+                                 600: Tally(judged=5, hits=1), 601: Tally(judged=3, hits=1)})
+    await store.apply_catalog([CatalogChange(i, stock=s)
+                               for i, s in zip("abc", (0, 0, 4), strict=True)])
+    await store.put_snapshot(b"models", 7, {"ctr_auc": 0.5})
+    await store.client.set(store.key("scorer"), orjson.dumps({
+        "requests": 0, "batches": 0, "batch_sizes": {}, "queue_wait_s": 0, "compute_s": 0,
+        "requests_per_s": 0, "queued": 0, "model_version": "seq-abc", "device": "cpu"}))
+    await store.create_experiment(Experiment(name="e1", variants=["blend", "covisit"]))
+    await store.commit(BatchWrite(impressions=Impressions("e1", 3600, 1.0, "value", [
+        (f"i{n}", "blend" if n % 2 else "covisit", f"u{n}") for n in range(10)])))
+    await store.commit(BatchWrite(rewards=[("i1", "click", 1.0), ("i3", "click", 1.0)]))
+
+
 def next_offset() -> int:
     """A Kafka offset never used before in this test session: the worker applies a topic
     partition's offsets once (below its watermark a message is skipped), so tests that

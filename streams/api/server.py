@@ -21,15 +21,14 @@ from streamrec.models.experiments import Experiment, ExperimentError, report
 from streamrec.models.ranking import trending_list
 from streamrec.state.redis_store import RedisStore
 from streamrec.streams import schemas
+from streamrec.streams.api import dashboard
+from streamrec.streams.api.context import SETTINGS, STATS, STORE
 from streamrec.streams.api.figures import cluster_figures
 from streamrec.streams.api.metrics import RequestStats, render
 from streamrec.streams.exceptions import StreamrecError
 from streamrec.streams.settings import Settings
 
 log = logging.getLogger(__name__)
-STORE: web.AppKey[RedisStore] = web.AppKey("store", RedisStore)
-SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
-STATS: web.AppKey[RequestStats] = web.AppKey("stats", RequestStats)
 
 
 def _json(data: object, status: int = 200) -> web.Response:
@@ -241,6 +240,7 @@ def make_app(settings: Settings, store: RedisStore | None = None) -> web.Applica
     app.router.add_get("/health/live", live)
     app.router.add_get("/health/ready", ready)
     app.router.add_get("/metrics", metrics)
+    dashboard.add_routes(app)
     return app
 
 

@@ -8,7 +8,7 @@ import pytest
 from streamrec.models.events import CatalogChange
 from streamrec.state.redis_store import RedisStore
 from streamrec.streams.api.server import start_api
-from tests.conftest import metric, stored_list
+from tests.conftest import metric, seed_figures, stored_list
 
 pytestmark = pytest.mark.integration
 
@@ -109,23 +109,8 @@ async def test_metrics_are_prometheus_text(api):
 
 
 async def test_metrics_show_dlq_reasons_sold_out_items_models_and_experiments(api):
-    import orjson
-
-    from streamrec.models.experiments import Experiment
-    from streamrec.state.batch import BatchWrite, Impressions
     url, store, http = api
-    await store.record_batch(events=0, dlq=3, dlq_reasons={"timestamp": 2, "unknown_item": 1},
-                             recs=0, catalog=0, latencies_ms=(), worker="w1", worker_info={})
-    await store.apply_catalog([CatalogChange(i, stock=s)
-                               for i, s in zip("abc", (0, 0, 4), strict=True)])
-    await store.put_snapshot(b"models", 7, {"ctr_auc": 0.5})
-    await store.client.set(store.key("scorer"), orjson.dumps({
-        "requests": 0, "batches": 0, "batch_sizes": {}, "queue_wait_s": 0, "compute_s": 0,
-        "requests_per_s": 0, "queued": 0, "model_version": "seq-abc", "device": "cpu"}))
-    await store.create_experiment(Experiment(name="e1", variants=["blend", "covisit"]))
-    await store.commit(BatchWrite(impressions=Impressions("e1", 3600, 1.0, "value", [
-        (f"i{n}", "blend" if n % 2 else "covisit", f"u{n}") for n in range(10)])))
-    await store.commit(BatchWrite(rewards=[("i1", "click", 1.0), ("i3", "click", 1.0)]))
+    await seed_figures(store)
     await store.set_experiment_status("e1", "paused")
     async with http.get(f"{url}/metrics") as r:
         text = await r.text()
