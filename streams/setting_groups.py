@@ -254,6 +254,9 @@ class DemoSettings(_Group):
                                 0, 10_000_000)
     scenario: bool = setting(True, "demo: simulate sell-outs, restocks and price changes "
                              "(seeded)")
+    demo_experiment: str = setting("blend-vs-covisit", "demo: run a bandit-allocated A/B "
+                                   "experiment of this name, blend against covisit, shown on "
+                                   "the dashboard (empty = none)")
 
 
 GROUPS: dict[str, type[_Group]] = {

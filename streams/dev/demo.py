@@ -24,6 +24,7 @@ from pathlib import Path
 
 import aiohttp
 
+from streamrec.models.experiments import Experiment
 from streamrec.state.redis_store import RedisStore
 from streamrec.streams import schemas
 from streamrec.streams.api.server import start_api
@@ -117,6 +118,7 @@ async def run_demo(settings: Settings, seconds: float) -> int:
         runner, url = await start_api(settings)
         try:
             say(f"api: {url}")
+            say(f"dashboard: {url}/dashboard")
             await _replay_and_show(settings, data_dir, url, worker, stop, seconds)
         finally:
             await runner.cleanup()
@@ -133,6 +135,11 @@ async def _replay_and_show(settings: Settings, data_dir, url: str, worker: subpr
     async with RedisStore(settings.redis.redis_url, settings.redis.redis_prefix) as store, \
             Producer(settings) as producer, aiohttp.ClientSession() as http:
         await replay_catalog(producer, catalog)
+        if settings.demo.demo_experiment and await store.create_experiment(Experiment(
+                name=settings.demo.demo_experiment, variants=["blend", "covisit"],
+                allocation="bandit")):
+            say(f"experiment: {settings.demo.demo_experiment} (blend against covisit, "
+                f"bandit allocation; pause, resume or stop it on the dashboard)")
 
         async def catalog_loaded() -> bool:
             m, _, _ = await store.read_metrics()

@@ -75,7 +75,8 @@ async def test_dashboard_shows_the_metrics_and_its_buttons_act(api, page):
             ("#recs-total", "streamrec_recommendations_total", {}),
             ("#sold-out", "streamrec_sold_out_items", {}),
             ("#hit-rate", "streamrec_prequential_hit_rate", {}),
-            ("#events-per-s", "streamrec_events_per_second", {"worker": "w1"}),
+            ("#workers-table tr[data-worker='w1'] td:nth-child(2)",
+             "streamrec_events_per_second", {"worker": "w1"}),
             ("#dlq-table tr[data-reason='timestamp'] td:last-child",
              "streamrec_dlq_reason_total", {"reason": "timestamp"}),
             ("#dlq-table tr[data-reason='unknown_item'] td:last-child",
@@ -113,10 +114,14 @@ async def test_dashboard_shows_the_metrics_and_its_buttons_act(api, page):
     await page.wait_for_selector(f"{e1}[data-status='running']")
     assert (await store.get_experiment("e1")).status == "running"
 
-    # live: a new batch of events shows on the next render
-    await store.record_batch(events=20, dlq=0, recs=0, catalog=0, latencies_ms=[],
+    # live: a new batch shows on a next render, its rate and latency over the last seconds
+    # (10 lists in the (20, 50] ms bucket: p50 35 ms), the counters since start
+    await store.record_batch(events=20, dlq=0, recs=10, catalog=0, latencies_ms=[30.0] * 10,
                              worker="w1", worker_info={})
     await page.wait_for_selector("#events-total[data-value='25']")
+    await page.wait_for_selector("#latency-p50[data-value='35']")
+    assert await shown(page, "#events-per-s") > 0
+    assert (await page.inner_text("#latency-span")).startswith("last ")
 
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)

@@ -55,7 +55,7 @@ def test_the_scorer_runs_on_the_cpu_and_its_gpu_profile_asks_for_a_gpu():
     assert devices[0]["capabilities"] == ["gpu"]
 
 
-def test_the_monitoring_profile_scrapes_the_api_and_charts_only_exported_metrics():
+def test_the_monitoring_profile_scrapes_the_api_and_charts_the_pages_figures():
     import json
     import re
 
@@ -73,7 +73,15 @@ def test_the_monitoring_profile_scrapes_the_api_and_charts_only_exported_metrics
     exported |= {f"streamrec_experiment_{stat}" for stat, _, _ in figures.EXPERIMENT}
     exported |= {f"streamrec_{n}" for n in re.findall(r'\("(model_[a-z_]+)"', src)}
     dash = json.loads((root / "deploy/monitoring/grafana/dashboards/streamrec.json").read_text())
-    charted = {re.sub(r"_bucket$", "", m) for p in dash["panels"] for t in p["targets"]
+    def family(name: str) -> str:        # a sample's name -> its family's
+        return re.sub(r"_(bucket|total)$", "", name)
+
+    exported = {family(m) for m in exported}
+    charted = {family(m) for p in dash["panels"] for t in p["targets"]
                for m in re.findall(r"streamrec_[a-z_]+", t["expr"])}
     assert len(dash["panels"]) >= 9 and charted and charted <= exported, charted - exported
     assert "streamrec_consumer_partition_lag" in charted
+    # and Grafana charts every figure the operator's page shows
+    page = (root / "streams/api/static/dashboard.js").read_text()
+    shown = {family(m) for m in re.findall(r'"(streamrec_[a-z_]+)"', page)}
+    assert shown and shown <= charted, shown - charted

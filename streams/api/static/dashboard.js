@@ -6,6 +6,7 @@
 const params = new URLSearchParams(location.search);
 const POLL_MS = Number(params.get("poll_ms")) || 1000;
 const KEEP = 900;                       // points of history per plot (15 min at 1 s)
+const WINDOW_S = 10;                    // rates and latency quantiles over the last 10 s
 const COLOURS = ["#1f6feb", "#d1242f", "#1a7f37", "#9a6700", "#8250df", "#bf3989"];
 
 const hist = { t: [], rate: [], p50: [], p99: [], lag: [], coverage: [], diversity: [],
@@ -13,6 +14,7 @@ const hist = { t: [], rate: [], p50: [], p99: [], lag: [], coverage: [], diversi
 const charts = new Map();               // element id -> uPlot
 const experimentViews = new Map();      // experiment -> its DOM section and cells
 let previous = null;                    // the last figures, for per-interval deltas
+const recent = [];                      // the figures of the last WINDOW_S seconds
 let updates = 0;
 
 // --- reading the samples --------------------------------------------------------------
@@ -34,17 +36,27 @@ function sum(fig, name) {
   return each(fig, name).reduce((a, s) => a + s.value, 0);
 }
 
-// The q-quantile of a Prometheus histogram, as PromQL's histogram_quantile computes it:
-// linear within the bucket that holds the rank; the top finite bound if it falls in +Inf.
-function quantile(q, fig, name) {
-  const buckets = each(fig, `${name}_bucket`)
+// A histogram's buckets as [[upper bound, cumulative count]], +Inf last.
+function buckets(fig, name) {
+  return each(fig, `${name}_bucket`)
     .map((s) => [s.labels.le === "+Inf" ? Infinity : Number(s.labels.le), s.value])
     .sort((a, b) => a[0] - b[0]);
-  const total = buckets.length ? buckets[buckets.length - 1][1] : 0;
+}
+
+// The buckets observed between two scrapes (both cumulative, as in PromQL's increase()).
+function increase(now, before) {
+  const was = new Map(before.map(([le, n]) => [le, n]));
+  return now.map(([le, n]) => [le, n - (was.get(le) || 0)]);
+}
+
+// The q-quantile of histogram buckets, as PromQL's histogram_quantile computes it:
+// linear within the bucket that holds the rank; the top finite bound if it falls in +Inf.
+function quantile(q, bs) {
+  const total = bs.length ? bs[bs.length - 1][1] : 0;
   if (!total) return null;
   const rank = q * total;
   let lower = 0, below = 0;
-  for (const [le, cum] of buckets) {
+  for (const [le, cum] of bs) {
     if (cum >= rank) {
       if (le === Infinity) return lower;
       return lower + (le - lower) * (cum === below ? 0 : (rank - below) / (cum - below));
@@ -119,15 +131,36 @@ function push(arr, v) {
 
 // --- one render ---------------------------------------------------------------------
 
+// events/s and latency p50/p99 over the last WINDOW_S seconds (from the counters and the
+// histogram, as Prometheus' rate() would); at the first render, and while no list was
+// written in the window, the workers' own last-second rate and the histogram since start.
+function windowed(fig) {
+  const name = "streamrec_event_to_rec_latency_ms";
+  const total = buckets(fig, name);
+  while (recent.length && fig.ts - recent[0].ts > WINDOW_S) recent.shift();
+  const old = recent[0];
+  recent.push(fig);
+  let rate = sum(fig, "streamrec_events_per_second"), bs = total, span = "since start";
+  if (old && fig.ts > old.ts) {
+    rate = (value(fig, "streamrec_events_total") - value(old, "streamrec_events_total")) /
+           (fig.ts - old.ts);
+    const inc = increase(total, buckets(old, name));
+    if (inc.length && inc[inc.length - 1][1] > 0) {
+      bs = inc;
+      span = `last ${Math.round(fig.ts - old.ts)} s`;
+    }
+  }
+  return { rate, p50: quantile(0.5, bs), p99: quantile(0.99, bs), span };
+}
+
 function render(fig) {
-  const rate = sum(fig, "streamrec_events_per_second");
-  const p50 = quantile(0.5, fig, "streamrec_event_to_rec_latency_ms");
-  const p99 = quantile(0.99, fig, "streamrec_event_to_rec_latency_ms");
+  const { rate, p50, p99, span } = windowed(fig);
   const lag = sum(fig, "streamrec_consumer_partition_lag");
   show("events-per-s", rate, 1);
   show("events-total", value(fig, "streamrec_events_total"));
   show("latency-p50", p50, 1);
   show("latency-p99", p99, 1);
+  document.getElementById("latency-span").textContent = span;
   show("lag-total", lag);
   show("dlq-total", value(fig, "streamrec_dlq_total"));
   show("hit-rate", value(fig, "streamrec_prequential_hit_rate"), 4);
@@ -136,6 +169,11 @@ function render(fig) {
   show("sold-out", value(fig, "streamrec_sold_out_items"));
   show("recs-total", value(fig, "streamrec_recommendations_total"));
 
+  fillTable("workers-table", each(fig, "streamrec_events_per_second").map((s) => ({
+    labels: s.labels,
+    cells: [[s.labels.worker], [fmt(s.value, 1), "num", s.value],
+            [fmt(value(fig, "streamrec_consumer_lag", s.labels)), "num"]],
+  })), (r) => ({ worker: r.labels.worker }));
   fillTable("lag-table", each(fig, "streamrec_consumer_partition_lag").map((s) => ({
     labels: s.labels,
     cells: [[s.labels.worker], [s.labels.topic], [s.labels.partition, "num"],
