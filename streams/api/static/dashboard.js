@@ -231,7 +231,7 @@ function experimentView(name) {
   }
   const table = document.createElement("table");
   table.createTHead().insertRow().append(...["variant", "impressions", "successes", "CTR",
-    "95% interval", "", "P(best)", "share now"].map((x) => {
+    "95% interval", "interval (0 to the top bound)", "P(best)", "share now"].map((x) => {
     const th = document.createElement("th"); th.textContent = x; return th;
   }));
   table.createTBody();
@@ -264,6 +264,9 @@ function renderExperiments(fig) {
     const delta = variants.map((v, i) => (was(v) === null ? null : shown[i] - was(v)));
     const deltaTotal = delta.reduce((a, b) => a + (b || 0), 0);
 
+    // the interval bars share one scale: 0 to the largest upper bound, rounded up to 0.1
+    const top = Math.min(1, Math.ceil(10 * Math.max(0.01, ...variants.map(
+      (v) => get("ctr_upper", v) || 0))) / 10);
     view.body.replaceChildren();
     variants.forEach((v, i) => {
       const tr = view.body.insertRow();
@@ -279,11 +282,12 @@ function renderExperiments(fig) {
       box.className = "interval";
       const range = document.createElement("span");
       range.className = "range";
-      range.style.left = `${lo * 100}%`;
-      range.style.width = `${(hi - lo) * 100}%`;
+      range.style.left = `${(lo / top) * 100}%`;
+      range.style.width = `${((hi - lo) / top) * 100}%`;
       const point = document.createElement("span");
       point.className = "point";
-      point.style.left = `${ctr * 100}%`;
+      point.style.left = `${(ctr / top) * 100}%`;
+      box.title = `0 to ${top}`;
       box.append(range, point);
       bar.append(box);
       cell(tr, fmt(get("p_best", v), 3), "num p-best", get("p_best", v));
