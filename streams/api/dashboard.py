@@ -37,7 +37,7 @@ def samples(fams: Families) -> list[dict[str, Any]]:
     """Every sample of ``fams`` as ``{"name", "labels", "value"}``, the ``scope`` label
     dropped (all of them are cluster figures)."""
     return [{"name": s.name, "labels": {k: v for k, v in s.labels.items() if k != "scope"},
-             "value": s.value} for m in fams.collect() for s in m.samples]
+             "value": float(s.value)} for m in fams.collect() for s in m.samples]
 
 
 def _static(name: str) -> bytes:
