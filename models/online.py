@@ -61,6 +61,13 @@ class ImplicitMF:
                 self._model.learn_one(user, neg, 0.0)
         self.n_learned += 1
 
+    def forget(self, user: str) -> bool:
+        """Drop ``user``'s latent vector and bias (it was forgotten on request); False if
+        the model had neither."""
+        m = self._model
+        return (m.u_latents.pop(user, None) is not None) | (m.u_biases.pop(user, None)
+                                                           is not None)
+
     def score(self, user: str, items: Sequence[str]) -> np.ndarray:
         """Predicted preference of ``user`` for each item; read-only."""
         m = self._model
@@ -202,6 +209,13 @@ class OnlineCTR:
         p = 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
         return np.where(z < -30, 0.0, np.where(z > 30, 1.0, p))   # River's sigmoid clamps
 
+    def forget(self, user: str) -> bool:
+        """Drop the weight and latent vector of ``user``'s one-hot feature; False if the
+        model had neither."""
+        m, name = self._model, f"u={user}"
+        return (m.weights.pop(name, None) is not None) | (m.latents.pop(name, None)
+                                                         is not None)
+
     def learn_one(self, x: dict[str, float], y: bool) -> None:
         p = self.predict_proba(x)           # test, then train
         self.logloss.update(y, p)
@@ -256,3 +270,8 @@ class ExposureJoiner:
         if x is not None:
             out.append((x[0], True))
         return out
+
+    def forget(self, user: str) -> int:
+        """Drop ``user``'s pending exposures (their features name the user); how many."""
+        q = self._by_user.pop(user, None) or ()
+        return sum(self._pending.pop((user, item), None) is not None for item, _ in q)

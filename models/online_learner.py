@@ -11,6 +11,14 @@ order and publishes pickled snapshots; workers unpickle a snapshot and only call
 >>> L.learn(Interaction("e2", "click", "u", "a", 1.0))
 >>> L.ctr.n_learned, L.mf.n_learned
 (1, 1)
+
+A user forgotten on request loses every vector and signal, and its later events are
+skipped until it consents again:
+
+>>> L.forget("u")
+['mf', 'ctr', 'affinity']
+>>> L.learn(Interaction("e3", "view", "u", "a", 2.0)); "u" in L.mf._model.u_latents
+False
 """
 
 from __future__ import annotations
@@ -34,6 +42,8 @@ from .online import (
 
 
 class OnlineLearner:
+    forgotten: set[str] = set()    # (a class default for snapshots older than forgetting)
+
     def __init__(self, window_s: float = 3600.0, affinity_window: int = 20, seed: int = 0,
                  mf_factors: int = 16, ctr_factors: int = 8) -> None:
         self.window_s = window_s
@@ -46,6 +56,24 @@ class OnlineLearner:
         self._recent_cats: dict[str, deque] = {}
         self._pop: Counter = Counter()
         self.events = 0
+        self.forgotten = set()          # users forgotten on request: their events skipped
+        self.skipped = 0
+
+    def forget(self, user: str) -> list[str]:
+        """Forget ``user`` (``users.forget``): drop its MF vector and bias, its CTR
+        feature, its pending exposures and category history, and skip its events from
+        now on. Returns what held something of it."""
+        self.forgotten = {*self.forgotten, user}
+        held = [name for name, gone in (("mf", self.mf.forget(user)),
+                                        ("ctr", self.ctr.forget(user)),
+                                        ("exposures", self._joiner.forget(user) > 0),
+                                        ("affinity", self._recent_cats.pop(user, None)
+                                         is not None)) if gone]
+        return held
+
+    def consent(self, user: str) -> None:
+        """``user`` consented again: its later events are learned."""
+        self.forgotten = self.forgotten - {user}
 
     def catalog_change(self, c: CatalogChange) -> None:
         self.__dict__.get("_parts", {}).pop(c.item_id, None)
@@ -73,7 +101,11 @@ class OnlineLearner:
         return ctr_features(user, item, ts, info, self._affinity(user, cat), self._pop[item])
 
     def learn(self, ev: Interaction) -> None:
-        """Learn one event (test-then-train for the CTR model)."""
+        """Learn one event (test-then-train for the CTR model); a forgotten user's is
+        skipped."""
+        if ev.user_id in self.forgotten:
+            self.skipped += 1
+            return
         self.events += 1
         if ev.kind == "view":
             examples = self._joiner.exposure(ev.user_id, ev.item_id, ev.ts,
@@ -125,4 +157,4 @@ class OnlineLearner:
     def metrics(self) -> dict[str, float]:
         return {"ctr_logloss": float(self.ctr.logloss.get()), "ctr_auc": float(self.ctr.auc.get()),
                 "ctr_examples": self.ctr.n_learned, "mf_examples": self.mf.n_learned,
-                "events": self.events}
+                "events": self.events, "forgotten_users": len(self.forgotten)}

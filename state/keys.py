@@ -64,6 +64,9 @@ TABLE = """
 | `impok:{impression}` | string | attribution window | worker (commit.lua) | the impression's first success was counted |
 | `arm:n` | hash | none | worker | item -> impressions in explored lists |
 | `arm:s` | hash | none | worker | item -> clicks on explored lists |
+| **privacy** | | | | |
+| `forgotten` | hash | until the user consents again | API (forget.lua) | user -> when it was forgotten (`DELETE /users/{id}`): nothing is written for it, its events are skipped |
+| `forgotten:v` | string | none | API | +1 on every forget and consent (workers' caches of `forgotten` check it) |
 | **models** | | | | |
 | `model:snapshot` | string | none | learner | River models + the offsets they include, HMAC-signed (state/snapshots.py) |
 | `model:version` | string | none | learner | the snapshot's version |

@@ -23,18 +23,19 @@ from typing import Any
 import orjson
 
 from streamrec.models.events import CatalogChange
-from streamrec.models.experiments import Experiment, ExperimentError, VariantStats
 from streamrec.models.prequential import Tally
 from streamrec.streams.schemas import StoredList, decode_list
 
 from . import catalog_merge
 from .batch import BatchWrite, Fenced
-from .metrics_payload import metrics_payload, parse_curve, parse_stats
+from .memory_experiments import MemoryExperiments
+from .memory_privacy import MemoryPrivacy
+from .metrics_payload import metrics_payload, parse_curve
 from .protocols import CLOCK_SKEW_S, BatchView, Candidates, Lists
 from .zset import ZSet
 
 
-class MemoryStore:
+class MemoryStore(MemoryExperiments, MemoryPrivacy):
     """All of streamrec's shared state in dicts. Use as ``async with MemoryStore()``."""
 
     def __init__(self, *, half_life_s: float = 7 * 86400.0, covisit_cap: int = 200,
@@ -98,7 +99,8 @@ class MemoryStore:
         seen = {(f, i) for f, group in ids.items() for i in group
                 if i in self.zsets.get("ids:" + f, ())}
         return BatchView({f: wm[f] for f in fields if f in wm},
-                         {f: pop[f] for f in fields if f in pop}, seen)
+                         {f: pop[f] for f in fields if f in pop}, seen,
+                         int(self.strings.get("forgotten:v", 0)))
 
     async def commit(self, write: BatchWrite) -> None:
         """Apply ``write`` whole, or raise :class:`Fenced` and apply nothing (as
@@ -117,8 +119,10 @@ class MemoryStore:
         arms_s = self._hash("arm:s")
         for item in write.clicks:
             arms_s[item] = arms_s.get(item, 0) + 1
+        forgotten = self.hashes.get("forgotten") or {}
         for k, v in write.sets.items():
-            self.strings[k] = v
+            if k.partition(":")[2] not in forgotten or not k.startswith(("user:", "rec:")):
+                self.strings[k] = v
         self._impressions(write)
         arms_n = self._hash("arm:n")
         for item in write.shown:
@@ -184,7 +188,10 @@ class MemoryStore:
         if imp is None or not imp.lists:
             return
         stats = self._hash("expstats:" + imp.experiment)
+        forgotten = self.hashes.get("forgotten") or {}
         for imp_id, variant, user in imp.lists:
+            if user in forgotten:
+                continue
             body = orjson.dumps({"experiment": imp.experiment, "variant": variant,
                                  "user": user, "window": imp.window_s,
                                  "rc": imp.reward_click, "rp": imp.reward_purchase})
@@ -316,49 +323,6 @@ class MemoryStore:
 
     async def put_user_states(self, states: dict[str, bytes]) -> None:
         self.strings.update(("user:" + u, v) for u, v in states.items())
-
-    # -- experiments and exploration arms ------------------------------------------------
-    async def create_experiment(self, exp: Experiment) -> bool:
-        if ("exp:" + exp.name) in self.strings:
-            return False
-        await self.save_experiment(exp)
-        self.sets["exps"].add(exp.name)
-        return True
-
-    async def save_experiment(self, exp: Experiment) -> None:
-        self.strings["exp:" + exp.name] = orjson.dumps(exp.to_dict())
-
-    async def set_experiment_status(self, name: str, status: str) -> Experiment | None:
-        exp = await self.get_experiment(name)
-        if exp is None:
-            return None
-        if exp.status == "stopped" and status != "stopped":
-            raise ExperimentError(f"experiment {name!r} is stopped and cannot be restarted")
-        exp.status = status
-        await self.save_experiment(exp)
-        return exp
-
-    async def get_experiment(self, name: str) -> Experiment | None:
-        raw = self.strings.get("exp:" + name)
-        return Experiment(**orjson.loads(raw)) if raw else None
-
-    async def list_experiments(self) -> list[Experiment]:
-        out = []
-        for name in sorted(self.sets["exps"]):
-            exp = await self.get_experiment(name)
-            if exp is not None:
-                out.append(exp)
-        return out
-
-    async def experiment_stats(self, name: str) -> dict[str, VariantStats]:
-        return parse_stats(self.hashes.get("expstats:" + name, {}))
-
-    async def reset_experiment(self, name: str) -> None:
-        self.hashes.pop("expstats:" + name, None)
-
-    async def item_arm_stats(self, ids: Sequence[str]) -> dict[str, tuple[int, int]]:
-        n, s = self._hash("arm:n"), self._hash("arm:s")
-        return {i: (int(n[i]), int(s.get(i, 0))) for i in ids if n.get(i)}
 
     # -- metrics and liveness ------------------------------------------------------------
     metrics_payload = staticmethod(metrics_payload)

@@ -26,10 +26,11 @@ def metrics_payload(*, events: int, dlq: int, recs: int, catalog: int,
                     worker_info: dict[str, Any], served: Sequence[str] = (),
                     diversity: Sequence[float] = (), tally: Tally | None = None,
                     curve: dict[int, Tally] | None = None, ranked_lists: int = 0,
-                    duplicates: int = 0,
+                    duplicates: int = 0, forgotten: int = 0,
                     asked_lists: int = 0, model_lists: int = 0) -> bytes:
     """One batch's counters, for the metrics script: events, DLQ (``dlq_reasons``: how many
-    of each kind of reason, ``metrics`` fields ``dlq:{kind}``), lists written, lists ranked
+    of each kind of reason, ``metrics`` fields ``dlq:{kind}``), events of forgotten users
+    skipped, lists written, lists ranked
     (``asked_lists`` of them sent for transformer scores, ``model_lists`` ranked with
     them), latency histogram, served items, diversity and prequential sums (``preqc``
     holds the curve: ``{bucket}:{field}``)."""
@@ -44,6 +45,7 @@ def metrics_payload(*, events: int, dlq: int, recs: int, catalog: int,
     ints: list[tuple[str, str, int]] = [
         ("metrics", name, n) for name, n in (("events_total", events), ("dlq_total", dlq),
                                              ("duplicates_total", duplicates),
+                                             ("forgotten_total", forgotten),
                                              ("recs_total", recs),
                                              ("lists_ranked_total", ranked_lists),
                                              ("lists_asked_total", asked_lists),

@@ -14,7 +14,8 @@ The families:
 - :class:`UserStateStore`: each user's recent, seen and bought items;
 - :class:`ExperimentState`: experiments, their statistics and exploration arms;
 - :class:`MetricsState`: counters, the latency histogram, the prequential curve, liveness;
-- :class:`SnapshotState`: the learner's signed River snapshot.
+- :class:`SnapshotState`: the learner's signed River snapshot;
+- :class:`PrivacyState`: users forgotten on request, and their per-user keys removed.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class BatchView:
     marks: dict[str, int]          # field -> next offset to apply (batch effects)
     pop_marks: dict[str, int]      # the same for trending
     seen: set[tuple[str, str]]     # (field, event id) applied within the dedup window
+    forgotten_version: int = 0     # ``forgotten:v``: +1 on every forget and consent
 
 
 @dataclass
@@ -123,9 +125,15 @@ class SnapshotState(Protocol):
                            ) -> None: ...
 
 
+class PrivacyState(Protocol):
+    async def forget_user(self, user_id: str, at: float) -> list[str]: ...
+    async def consent_user(self, user_id: str) -> bool: ...
+    async def forgotten_users(self) -> dict[str, float]: ...
+
+
 @runtime_checkable
 class Store(BatchState, CandidateState, CatalogState, ListState, UserStateStore,
-            ExperimentState, MetricsState, SnapshotState, Protocol):
+            ExperimentState, MetricsState, SnapshotState, PrivacyState, Protocol):
     """Every family: what a worker is given."""
 
     async def ping(self) -> bool: ...

@@ -28,6 +28,7 @@ from .protocols import CLOCK_SKEW_S, BatchView, Candidates
 from .redis_catalog import RedisCatalog
 from .redis_experiments import RedisExperiments
 from .redis_metrics import RedisMetrics
+from .redis_privacy import RedisPrivacy
 from .resp import RespClient
 
 IngestItem = tuple[str, str, float, Sequence[str], float]   # event_id, item, ts, partners, scale
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 # The scripts are in state/lua/ (serve.lua: why serving rarely needs one; metrics.lua)
 
 
-class RedisStore(RedisCatalog, RedisExperiments, RedisMetrics):
+class RedisStore(RedisCatalog, RedisExperiments, RedisMetrics, RedisPrivacy):
     """Async access to streamrec's shared state. Use as ``async with RedisStore(...)``."""
 
     def __init__(self, url: str, prefix: str = "", *, half_life_s: float = 7 * 86400.0,
@@ -53,6 +54,7 @@ class RedisStore(RedisCatalog, RedisExperiments, RedisMetrics):
         self._seen = self._r.register_script(lua("seen_ids"))
         self._serve = self._r.register_script(lua("serve"))
         self._metrics = self._r.register_script(lua("metrics"))
+        self._forget = self._r.register_script(lua("forget"))
         self._raw: aioredis.Redis | None = None   # for binary values (model snapshots)
         self._fast: RespClient | None = None      # the API's read path, made on first use
 
@@ -118,10 +120,11 @@ class RedisStore(RedisCatalog, RedisExperiments, RedisMetrics):
             async with self._r.pipeline(transaction=False) as pipe:
                 pipe.hmget(self.key("wm"), fields)
                 pipe.hmget(self.key("wm:pop"), fields)
+                pipe.get(self.key("forgotten:v"))
                 if groups:     # one script, a short reply: ZMSCORE's cost ~30 us per event
                     pipe.evalsha(self._seen.sha, 0, self.prefix, orjson.dumps(groups))
                 try:
-                    main, pop, *dups = await pipe.execute()
+                    main, pop, forgotten_v, *dups = await pipe.execute()
                     break
                 except NoScriptError:
                     if attempt:
@@ -132,7 +135,8 @@ class RedisStore(RedisCatalog, RedisExperiments, RedisMetrics):
                 for g, n in zip(flat[::2], flat[1::2], strict=True)}
         return BatchView(
             {f: int(v) for f, v in zip(fields, main, strict=True) if v is not None},
-            {f: int(v) for f, v in zip(fields, pop, strict=True) if v is not None}, seen)
+            {f: int(v) for f, v in zip(fields, pop, strict=True) if v is not None}, seen,
+            int(forgotten_v or 0))
 
     async def commit(self, write: BatchWrite) -> None:
         """Apply ``write`` in one atomic script; :class:`Fenced` (nothing applied) when its

@@ -23,15 +23,30 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
 from .protocols import UserStateStore
 
 
+class UserStore(Protocol):
+    """Per-user state by user id (Redis-backed in the worker, a dict in tests); a batch's
+    users are loaded before ``get``; ``take_dirty`` hands over the states set since, which
+    the batch writes with its lists; ``discard`` drops a forgotten user."""
+
+    async def load(self, user_ids: Iterable[str]) -> None: ...
+    def get(self, user_id: str) -> dict[str, Any] | None: ...
+    def __setitem__(self, user_id: str, value: dict[str, Any]) -> None: ...
+    def take_dirty(self) -> dict[str, bytes]: ...
+    def discard(self, user_id: str) -> None: ...
+
+
 class MemoryUsers(dict):
     """User states in a dict (tests, offline evaluation): loading and flushing do nothing."""
+
+    def discard(self, user_id: str) -> None:
+        self.pop(user_id, None)
 
     async def load(self, user_ids: Iterable[str]) -> None:
         return None
@@ -99,6 +114,11 @@ class RedisUsers:
         """Write the states set since the last flush."""
         if dirty := self.take_dirty():
             await self.store.put_user_states(dirty)
+
+    def discard(self, user_id: str) -> None:
+        """Drop ``user_id`` from the cache, written or not (the user was forgotten)."""
+        self._cache.pop(user_id, None)
+        self._dirty.pop(user_id, None)
 
     def clear(self) -> None:
         """Forget the cache (on a rebalance: another worker may have written since)."""

@@ -8,6 +8,10 @@ the pickled models together with the offsets they include, signed with HMAC-SHA2
 offsets can never disagree), plus a version number. Workers poll the version and score
 with the newest snapshot; the model version in each list says which one.
 
+It also reads ``users.forget``: a tombstone drops the user's vectors from the models and
+its later events are skipped (until a consent); the next snapshot, written at the end of
+that batch, holds nothing of the user.
+
 On start the learner restores the latest snapshot and seeks every partition to the
 snapshot's offsets, so the events after it are replayed: nothing is lost and nothing is
 learned twice (the aiokafka ``local_state_consumer`` pattern, written atomically).
@@ -22,6 +26,7 @@ import signal
 import time
 from typing import Any
 
+import msgspec
 import orjson
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -31,11 +36,13 @@ from streamrec.state import snapshots
 from streamrec.streams.exceptions import SettingsError, StreamrecError
 from streamrec.streams.kafka_security import client_kwargs
 from streamrec.streams.outage import wait_out
-from streamrec.streams.records import EVENT_TOPICS, TOPIC_CATALOG
+from streamrec.streams.records import EVENT_TOPICS, TOPIC_CATALOG, TOPIC_FORGET
+from streamrec.streams.schemas import UserTombstone
 from streamrec.streams.settings import Settings
 from streamrec.streams.validate import Rejection, parse_catalog, parse_interaction
 
 log = logging.getLogger(__name__)
+_tombstones = msgspec.json.Decoder(UserTombstone)
 SNAPSHOT_KEY = "model:snapshot"
 VERSION_KEY = "model:version"
 
@@ -135,35 +142,27 @@ class Learner:
         """Learn until stopped (or, with ``until_idle_s``, until no event came for that long)."""
         s = self.settings
         await self.restore()
-        topics = [s.topic(t) for t in (*EVENT_TOPICS, TOPIC_CATALOG)]
+        topics = [s.topic(t) for t in (*EVENT_TOPICS, TOPIC_CATALOG, TOPIC_FORGET)]
         kinds = {s.topic(t): k for t, k in EVENT_TOPICS.items()}
+        forget = s.topic(TOPIC_FORGET)
         consumer = AIOKafkaConsumer(bootstrap_servers=s.kafka.broker, group_id=None,
                                     **client_kwargs(s),
                                     enable_auto_commit=False, auto_offset_reset="earliest",
                                     fetch_max_wait_ms=s.kafka.fetch_max_wait_ms)
         await consumer.start()
         try:
-            tps = []
-            for t in topics:
-                parts = consumer.partitions_for_topic(t)
-                if not parts:
-                    await consumer._client.force_metadata_update()
-                    parts = consumer.partitions_for_topic(t) or set()
-                tps += [TopicPartition(t, p) for p in sorted(parts)]
-            consumer.assign(tps)
-            for tp in tps:
-                if (tp.topic, tp.partition) in self.offsets:
-                    consumer.seek(tp, self.offsets[(tp.topic, tp.partition)])
-                else:
-                    await consumer.seek_to_beginning(tp)
+            await self._assign(consumer, topics)
             since, last_snap, last_event = 0, time.monotonic(), time.monotonic()
             while not self._stop.is_set():
                 batch = await consumer.getmany(timeout_ms=200,
                                                max_records=min(2000, self.snapshot_every))
+                forgot = False
                 for tp, msgs in batch.items():
                     for m in msgs:
                         if m.topic in kinds:
                             self._learn_event(kinds[m.topic], m.value)
+                        elif m.topic == forget:
+                            forgot = self._tombstone(m.value) or forgot
                         else:
                             self._learn_catalog(m.value)
                         self.offsets[(tp.topic, tp.partition)] = m.offset + 1
@@ -179,7 +178,7 @@ class Learner:
                     self.lag = sum(self.partition_lag.values())
                 if now - self._last_beat >= 1.0:
                     await self.heartbeat()
-                if since and (since >= self.snapshot_every or
+                if since and (since >= self.snapshot_every or forgot or
                               now - last_snap >= self.snapshot_seconds):
                     await self.snapshot()
                     since, last_snap = 0, now
@@ -191,10 +190,40 @@ class Learner:
             await consumer.stop()
             await self._r.aclose()
 
+    async def _assign(self, consumer: AIOKafkaConsumer, topics: list[str]) -> None:
+        """Read every partition of ``topics`` from the snapshot's offsets (or the start)."""
+        tps = []
+        for t in topics:
+            parts = consumer.partitions_for_topic(t)
+            if not parts:
+                await consumer._client.force_metadata_update()
+                parts = consumer.partitions_for_topic(t) or set()
+            tps += [TopicPartition(t, p) for p in sorted(parts)]
+        consumer.assign(tps)
+        for tp in tps:
+            if (tp.topic, tp.partition) in self.offsets:
+                consumer.seek(tp, self.offsets[(tp.topic, tp.partition)])
+            else:
+                await consumer.seek_to_beginning(tp)
+
     def _learn_catalog(self, raw: bytes | None) -> None:
         c = parse_catalog(raw, self.settings.serving.max_event_bytes)
         if not isinstance(c, Rejection):
             self.model.catalog_change(c)
+
+    def _tombstone(self, raw: bytes | None) -> bool:
+        """Apply one ``users.forget`` message; True if it was a valid one."""
+        try:
+            t = _tombstones.decode(raw or b"")
+        except msgspec.DecodeError as e:
+            log.warning("learner: users.forget message ignored: %s", e)
+            return False
+        if t.action == "forget":
+            held = self.model.forget(t.user_id)     # (no user id in the log: it is gone)
+            log.info("learner: forgot a user (%s)", ", ".join(held) or "nothing learned")
+        else:
+            self.model.consent(t.user_id)
+        return True
 
     def _learn_event(self, kind: str | None, raw: bytes | None) -> None:
         """Learn one event (``kind`` None: the mixed ``events`` topic)."""

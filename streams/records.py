@@ -18,5 +18,7 @@ EVENT_TOPICS: dict[str, str | None] = {TOPIC_VIEW: "view", TOPIC_CLICK: "click",
 TOPIC_SCORE_REQUESTS = "score.requests"
 TOPIC_SCORE_RESULTS = "score.results"
 TOPIC_IMPRESSIONS = "impressions"   # explored and experiment lists with propensities; rewards
+TOPIC_FORGET = "users.forget"       # tombstones of users forgotten (and consents), compacted
 ALL_TOPICS = (TOPIC_VIEW, TOPIC_CLICK, TOPIC_PURCHASE, TOPIC_EVENTS, TOPIC_CATALOG, TOPIC_RECS,
-              TOPIC_DLQ, TOPIC_SCORE_REQUESTS, TOPIC_SCORE_RESULTS, TOPIC_IMPRESSIONS)
+              TOPIC_DLQ, TOPIC_SCORE_REQUESTS, TOPIC_SCORE_RESULTS, TOPIC_IMPRESSIONS,
+              TOPIC_FORGET)

@@ -147,10 +147,22 @@ class DeadLetter(msgspec.Struct):
     kind: str | None = None            # the reason's kind (streams/validate.py: REASONS)
 
 
+class UserTombstone(msgspec.Struct):
+    """``users.forget`` (key: the user id; compacted, so the latest per user is kept): a
+    user was forgotten on request (``DELETE /users/{id}``) or consented again (``POST
+    /users/{id}/consent``). The learner skips a forgotten user's events and drops its
+    vectors; workers read the same from Redis (``forgotten``)."""
+
+    user_id: Id
+    action: Literal["forget", "consent"]
+    at: float                          # when (Unix seconds)
+
+
 TOPIC_SCHEMAS: dict[str, type[msgspec.Struct]] = {
     "events": Event, "catalog.updates": CatalogUpdate, "recommendations": StoredList,
     "score.requests": ScoreRequest, "score.results": ScoreResult, "events.dlq": DeadLetter,
-    "impressions": Impression}         # and ImpressionReward, tagged by "kind"
+    "impressions": Impression,         # and ImpressionReward, tagged by "kind"
+    "users.forget": UserTombstone}
 
 _encoder = msgspec.json.Encoder()
 _list_decoder = msgspec.json.Decoder(StoredList)

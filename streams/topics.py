@@ -8,12 +8,13 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from streamrec.streams.kafka_security import client_kwargs
-from streamrec.streams.records import ALL_TOPICS, TOPIC_CATALOG
+from streamrec.streams.records import ALL_TOPICS, TOPIC_CATALOG, TOPIC_FORGET
 from streamrec.streams.settings import Settings
 
 # the catalog topic keeps each item's latest change for good: a catalog lost from Redis
 # is rebuilt from it (streams/worker/catalog_rebuild.py)
-TOPIC_CONFIGS = {TOPIC_CATALOG: {"cleanup.policy": "compact"}}
+TOPIC_CONFIGS = {TOPIC_CATALOG: {"cleanup.policy": "compact"},
+                 TOPIC_FORGET: {"cleanup.policy": "compact"}}
 
 
 async def ensure_topics(settings: Settings, names: tuple[str, ...] = ALL_TOPICS) -> list[str]:

@@ -113,9 +113,22 @@ for _, r in ipairs(d['rw'] or {}) do
 end
 for _, item in ipairs(d['clk'] or {}) do redis.call('HINCRBY', p .. 'arm:s', item, 1) end
 
+-- users forgotten on request (forget.lua) get nothing written: a batch that read them
+-- before they were forgotten must not bring their state, list or impressions back
+local forgotten = p .. 'forgotten'
+local any_forgotten = redis.call('EXISTS', forgotten) == 1
+local function kept(user)
+  return not any_forgotten or redis.call('HEXISTS', forgotten, user) == 0
+end
+
 -- user states and lists
 local n = tonumber(ARGV[3] or '0')
-for j = 0, n - 1 do redis.call('SET', p .. ARGV[4 + 2 * j], ARGV[5 + 2 * j]) end
+for j = 0, n - 1 do
+  local key = ARGV[4 + 2 * j]
+  local user = any_forgotten and (string.match(key, '^user:(.*)$') or
+                                  string.match(key, '^rec:(.*)$'))
+  if not user or kept(user) then redis.call('SET', p .. key, ARGV[5 + 2 * j]) end
+end
 
 -- impressions (ids are made from the offset of the event behind each list: a replayed
 -- list counts once)
@@ -125,7 +138,8 @@ if imp then
   for _, x in ipairs(imp['l']) do
     local body = cjson.encode({experiment = imp['e'], variant = x[2], user = x[3],
                                window = imp['window'], rc = imp['rc'], rp = imp['rp']})
-    if redis.call('SET', p .. 'imp:' .. x[1], body, 'NX', 'EX', imp['window']) then
+    if kept(x[3]) and redis.call('SET', p .. 'imp:' .. x[1], body, 'NX', 'EX',
+                                 imp['window']) then
       redis.call('HINCRBY', stats, x[2] .. ':impressions', 1)
     end
   end

@@ -19,6 +19,8 @@ COUNTERS = (
     ("streamrec_dlq_total", "dlq_total", "messages sent to the dead-letter topic"),
     ("streamrec_duplicates_total", "duplicates_total", "events dropped because their "
      "event_id was applied recently (STREAMREC_DEDUP_WINDOW)"),
+    ("streamrec_forgotten_events_total", "forgotten_total", "events of users forgotten on "
+     "request (DELETE /users/{id}), skipped"),
     ("streamrec_recommendations_total", "recs_total", "recommendation lists written"),
     ("streamrec_lists_ranked_total", "lists_ranked_total",
      "lists ranked (recommendations_total counts those written)"),

@@ -21,7 +21,7 @@ from streamrec.models.experiments import Experiment, ExperimentError, report
 from streamrec.models.ranking import trending_list
 from streamrec.state.redis_store import RedisStore
 from streamrec.streams import schemas
-from streamrec.streams.api import dashboard
+from streamrec.streams.api import dashboard, users
 from streamrec.streams.api.context import SETTINGS, STATS, STORE
 from streamrec.streams.api.figures import cluster_figures
 from streamrec.streams.api.metrics import RequestStats, render
@@ -197,14 +197,14 @@ async def experiment_action(request: web.Request) -> web.Response:
     return _json(await _report(store, exp))
 
 
-ADMIN_PREFIX = "/experiments"
+ADMIN_PREFIXES = ("/experiments", "/users/")
 
 
 @web.middleware
 async def admin_auth(request: web.Request, handler):  # type: ignore[no-untyped-def]
-    """Admin endpoints (``/experiments...``) need ``Authorization: Bearer <token>``
-    (``STREAMREC_ADMIN_TOKEN``); without a configured token they are closed."""
-    if request.path.startswith(ADMIN_PREFIX):
+    """Admin endpoints (``/experiments...``, ``/users/...``) need ``Authorization: Bearer
+    <token>`` (``STREAMREC_ADMIN_TOKEN``); without a configured token they are closed."""
+    if request.path.startswith(ADMIN_PREFIXES):
         token = request.app[SETTINGS].serving.admin_token.get_secret_value()
         given = request.headers.get("Authorization", "")
         if not token:
@@ -241,6 +241,7 @@ def make_app(settings: Settings, store: RedisStore | None = None) -> web.Applica
     app.router.add_get("/health/ready", ready)
     app.router.add_get("/metrics", metrics)
     dashboard.add_routes(app)
+    users.add_routes(app)
     return app
 
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from streamrec.models.covisit import partners, time_weight
 from streamrec.models.events import CatalogChange, Interaction
@@ -27,6 +27,7 @@ from streamrec.models.prequential import Tally, bucket_of, judge
 from streamrec.models.userstate import UserState
 from streamrec.state.batch import BatchWrite, Fenced, Impressions
 from streamrec.state.protocols import Store
+from streamrec.state.users import UserStore
 from streamrec.streams import schemas
 from streamrec.streams.messages import Message, advance
 from streamrec.streams.outage import OUTAGES
@@ -35,6 +36,7 @@ from streamrec.streams.settings import Settings
 from streamrec.streams.validate import Rejection, parse_catalog
 from streamrec.streams.worker.admission import Admission
 from streamrec.streams.worker.catalog_gate import CatalogGate
+from streamrec.streams.worker.forgotten import Forgotten
 from streamrec.streams.worker.list_maker import ListMaker, Output
 from streamrec.streams.worker.read_cache import ReadCache
 from streamrec.streams.worker.scoring_client import Scoring
@@ -64,19 +66,9 @@ class _Batch:
     rewards: list[bytes] = field(default_factory=list)   # for the impressions topic
     rejected: Counter[str] = field(default_factory=Counter)  # sent to the DLQ, by kind
     duplicates: int = 0        # repeated event ids, dropped
+    forgotten: int = 0         # events of forgotten users, skipped
     tally: Tally = field(default_factory=Tally)          # prequential judging
     curve: dict[int, Tally] = field(default_factory=dict)
-
-
-class UserStore(Protocol):
-    """Per-user state by user id (``state/users.py``: Redis-backed in the worker, a dict
-    in tests); a batch's users are loaded before ``get``; ``take_dirty`` hands over the
-    states set since, which the batch writes with its lists."""
-
-    async def load(self, user_ids: Iterable[str]) -> None: ...
-    def get(self, user_id: str) -> dict[str, Any] | None: ...
-    def __setitem__(self, user_id: str, value: dict[str, Any]) -> None: ...
-    def take_dirty(self) -> dict[str, bytes]: ...
 
 
 Send = Callable[[str, bytes | None, bytes], Awaitable[Any]]  # (topic, key, value)
@@ -98,6 +90,7 @@ class Processor:
         self.catalog = CatalogGate(store, settings.serving.unknown_item_wait_ms)
         self.admission = Admission(settings, send, self.catalog)
         self.cache = ReadCache(store, settings)
+        self.forgotten = Forgotten(store, self._drop_user)
         # the rank phase; with an evaluation installed (streams/tools/evaluation.py, by
         # `streamrec evaluate` only): exact order, a judging window, inline River
         self.lists = ListMaker(settings, store, self.cache, scoring, evaluation)
@@ -156,6 +149,10 @@ class Processor:
         except Fenced:
             pass
 
+    def _drop_user(self, user_id: str) -> None:   # forgotten: its state, its last list
+        self.users.discard(user_id)
+        self.lists.last_lists.pop(user_id, None)
+
     def _floors(self, marks: dict[str, int], quiet: bool = False) -> dict[str, int]:
         """The watermarks to skip below: those of partitions whose log now ends before
         them (``highwater``, from the consumer) are dropped: the topic was deleted and
@@ -207,18 +204,20 @@ class Processor:
                 if isinstance(ev, Interaction):
                     ids.setdefault(m.field, []).append(ev.event_id)
         view = await self.store.batch_view(sorted({m.field for m in msgs}), ids)
+        await self.forgotten.refresh(view.forgotten_version)
         floor = self._floors(view.marks)
         todo = [(m, ev) for m, ev in parsed if m.offset >= floor.get(m.field, -1)]
         self.skipped += len(msgs) - len(todo)
         write = BatchWrite(watermarks=advance([m for m, _ in todo], view.marks),
                            backward=s.ranking.covisit_backward, id_window=s.serving.dedup_window)
+        todo, n_forgotten = self.forgotten.skip(todo)   # their offsets advance all the same
         valid, rejected, duplicates = await self.admission.screen(todo, view.seen)
         if s.serving.dedup_window:
             write.event_ids = [(m.field, m.offset, ev.event_id) for m, ev in valid]
         valid, unknown = await self.admission.in_catalog(valid)
         await self.users.load(ev.user_id for _, ev in valid)
         batch = _Batch(pop_marks=view.pop_marks, rejected=rejected + unknown,
-                       duplicates=duplicates,
+                       duplicates=duplicates, forgotten=n_forgotten,
                        pop_floor=self._floors(view.pop_marks, quiet=True))
         return valid, write, batch
 
@@ -233,7 +232,7 @@ class Processor:
         write.metrics = self.store.metrics_payload(
             events=n_fresh, dlq=batch.rejected.total(), dlq_reasons=batch.rejected,
             recs=len(batch.out), catalog=0,
-            duplicates=batch.duplicates,
+            duplicates=batch.duplicates, forgotten=batch.forgotten,
             latencies_ms=[(now - batch.newest[u]) * 1000.0 for u in batch.out
                           if batch.newest[u] > 0],
             worker=self.worker_id, worker_info=self._info_now(),

@@ -220,3 +220,36 @@ class StoreContract:
         await store.put_snapshot(b"\x00signed", 3, {"events": 9})
         assert await store.snapshot_version() == "3"
         assert await store.get_bytes("model:snapshot") == b"\x00signed"
+
+    # -- privacy ---------------------------------------------------------------------
+    async def test_a_forgotten_user_loses_its_keys_and_gets_nothing_written(self, store):
+        users = {"u1": b'{"r":["a"]}', "u2": b'{"r":["b"]}'}
+        await store.commit(BatchWrite(
+            sets={**{"user:" + u: v for u, v in users.items()},
+                  **{"rec:" + u: _list(u, ["a"], 1.0) for u in users}},
+            impressions=Impressions("e1", 3600, 1.0, "value",
+                                    [("i1", "blend", "u1"), ("i2", "blend", "u1"),
+                                     ("i3", "blend", "u2")])))
+        await store.commit(BatchWrite(rewards=[("i1", "click", 1.0)]))
+        v0 = (await store.batch_view(["ev:0"], {})).forgotten_version
+        removed = await store.forget_user("u1", 123.0)
+        assert sorted(removed) == ["imp:i1", "imp:i2", "impok:i1", "rec:u1", "user:u1"]
+        assert await store.forgotten_users() == {"u1": 123.0}
+        assert (await store.batch_view(["ev:0"], {})).forgotten_version > v0
+        # a batch that read u1 before it was forgotten writes nothing of it; u2 is kept
+        await store.commit(BatchWrite(
+            sets={"user:u1": b"{}", "rec:u1": _list("u1", ["c"], 2.0),
+                  "user:u2": b'{"r":["c"]}'},
+            impressions=Impressions("e1", 3600, 1.0, "value", [("i4", "blend", "u1")]),
+            rewards=[("i2", "click", 1.0)]))
+        assert [orjson.loads(s) if s else None for s in await store.user_states(["u1", "u2"])
+                ] == [None, {"r": ["c"]}]
+        assert await store.read_recs(["u1"]) == {}
+        stats = await store.experiment_stats("e1")
+        assert (stats["blend"].impressions, stats["blend"].clicks) == (3, 1)  # i1-i3 only
+        assert await store.forget_user("u1", 124.0) == []       # again: nothing left
+        assert await store.consent_user("u1") is True
+        assert await store.consent_user("u1") is False
+        assert await store.forgotten_users() == {}
+        await store.commit(BatchWrite(sets={"user:u1": b'{"r":["d"]}'}))  # written again
+        assert orjson.loads((await store.user_states(["u1"]))[0]) == {"r": ["d"]}
