@@ -88,9 +88,9 @@ class _Conn:
                 pass
 
 
-def _paths(users: Sequence[str], k: int, seed: int, n: int) -> list[str]:
+def _paths(users: Sequence[str], k: int, seed: int, n: int, extra: str = "") -> list[str]:
     rng = random.Random(seed)
-    return [f"/recommendations/{rng.choice(users)}?k={k}" for _ in range(n)]
+    return [f"/recommendations/{rng.choice(users)}?k={k}{extra}" for _ in range(n)]
 
 
 async def _timed_get(c: _Conn, path: str, since: float, res: LoadResult) -> None:
@@ -109,9 +109,12 @@ async def _timed_get(c: _Conn, path: str, since: float, res: LoadResult) -> None
 
 
 async def closed_loop(host: str, port: int, users: Sequence[str], seconds: float,
-                      connections: int = 32, k: int = 20, seed: int = 0) -> LoadResult:
+                      connections: int = 32, k: int = 20, seed: int = 0, extra: str = ""
+                      ) -> LoadResult:
+    """As many requests as ``connections`` clients get answered in ``seconds``; ``extra``
+    is added to each query string (e.g. ``&explain=1``)."""
     res = LoadResult("closed", seconds)
-    paths = _paths(users, k, seed, 4096)
+    paths = _paths(users, k, seed, 4096, extra)
     stop_at = time.perf_counter() + seconds
 
     async def client(c: _Conn, offset: int) -> None:
@@ -129,23 +132,24 @@ async def closed_loop(host: str, port: int, users: Sequence[str], seconds: float
 
 
 async def open_loop(host: str, port: int, users: Sequence[str], rate: float, seconds: float,
-                    connections: int = 64, k: int = 20, seed: int = 0) -> LoadResult:
+                    connections: int = 64, k: int = 20, seed: int = 0, extra: str = ""
+                    ) -> LoadResult:
     """``rate`` requests/s for ``seconds``, on a ``select()`` event loop in a thread."""
     def run() -> LoadResult:
         loop = asyncio.SelectorEventLoop(selectors.SelectSelector())
         try:
             return loop.run_until_complete(
-                _open_loop(host, port, users, rate, seconds, connections, k, seed))
+                _open_loop(host, port, users, rate, seconds, connections, k, seed, extra))
         finally:
             loop.close()
     return await asyncio.to_thread(run)
 
 
 async def _open_loop(host: str, port: int, users: Sequence[str], rate: float, seconds: float,
-                     connections: int, k: int, seed: int) -> LoadResult:
+                     connections: int, k: int, seed: int, extra: str) -> LoadResult:
     res = LoadResult("open", seconds, offered=rate)
     n = int(rate * seconds)
-    paths = _paths(users, k, seed, n)
+    paths = _paths(users, k, seed, n, extra)
     queue: asyncio.Queue[tuple[float, str] | None] = asyncio.Queue()
 
     async def client(c: _Conn) -> None:

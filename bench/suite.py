@@ -78,27 +78,31 @@ async def api_bench(redis_url: str, prefix: str, users: list[str], seconds: floa
                     ) -> dict[str, list[LoadResult | wrk.WrkResult]]:
     """Closed loop, then open loop at each rate, against aiohttp alone (a constant
     answer: the ceiling), the bare handler doing one redis-py GET (the baseline) and our
-    API; then, where ``wrk`` is installed, its closed loop."""
+    API, without and with explanations; then, where ``wrk`` is installed, its closed
+    loop."""
     out: dict[str, list[LoadResult | wrk.WrkResult]] = {}
     bare = [sys.executable, "-m", "streamrec.bench.bare_api"]
-    servers = {
-        "aiohttp, no Redis": lambda port: [*bare, str(port), "--no-redis"],
-        "bare aiohttp + 1 GET": lambda port: [*bare, str(port)],
-        "streamrec api": lambda port: [sys.executable, "-m", "streamrec.streams.cli", "api",
-                                       "--api-port", str(port)],
+    api = [sys.executable, "-m", "streamrec.streams.cli", "api", "--api-port"]
+    servers = {     # name: (command, added to each query)
+        "aiohttp, no Redis": (lambda port: [*bare, str(port), "--no-redis"], ""),
+        "bare aiohttp + 1 GET": (lambda port: [*bare, str(port)], ""),
+        "streamrec api": (lambda port: [*api, str(port)], ""),
+        "streamrec api, explain=1": (lambda port: [*api, str(port)], "&explain=1"),
     }
-    for name, cmd in servers.items():
+    for name, (cmd, extra) in servers.items():
         port = free_port()
         env = {**os.environ, "STREAMREC_REDIS_URL": redis_url, "STREAMREC_REDIS_PREFIX": prefix}
         proc = await _start_server(cmd(port), env, port)
         try:
             await closed_loop("127.0.0.1", port, users, 1.0, connections)        # warm-up
-            runs = [await closed_loop("127.0.0.1", port, users, seconds, connections)]
+            runs = [await closed_loop("127.0.0.1", port, users, seconds, connections,
+                                      extra=extra)]
             for rate in rates:
-                runs.append(await open_loop("127.0.0.1", port, users, rate, seconds))
+                runs.append(await open_loop("127.0.0.1", port, users, rate, seconds,
+                                            extra=extra))
             if wrk.available():
                 runs.append(await asyncio.to_thread(wrk.run, "127.0.0.1", port, users,
-                                                    seconds, connections))
+                                                    seconds, connections, extra=extra))
             out[name] = runs
         finally:
             stop_worker(proc)

@@ -58,19 +58,20 @@ def parse(mode: str, out: str) -> WrkResult:
     return WrkResult(mode, float(rps.group(1)) if rps else 0.0, pct("50"), pct("99"), errors)
 
 
-def _script(users: Sequence[str], k: int) -> str:
+def _script(users: Sequence[str], k: int, extra: str = "") -> str:
     ids = ", ".join(f'"{u}"' for u in users)
     return "\n".join([f"local users = {{{ids}}}", "local i = 0",
                       "request = function()", "  i = i + 1",
                       f'  return wrk.format("GET", "/recommendations/" .. users[(i % #users) + 1]'
-                      f' .. "?k={k}")', "end"]) + "\n"
+                      f' .. "?k={k}{extra}")', "end"]) + "\n"
 
 
 def run(host: str, port: int, users: Sequence[str], seconds: float, connections: int = 32,
-        k: int = 20) -> WrkResult:
-    """One closed-loop ``wrk`` run against ``GET /recommendations/{user}?k=``."""
+        k: int = 20, extra: str = "") -> WrkResult:
+    """One closed-loop ``wrk`` run against ``GET /recommendations/{user}?k=`` (``extra``
+    added to the query)."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as f:
-        f.write(_script(users, k))
+        f.write(_script(users, k, extra))
         f.flush()
         out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s",
                               "--latency", "-s", f.name, f"http://{host}:{port}/"],

@@ -9,8 +9,8 @@ A worker ranks a batch's touched users in two pure steps, with the transformer's
    (``models/ltr.py``), for the blend users, once it is warm;
 2. the scorer's answers for :func:`score_requests` (``streams/worker/scoring_client.py``);
 3. :func:`rank`: River (MF, CTR: ``models/online_learner.py``), the transformer's
-   scores, then the price rules, diversity and exploration (``models/finish.py``) and
-   the top-K.
+   scores, then the price rules, diversity and exploration (``models/finish.py``), the
+   top-K and why each of them is there (``models/explain.py``).
 
 No I/O and no clock: what the stages need is passed in (``RankInputs``), so each is
 unit-tested without a server (``tests/unit/test_pipeline.py``).
@@ -25,6 +25,8 @@ unit-tested without a server (``tests/unit/test_pipeline.py``).
 >>> out = rank(cfg, plan, RankInputs(info={}, now=0.0))
 >>> out["u"].top, out["u"].version
 (['b', 'c'], 'blend-v1')
+>>> rank(cfg, plan, RankInputs(info={}, now=0.0, rows=rows))["u"].reasons[0]
+['viewed with item a (co-visits 2.0)']
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from .explain import explain
 from .finish import finish
 from .ltr import OnlineRanker
 from .ranking import FEATURES, candidate_features, rank_variant, rerank_with_model
@@ -64,6 +67,7 @@ class RankConfig:
     diversity_lambda: float = 0.8
     explore: bool = False
     explore_prior_strength: float = 20.0
+    explain: bool = True
 
     @classmethod
     def from_settings(cls, s: Any) -> RankConfig:
@@ -110,6 +114,7 @@ class RankInputs:
     vectors: Mapping[str, np.ndarray] | None = None       # item text embeddings
     arms: Mapping[str, tuple[int, int]] | None = None     # exploration: (shown, clicked)
     rng: np.random.Generator | None = None
+    rows: Rows | None = None                              # the candidate rows (explaining)
 
 
 @dataclass
@@ -123,6 +128,7 @@ class Ranked:
     variant: str | None
     version: str
     scoring: str             # "transformer", or why not
+    reasons: list[list[str]] = field(default_factory=list)   # why each of the top K
 
 
 def candidates(cfg: RankConfig, states: Mapping[str, UserState], rows: Rows,
@@ -176,11 +182,16 @@ def score_requests(cfg: RankConfig, plan: Plan, states: Mapping[str, UserState]
             if (plan.variants[uid] or cfg.ranking) == "blend" and plan.lists[uid]}
 
 
-def _models(cfg: RankConfig, plan: Plan, x: RankInputs, uid: str) -> tuple[Scored, str]:
-    """Stage 2: River's scores, then the transformer's; the list and its model version."""
+def _models(cfg: RankConfig, plan: Plan, x: RankInputs, uid: str
+            ) -> tuple[Scored, str, list[str]]:
+    """Stage 2: River's scores, then the transformer's; the list, its model version and
+    the list-wide stages that ordered it (for its explanations)."""
     ranked, mode = plan.lists[uid], plan.variants[uid] or cfg.ranking
     version = f"{MODEL_VERSION}+ltr" if uid in plan.ordered else MODEL_VERSION
+    stages = ["learned ranker"] if uid in plan.ordered else []
     river, when = x.river, x.newest.get(uid, x.now)
+    if river is not None and ranked and mode in ("mf", "ctr", "blend"):
+        stages.append(f"river {mode if mode != 'blend' else 'mf+ctr'}@{x.river_tag}")
     if river is not None and ranked and mode in ("mf", "ctr"):
         mf, ctr = river.score_parts(uid, [i for i, _ in ranked], when)
         by = mf if mode == "mf" else ctr
@@ -200,7 +211,7 @@ def _models(cfg: RankConfig, plan: Plan, x: RankInputs, uid: str) -> tuple[Score
         ranked = rerank_with_model(head, [by_item.get(i) for i, _ in head],
                                    cfg.transformer_weight)
         version = f"{MODEL_VERSION}+{result['model_version']}"
-    return ranked[: 2 * cfg.k], version
+    return ranked[: 2 * cfg.k], version, stages
 
 
 def rank(cfg: RankConfig, plan: Plan, x: RankInputs) -> dict[str, Ranked]:
@@ -208,15 +219,23 @@ def rank(cfg: RankConfig, plan: Plan, x: RankInputs) -> dict[str, Ranked]:
     staged = {uid: _models(cfg, plan, x, uid) for uid in plan.lists}
     cats = {i: d.get("category") for i, d in x.info.items()}
     out = {}
-    for uid, (ranked, version) in staged.items():
+    for uid, (ranked, version, stages) in staged.items():
         items, shown, props = finish(
             ranked, x.info, cats, k=cfg.k, drop_boost=cfg.price_drop_boost,
             min_price=cfg.min_price, lam=cfg.diversity_lambda, vectors=x.vectors,
             arms=x.arms if cfg.explore else None, rng=x.rng,
             prior_strength=cfg.explore_prior_strength)
-        scoring = "transformer" if x.scores.get(uid) is not None else x.scoring_note
-        out[uid] = Ranked(items, [i for i, _ in items[: cfg.k]], shown, props,
-                          plan.variants[uid], version, scoring)
+        result = x.scores.get(uid)
+        scoring = "transformer" if result is not None else x.scoring_note
+        top = [i for i, _ in items[: cfg.k]]
+        rows = x.rows or Rows()
+        reasons = explain(top, plan.heads[uid], rows.covis, rows.trending, rows.content,
+                          x.info, models=stages, explored=shown,
+                          scored=result["by_item"] if result else None,
+                          transformer=result["model_version"] if result else None
+                          ) if cfg.explain else []
+        out[uid] = Ranked(items, top, shown, props, plan.variants[uid], version, scoring,
+                          reasons)
     return out
 
 

@@ -10,7 +10,7 @@ checks, and what fails goes to the DLQ with msgspec's reason.
 
 >>> raw = encode(StoredList("u1", [ListItem("42", 0.9)], "imp1", "blend", "blend-v1", 1.7e9))
 >>> decode_list(raw).items[0]
-ListItem(item_id='42', score=0.9)
+ListItem(item_id='42', score=0.9, why=None)
 """
 
 from __future__ import annotations
@@ -57,9 +57,10 @@ class CatalogUpdate(msgspec.Struct, omit_defaults=True):
     title: str | None = None
 
 
-class ListItem(msgspec.Struct):
+class ListItem(msgspec.Struct, omit_defaults=True):
     item_id: str
     score: float
+    why: list[str] | None = None       # why it is there (models/explain.py); top K only
 
 
 class StoredList(msgspec.Struct):

@@ -155,6 +155,8 @@ class RankingSettings(_Group):
     score_candidates: int = setting(50, "candidates per user sent to the scorer", 1, 10000)
     transformer_weight: float = setting(0.5, "weight of the transformer score when blending",
                                         0.0, 1.0)
+    explain: bool = setting(True, "store why each item is in a list (co-visited with, "
+                            "trending, price drop, models), served with ?explain=1")
     learned_ranker: bool = setting(True, "order the blend's candidates with an online "
                                    "learning-to-rank model (models/ltr.py) trained on what "
                                    "users view next; the blend order until it has warmed up")

@@ -75,15 +75,26 @@ async def recommendations(request: web.Request) -> web.Response:
         return _error(400, f"k must be an integer 1..500, got {k}")
     if not user_id or len(user_id) > 256:
         return _error(400, "user_id must have 1..256 characters")
+    explain = EXPLAIN.get(request.query.get("explain", "0"))
+    if explain is None:
+        return _error(400, f"explain must be 0 or 1, got {request.query['explain']!r}")
     rec, trending = await store.serve_rec(user_id, 2 * k)   # sold-out items already gone
     if rec is None:       # a user without a list: trending, in the list's schema
         return web.Response(body=schemas.encode(schemas.StoredList(
-            user_id=user_id, items=[schemas.ListItem(i, s) for i, s in
-                                    trending_list(trending, (), k)],
+            user_id=user_id, items=[schemas.ListItem(i, s, [f"trending #{n}"] if explain
+                                                     else None)
+                                    for n, (i, s) in enumerate(trending_list(trending, (), k),
+                                                               1)],
             impression_id=None, policy="trending", model_version="trending-v1",
             generated_at=time.time(), cold_start=True)), content_type="application/json")
     rec.items = rec.items[:k]
+    if not explain:
+        for item in rec.items:
+            item.why = None
     return web.Response(body=schemas.encode(rec), content_type="application/json")
+
+
+EXPLAIN = {"0": False, "false": False, "1": True, "true": True}
 
 
 HEARTBEAT_STALE_S = 10.0    # a worker or learner silent this long is reported down

@@ -16,6 +16,7 @@ import numpy as np
 from streamrec.models import pipeline
 from streamrec.models.diversity import intra_list_diversity
 from streamrec.models.experiments import Experiment, choose_variant, variant_propensity
+from streamrec.models.explain import HEADS
 from streamrec.models.ltr import OnlineRanker
 from streamrec.models.pipeline import Rows
 from streamrec.models.ranking import FEATURES
@@ -124,14 +125,15 @@ class ListMaker:
         river = await self._river_model()
         now = time.time()
         items = plan.items(max(2 * s.ranking.k, s.ranking.score_candidates))
-        info = await self.cache.catalog_info(items, cands.catalog_version)
+        titled = {h for hs in plan.heads.values() for h in hs[:HEADS]} if cfg.explain else set()
+        info = await self.cache.catalog_info(items | titled, cands.catalog_version)
         ranked = pipeline.rank(cfg, plan, pipeline.RankInputs(
             info=info, now=now,
             newest=newest, river=river, river_tag=self._river_tag(), scores=scores,
             scoring_note=note,
             vectors=await self.cache.embeddings(items) if s.ranking.content_weight > 0 else None,
             arms=await self.store.item_arm_stats(sorted(items)) if s.ranking.explore else None,
-            rng=self._rng))
+            rng=self._rng, rows=rows))
         self.model_lists += sum(1 for r in ranked.values() if r.scoring == "transformer")
         cats = {i: d.get("category") for i, d in info.items()}
         return {uid: self._output(uid, r, exp, newest, now, (origins or {}).get(uid), cats)
@@ -147,7 +149,9 @@ class ListMaker:
         imp_id = (hashlib.blake2b(f"{origin}|{uid}".encode(), digest_size=16).hexdigest()
                   if origin else uuid.uuid4().hex)
         rec = schemas.StoredList(
-            user_id=uid, items=[schemas.ListItem(i, sc) for i, sc in r.items],
+            user_id=uid, items=[schemas.ListItem(i, sc, r.reasons[n] if n < len(r.reasons)
+                                                 else None)
+                                for n, (i, sc) in enumerate(r.items)],
             impression_id=imp_id,
             policy=r.variant or (POLICY if s.ranking.ranking == "blend" else s.ranking.ranking),
             model_version=r.version, generated_at=now, event_ts=newest.get(uid, 0.0),
