@@ -31,7 +31,8 @@ async def test_latency_probe_measures_each_event_after_the_warm_up(broker, redis
 
 async def test_api_bench_runs_each_server_and_every_request_succeeds(redis_server, names):
     """The API phase: aiohttp alone, the bare redis-py handler and ``streamrec api`` (also
-    with ``explain=1``), each a process of its own, answer every request of the closed and the open loop with 200."""
+    with ``explain=1``), each a process of its own, answer every request of the closed
+    and the open loop with 200."""
     import time
 
     from streamrec.bench.suite import api_bench
