@@ -8,9 +8,13 @@ the pickled models together with the offsets they include, signed with HMAC-SHA2
 offsets can never disagree), plus a version number. Workers poll the version and score
 with the newest snapshot; the model version in each list says which one.
 
-It also reads ``users.forget``: a tombstone drops the user's vectors from the models and
-its later events are skipped (until a consent); the next snapshot, written at the end of
-that batch, holds nothing of the user.
+Users forgotten on request are skipped: before each batch the learner checks
+``forgotten:v`` in Redis (one GET) and, when it moved, reads ``forgotten``, drops the
+newly forgotten users' vectors and learns again from those who consented. Redis is the
+authority, not the order in which ``users.forget`` and the event topics are read (a
+consent's tombstone may be read after the user's next event). A tombstone on
+``users.forget`` makes the learner write a snapshot at the end of that batch, so the
+next snapshot holds nothing of the user.
 
 On start the learner restores the latest snapshot and seeks every partition to the
 snapshot's offsets, so the events after it are replayed: nothing is lost and nothing is
@@ -89,6 +93,7 @@ class Learner:
         self._last_beat = float("-inf")
         self.lag = 0
         self.partition_lag: dict[str, int] = {}   # "topic:partition" -> messages behind
+        self._forgotten_v: bytes | None = None    # forgotten:v when last read
 
     def stop(self) -> None:
         self._stop.set()
@@ -156,6 +161,8 @@ class Learner:
             while not self._stop.is_set():
                 batch = await consumer.getmany(timeout_ms=200,
                                                max_records=min(2000, self.snapshot_every))
+                await wait_out(self._forgotten, limit_s=s.redis.outage_wait_s, what="Redis",
+                               rng=self._rng)
                 forgot = False
                 for tp, msgs in batch.items():
                     for m in msgs:
@@ -211,18 +218,29 @@ class Learner:
         if not isinstance(c, Rejection):
             self.model.catalog_change(c)
 
+    async def _forgotten(self) -> None:
+        """Follow ``forgotten`` in Redis (when ``forgotten:v`` moved): forget the users
+        newly in it, learn again from those no longer in it."""
+        p = self.settings.redis.redis_prefix
+        v = await self._r.get(p + "forgotten:v")
+        if v == self._forgotten_v:
+            return
+        users = {u.decode() for u in await self._r.hkeys(p + "forgotten")}
+        for u in users - self.model.forgotten:
+            held = self.model.forget(u)      # (no user id in the log: it is gone)
+            log.info("learner: forgot a user (%s)", ", ".join(held) or "nothing learned")
+        for u in self.model.forgotten - users:
+            self.model.consent(u)
+        self._forgotten_v = v
+
     def _tombstone(self, raw: bytes | None) -> bool:
-        """Apply one ``users.forget`` message; True if it was a valid one."""
+        """One ``users.forget`` message (already applied from Redis before its batch):
+        True if it is a valid one, so that the batch ends with a snapshot."""
         try:
-            t = _tombstones.decode(raw or b"")
+            _tombstones.decode(raw or b"")
         except msgspec.DecodeError as e:
             log.warning("learner: users.forget message ignored: %s", e)
             return False
-        if t.action == "forget":
-            held = self.model.forget(t.user_id)     # (no user id in the log: it is gone)
-            log.info("learner: forgot a user (%s)", ", ".join(held) or "nothing learned")
-        else:
-            self.model.consent(t.user_id)
         return True
 
     def _learn_event(self, kind: str | None, raw: bytes | None) -> None:
