@@ -156,13 +156,17 @@ def candidates(cfg: RankConfig, states: Mapping[str, UserState], rows: Rows,
 
 
 def learned_order(plan: Plan, ranker: OnlineRanker, rows: Rows,
-                  categories: Mapping[str, str | None]) -> None:
+                  categories: Mapping[str, str | None],
+                  states: Mapping[str, UserState] | None = None,
+                  prices: Mapping[str, float | None] | None = None) -> None:
     """Stage 1b: the features of each blend list's candidates (kept in ``plan.features``
-    for the user's next event to train on) and, once the ranker is warm, the list in its
-    order, scores in (0, 1)."""
+    for the user's next event to train on; with the users' profiles from ``states``)
+    and, once the ranker is warm, the list in its order, scores in (0, 1)."""
     for uid in plan.learned:
         ranked = plan.lists[uid]
-        X = candidate_features(ranked, plan.heads[uid], rows.covis, rows.trending, categories)
+        st = states.get(uid) if states else None
+        X = candidate_features(ranked, plan.heads[uid], rows.covis, rows.trending, categories,
+                               st.profile if st else None, prices)
         plan.features[uid] = ({i: n for n, (i, _) in enumerate(ranked)}, X)
         if ranker.ready and ranked:
             z = np.clip(ranker.score(X), -30.0, 30.0)

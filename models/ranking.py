@@ -18,10 +18,12 @@ from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 
+from .profile import Profile
+
 RECENCY_DECAY = 0.85
 NO_RANK = 100      # rank given to a candidate that is no neighbour of the newest item
 FEATURES = ("blend", "log_position", "heads_share", "first_head", "newest_rank", "trending",
-            "category_match")
+            "category_match", "profile_affinity", "price_fit")
 
 
 def blend_rank(
@@ -129,13 +131,15 @@ def rerank_with_model(ranked: Sequence[tuple[str, float]],
 def candidate_features(ranked: Sequence[tuple[str, float]], recent: Sequence[str],
                        covis: Mapping[str, Sequence[tuple[str, float]]],
                        trending: Sequence[tuple[str, float]],
-                       categories: Mapping[str, str | None]) -> np.ndarray:
+                       categories: Mapping[str, str | None], profile: Profile | None = None,
+                       prices: Mapping[str, float | None] | None = None) -> np.ndarray:
     """One row of :data:`FEATURES` per candidate of ``ranked`` (the blend's order), for
     the learned re-ranker (:mod:`streamrec.models.ltr`): its blend score, log position,
     share of the ``recent`` items whose co-visitation rows hold it, how far back the
     newest of them is (0 = the newest item), its log rank in the newest item's row
-    (``NO_RANK`` when absent), its trending score and the share of the recent items in
-    its category.
+    (``NO_RANK`` when absent), its trending score, the share of the recent items in
+    its category, and from the user's ``profile``: its category's affinity and how near
+    its price is to what the user views (exp of minus the log distance; 0 unknown).
 
     >>> covis = {"x": [("b", 4.0), ("c", 2.0)], "y": [("c", 4.0)]}
     >>> ranked = blend_rank(["x", "y"], covis, [("b", 2.0)], exclude=(), k=3,
@@ -145,7 +149,7 @@ def candidate_features(ranked: Sequence[tuple[str, float]], recent: Sequence[str
     >>> ranked[0][0], dict(zip(FEATURES, X[0].round(3).tolist()))["heads_share"]
     ('c', 1.0)
     >>> X[1].round(3).tolist()   # b: second, under one of two recent items: x, at rank 0
-    [0.841, 0.693, 0.5, 0.0, 0.0, 1.0, 0.5]
+    [0.841, 0.693, 0.5, 0.0, 0.0, 1.0, 0.5, 0.0, 0.0]
     """
     n_recent = max(len(recent), 1)
     count: dict[str, int] = {}
@@ -167,6 +171,7 @@ def candidate_features(ranked: Sequence[tuple[str, float]], recent: Sequence[str
     trend = dict(trending)
     items = [c for c, _ in ranked]
     log_rank = _LOG_RANK
+    affinity, fit = _profile_columns(items, categories, profile, prices)
     X = np.array([
         [s for _, s in ranked],
         np.log1p(np.arange(len(items))),
@@ -175,10 +180,29 @@ def candidate_features(ranked: Sequence[tuple[str, float]], recent: Sequence[str
         [log_rank[min(newest.get(c, NO_RANK), NO_RANK)] for c in items],
         [trend.get(c, 0.0) / tmax for c in items],
         [cat_count.get(categories.get(c), 0) for c in items],
+        affinity,
+        fit,
     ], dtype=float).T
     X[:, 2:4] /= n_recent
     X[:, 6] /= n_recent
     return X.reshape(len(items), len(FEATURES))
+
+
+def _profile_columns(items: Sequence[str], categories: Mapping[str, str | None],
+                     profile: Profile | None, prices: Mapping[str, float | None] | None
+                     ) -> tuple[list[float], list[float]]:
+    if profile is None:
+        return [0.0] * len(items), [0.0] * len(items)
+    total = sum(profile.cats.values())
+    cats = profile.cats
+    affinity = [cats.get(categories.get(c) or "", 0.0) / total if total else 0.0
+                for c in items]
+    mine, prices = profile.log_price(), prices or {}
+    fit = []
+    for c in items:
+        p = prices.get(c)
+        fit.append(math.exp(-abs(math.log(p) - mine)) if mine is not None and p else 0.0)
+    return affinity, fit
 
 
 _LOG_RANK = [math.log1p(r) for r in range(NO_RANK + 1)]

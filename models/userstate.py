@@ -1,7 +1,9 @@
-"""Per-user state: the recent item sequence, what was seen and what was bought.
+"""Per-user state: the recent item sequence, what was seen and what was bought, and the
+user's profile (``models/profile.py``).
 
-Updates are idempotent (an item moves to the front; sets are sets), so replaying an
-event after a crash leaves the state as it was.
+The items' updates are idempotent (an item moves to the front; sets are sets); the
+profile's weights are not, and need not be: a state is written in the same atomic commit
+as the watermarks of the events it holds, so no event is applied to it twice.
 
 >>> s = UserState()
 >>> for item in ["a", "b", "a", "c"]:
@@ -14,8 +16,12 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from .events import Interaction
+from .profile import Profile
 
 
 @dataclass
@@ -24,10 +30,14 @@ class UserState:
     seen: list[str] = field(default_factory=list)     # oldest first, capped
     bought: list[str] = field(default_factory=list)   # oldest first, capped
     last_ts: float = 0.0
+    profile: Profile = field(default_factory=Profile)
 
     def observe(self, item_id: str, kind: str, *, recent_cap: int, seen_cap: int,
-                ts: float = 0.0) -> None:
-        """Record one interaction in place."""
+                ts: float = 0.0, category: str | None = None, price: float | None = None,
+                session_id: str | None = None) -> None:
+        """Record one interaction in place (``category`` and ``price``: the item's, for
+        the profile)."""
+        self.profile.observe(kind, category, price, ts=ts, session_id=session_id)
         if self.recent and self.recent[0] == item_id:
             pass
         else:
@@ -45,12 +55,22 @@ class UserState:
                 del self.bought[: len(self.bought) - seen_cap]
         self.last_ts = max(self.last_ts, ts)
 
+    def apply(self, ev: Interaction, item: Mapping[str, Any] | None, *, recent_cap: int,
+              seen_cap: int) -> None:
+        """Record event ``ev``; ``item``: its item's catalog info (category, price)."""
+        d = item or {}
+        self.observe(ev.item_id, ev.kind, recent_cap=recent_cap, seen_cap=seen_cap, ts=ev.ts,
+                     category=d.get("category"),
+                     price=ev.price if ev.price is not None else d.get("price"),
+                     session_id=ev.session_id)
+
     def to_json(self) -> dict[str, Any]:
-        return {"r": self.recent, "s": self.seen, "b": self.bought, "t": self.last_ts}
+        return {"r": self.recent, "s": self.seen, "b": self.bought, "t": self.last_ts,
+                "p": self.profile.to_json()}
 
     @classmethod
     def from_json(cls, d: dict[str, Any] | None) -> UserState:
         if not d:
             return cls()
         return cls(list(d.get("r", ())), list(d.get("s", ())), list(d.get("b", ())),
-                   float(d.get("t", 0.0)))
+                   float(d.get("t", 0.0)), Profile.from_json(d.get("p")))

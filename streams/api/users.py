@@ -1,5 +1,6 @@
-"""Forgetting a user on request (``DELETE /users/{id}``) and a renewed consent (``POST
-/users/{id}/consent``); both need the admin token.
+"""The user endpoints, all behind the admin token: forgetting a user on request (``DELETE
+/users/{id}``), a renewed consent (``POST /users/{id}/consent``) and the user's profile
+(``GET /users/{id}/profile``).
 
 Forgetting runs in two steps, in this order:
 
@@ -24,10 +25,12 @@ import asyncio
 import logging
 import time
 
+import orjson
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from streamrec.models.userstate import UserState
 from streamrec.streams import schemas
 from streamrec.streams.api.context import SETTINGS, STORE
 from streamrec.streams.kafka_security import client_kwargs
@@ -36,6 +39,7 @@ from streamrec.streams.settings import Settings
 
 log = logging.getLogger(__name__)
 PUBLISH_TIMEOUT_S = 10.0
+PROFILE_RECENT = 10
 
 
 class Tombstones:
@@ -126,6 +130,19 @@ async def consent(request: web.Request) -> web.Response:
                           {"user_id": user_id, "was_forgotten": was})
 
 
+async def profile(request: web.Request) -> web.Response:
+    """The user's profile (``models/profile.py``) and recent items, as the worker keeps
+    them in ``user:{id}``; 404 for a user without events (or forgotten)."""
+    user_id = _user_id(request)
+    raw = (await request.app[STORE].user_states([user_id]))[0]
+    if raw is None:
+        raise web.HTTPNotFound(reason=f"no events of user {user_id!r}")
+    st = UserState.from_json(orjson.loads(raw))
+    return web.json_response({"user_id": user_id, **st.profile.summary(time.time()),
+                              "recent_items": st.recent[:PROFILE_RECENT],
+                              "purchases": len(st.bought)})
+
+
 def add_routes(app: web.Application) -> None:
     app[TOMBSTONES] = Tombstones(app[SETTINGS])
 
@@ -135,3 +152,4 @@ def add_routes(app: web.Application) -> None:
     app.on_cleanup.append(close)
     app.router.add_delete("/users/{user_id}", forget)
     app.router.add_post("/users/{user_id}/consent", consent)
+    app.router.add_get("/users/{user_id}/profile", profile)

@@ -117,7 +117,8 @@ class ListMaker:
                 {i for u in plan.learned for i in plan.heads[u]}
             info = await self.cache.catalog_info(items, cands.catalog_version)
             pipeline.learned_order(plan, self.ranker, rows,
-                                   {i: d.get("category") for i, d in info.items()})
+                                   {i: d.get("category") for i, d in info.items()}, states,
+                                   {i: d.get("price") for i, d in info.items()})
             self._keep_features(plan.features)
         scores, note = await self._transformer_scores(
             pipeline.score_requests(cfg, plan, states))

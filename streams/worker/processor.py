@@ -259,7 +259,8 @@ class Processor:
         return n_fresh
 
     def _observe(self, valid: list[tuple[Message, Interaction]], batch: _Batch,
-                 effects: BatchWrite) -> tuple[dict[str, UserState], list[bool]]:
+                 effects: BatchWrite, info: dict[str, dict[str, Any]]
+                 ) -> tuple[dict[str, UserState], list[bool]]:
         """Each event into its user's state, and its shared effects (co-visitation,
         rewards, clicks) into ``effects``; returns the touched users' states and, per
         event, whether its item was new to its user (judged if the user has a list)."""
@@ -286,8 +287,8 @@ class Processor:
                     ev.rec_id, ev.item_id, ev.event_id, ev.kind, ev.ts)))
                 if s.ranking.explore and ev.kind == "click":   # item-level rewards for exploration
                     effects.clicks.append(ev.item_id)
-            st.observe(ev.item_id, ev.kind, recent_cap=s.ranking.recent_items, seen_cap=SEEN_CAP,
-                       ts=ev.ts)
+            st.apply(ev, info.get(ev.item_id), recent_cap=s.ranking.recent_items,
+                     seen_cap=SEEN_CAP)
             batch.newest[ev.user_id] = max(batch.newest.get(ev.user_id, 0.0), m.timestamp)
             batch.origin[ev.user_id] = m.field + f":{m.offset}"
         return touched, judgeable
@@ -307,7 +308,8 @@ class Processor:
         first = BatchWrite(watermarks=advance([m for m, _ in pops], batch.pop_marks),
                            trending=[(ev.item_id, ev.ts) for _, ev in pops],
                            watermark_hash="wm:pop")
-        touched, judgeable = self._observe(valid, batch, effects)
+        info = await self.cache.catalog_info({ev.item_id for _, ev in valid})  # profiles
+        touched, judgeable = self._observe(valid, batch, effects, info)
         # One round trip: the lists to judge against and (when the effects are deferred,
         # so that nothing else must land first) the candidates.
         heads = [i for st in touched.values() for i in st.recent[: s.ranking.covisit_window]]

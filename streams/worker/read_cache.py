@@ -60,10 +60,12 @@ class ReadCache:
         return Candidates(covis, content, got.trending, got.out_of_stock, got.catalog_version)
 
     # -- catalog info and embeddings ------------------------------------------------------
-    async def catalog_info(self, items: set[str], version: int) -> dict[str, dict[str, Any]]:
+    async def catalog_info(self, items: set[str], version: int | None = None
+                           ) -> dict[str, dict[str, Any]]:
         """Category and prices of ``items``, cached until the catalog version (read with
-        the candidates) changes; stock is exact via the out-of-stock set."""
-        if version != self._info_version:
+        the candidates) changes; stock is exact via the out-of-stock set. Without
+        ``version``: as of the last version seen."""
+        if version is not None and version != self._info_version:
             self._info, self._info_version = {}, version
         info = self._info
         missing = [i for i in items if i not in info]
