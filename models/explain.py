@@ -2,7 +2,8 @@
 
 Each of the top K gets short reasons, strongest signal first, read from what ranked it:
 the co-visitation rows of the user's newest items, content similarity, trending, a price
-drop, the models that scored it (transformer, River, the learned ranker) and exploration.
+drop, the transformer's score and exploration. What ordered the whole list (the learned
+ranker, River) is not repeated on each item: the list's ``model_version`` says it.
 They are stored with the list (``rec:{user}``, ``why`` on each item) and served with
 ``GET /recommendations/{user}?explain=1``.
 
@@ -49,14 +50,13 @@ def explain(top: Sequence[str], heads: Sequence[str],
             trending: Sequence[tuple[str, float]],
             content: Mapping[str, Sequence[tuple[str, float]]],
             info: Mapping[str, Mapping[str, Any]], *,
-            models: Sequence[str] = (), scored: Mapping[str, Any] | None = None,
+            scored: Mapping[str, Any] | None = None,
             transformer: str | None = None, explored: Collection[str] = ()
             ) -> list[list[str]]:
     """Reasons for each item of ``top`` (the list's top K, best first). ``heads``: the
-    user's recent items, newest first; ``models``: the list-wide model stages that ordered
-    it (e.g. ``"river@12"``, ``"learned ranker"``); ``scored``: the transformer's score by
-    item (``None`` where it did not know one) and ``transformer`` its version;
-    ``explored``: the items exploration chose."""
+    user's recent items, newest first; ``scored``: the transformer's score by item
+    (``None`` where it did not know one) and ``transformer`` its version; ``explored``:
+    the items exploration chose."""
     want = set(top)
     viewed = _first_rows(want, heads, covis)
     similar = _first_rows(want, heads, content)
@@ -78,7 +78,6 @@ def explain(top: Sequence[str], heads: Sequence[str],
             why.append(f"price dropped {(prev - price) / prev:.0%}")
         if scored and transformer and scored.get(item) is not None:
             why.append(f"transformer {transformer}")
-        why += models
         if item in explored:
             why.append("explored (Thompson sampling)")
         out.append(why)

@@ -186,16 +186,11 @@ def score_requests(cfg: RankConfig, plan: Plan, states: Mapping[str, UserState]
             if (plan.variants[uid] or cfg.ranking) == "blend" and plan.lists[uid]}
 
 
-def _models(cfg: RankConfig, plan: Plan, x: RankInputs, uid: str
-            ) -> tuple[Scored, str, list[str]]:
-    """Stage 2: River's scores, then the transformer's; the list, its model version and
-    the list-wide stages that ordered it (for its explanations)."""
+def _models(cfg: RankConfig, plan: Plan, x: RankInputs, uid: str) -> tuple[Scored, str]:
+    """Stage 2: River's scores, then the transformer's; the list and its model version."""
     ranked, mode = plan.lists[uid], plan.variants[uid] or cfg.ranking
     version = f"{MODEL_VERSION}+ltr" if uid in plan.ordered else MODEL_VERSION
-    stages = ["learned ranker"] if uid in plan.ordered else []
     river, when = x.river, x.newest.get(uid, x.now)
-    if river is not None and ranked and mode in ("mf", "ctr", "blend"):
-        stages.append(f"river {mode if mode != 'blend' else 'mf+ctr'}@{x.river_tag}")
     if river is not None and ranked and mode in ("mf", "ctr"):
         mf, ctr = river.score_parts(uid, [i for i, _ in ranked], when)
         by = mf if mode == "mf" else ctr
@@ -215,7 +210,7 @@ def _models(cfg: RankConfig, plan: Plan, x: RankInputs, uid: str
         ranked = rerank_with_model(head, [by_item.get(i) for i, _ in head],
                                    cfg.transformer_weight)
         version = f"{MODEL_VERSION}+{result['model_version']}"
-    return ranked[: 2 * cfg.k], version, stages
+    return ranked[: 2 * cfg.k], version
 
 
 def rank(cfg: RankConfig, plan: Plan, x: RankInputs) -> dict[str, Ranked]:
@@ -223,7 +218,7 @@ def rank(cfg: RankConfig, plan: Plan, x: RankInputs) -> dict[str, Ranked]:
     staged = {uid: _models(cfg, plan, x, uid) for uid in plan.lists}
     cats = {i: d.get("category") for i, d in x.info.items()}
     out = {}
-    for uid, (ranked, version, stages) in staged.items():
+    for uid, (ranked, version) in staged.items():
         items, shown, props = finish(
             ranked, x.info, cats, k=cfg.k, drop_boost=cfg.price_drop_boost,
             min_price=cfg.min_price, lam=cfg.diversity_lambda, vectors=x.vectors,
@@ -234,7 +229,7 @@ def rank(cfg: RankConfig, plan: Plan, x: RankInputs) -> dict[str, Ranked]:
         top = [i for i, _ in items[: cfg.k]]
         rows = x.rows or Rows()
         reasons = explain(top, plan.heads[uid], rows.covis, rows.trending, rows.content,
-                          x.info, models=stages, explored=shown,
+                          x.info, explored=shown,
                           scored=result["by_item"] if result else None,
                           transformer=result["model_version"] if result else None
                           ) if cfg.explain else []
