@@ -6,25 +6,17 @@ Redis store."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import orjson
 
 from streamrec.models.experiments import Experiment, ExperimentError, VariantStats
 
+from .memory_dicts import MemoryDicts
 from .metrics_payload import parse_stats
 
 
-class MemoryExperiments:
+class MemoryExperiments(MemoryDicts):
     """Experiment operations on the store's dicts."""
-
-    strings: dict[str, Any]
-    hashes: dict[str, dict[str, Any]]
-    sets: dict[str, set[str]]
-    expiry: dict[str, float]
-
-    def _hash(self, name: str) -> dict[str, Any]: ...
-    def _get(self, key: str) -> Any: ...
 
     async def create_experiment(self, exp: Experiment) -> bool:
         if ("exp:" + exp.name) in self.strings:

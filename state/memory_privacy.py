@@ -4,21 +4,13 @@ store."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 
+from .memory_dicts import MemoryDicts
 
-class MemoryPrivacy:
+
+class MemoryPrivacy(MemoryDicts):
     """Forget and consent on the store's dicts."""
-
-    strings: dict[str, Any]
-    hashes: dict[str, dict[str, Any]]
-    sets: dict[str, set[str]]
-    expiry: dict[str, float]
-
-    def _hash(self, name: str) -> dict[str, Any]: ...
-    def _get(self, key: str) -> Any: ...
 
     async def forget_user(self, user_id: str, at: float) -> list[str]:
         self._hash("forgotten")[user_id] = at
