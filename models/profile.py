@@ -84,6 +84,15 @@ class Profile:
         v = self.viewed
         return sum(math.log(p) for p in v) / len(v) if v else None
 
+    def price_fit(self, price: float | None, mine: float | None = None) -> float:
+        """How near ``price`` is to what the user views: exp(-|log price - mean log
+        price viewed|), 1 at the user's typical price; 0 when either is unknown.
+        ``mine`` is :meth:`log_price`, when the caller has it already."""
+        mine = self.log_price() if mine is None else mine
+        if mine is None or not price or price <= 0:
+            return 0.0
+        return math.exp(-abs(math.log(price) - mine))
+
     def sensitivity(self) -> float | None:
         """Mean price bought / mean price viewed (geometric means); None until both."""
         viewed = self.log_price()

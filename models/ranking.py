@@ -198,11 +198,9 @@ def _profile_columns(items: Sequence[str], categories: Mapping[str, str | None],
     affinity = [cats.get(categories.get(c) or "", 0.0) / total if total else 0.0
                 for c in items]
     mine, prices = profile.log_price(), prices or {}
-    fit = []
-    for c in items:
-        p = prices.get(c)
-        fit.append(math.exp(-abs(math.log(p) - mine)) if mine is not None and p else 0.0)
-    return affinity, fit
+    if mine is None:
+        return affinity, [0.0] * len(items)
+    return affinity, [profile.price_fit(prices.get(c), mine) for c in items]
 
 
 _LOG_RANK = [math.log1p(r) for r in range(NO_RANK + 1)]

@@ -79,6 +79,32 @@ class RedisCatalog:
         return {i: np.frombuffer(r, dtype=np.float16).astype(np.float32)
                 for i, r in zip(ids, raws, strict=True) if r}
 
+    async def catalog_all(self) -> dict[str, dict[str, Any]]:
+        """Every catalog entry (for rebuilding an in-process index, such as search's)."""
+        out: dict[str, dict[str, Any]] = {}
+        async for item, raw in self._r.hscan_iter(self.key("catalog"), count=2000):
+            out[item] = orjson.loads(raw)
+        return out
+
+    async def embeddings_all(self) -> dict[str, Any]:
+        """Every text embedding the scorer wrote (``emb``), as float32 vectors."""
+        import numpy as np
+        if self._raw is None:
+            self._raw = aioredis.Redis.from_url(self.url)
+        return {i.decode(): np.frombuffer(r, dtype=np.float16).astype(np.float32)
+                async for i, r in self._raw.hscan_iter(self.key("emb"), count=2000)}
+
+    async def search_context(self, ids: Sequence[str], user_id: str | None
+                             ) -> tuple[list[bool], list[str | None], str | None]:
+        """For search hits ``ids``, in one round trip: whether each is out of stock, its
+        catalog entry (JSON) and the user's state (JSON, None without a user)."""
+        async with self._r.pipeline(transaction=False) as pipe:
+            pipe.smismember(self.key("oos"), list(ids))
+            pipe.hmget(self.key("catalog"), list(ids))
+            pipe.get(self.key("user:" + (user_id or "")))
+            oos, info, user = await pipe.execute()
+        return [bool(f) for f in oos], info, user if user_id else None
+
     async def out_of_stock(self) -> set[str]:
         return set(await self._r.smembers(self.key("oos")))
 

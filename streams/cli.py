@@ -13,6 +13,8 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+import orjson
+
 from streamrec.streams import logs
 from streamrec.streams.cli_parser import build_parser
 from streamrec.streams.exceptions import StreamrecError
@@ -79,7 +81,25 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(_evaluate(settings, args))
     if args.cmd == "download":
         return _download(Path(args.dest))
+    if args.cmd == "search-eval":
+        return asyncio.run(_search_eval(settings, args))
     raise AssertionError(args.cmd)
+
+
+async def _search_eval(settings: Settings, args: argparse.Namespace) -> int:
+    from streamrec.streams.tools import dataset, retail, search_eval
+    ml = ensure_data(settings).resolved_data_dir()
+    catalog = (dataset.read_catalog(ml) if args.dataset == "movielens"
+               else retail.read_catalog(ml.parent / "online-retail-sample"))
+    search = (search_eval.through_api(args.api, args.k) if args.api
+              else search_eval.in_process(catalog, args.index, args.k))
+    got = await search_eval.recall(search, search_eval.draw_queries(catalog, args.queries,
+                                                                    args.seed), args.k)
+    if args.api:
+        await search.close()  # type: ignore[attr-defined]
+    print(orjson.dumps({"dataset": args.dataset, "items": len(catalog),
+                        "index": "api" if args.api else args.index, **got}).decode())
+    return 0
 
 
 def ensure_data(settings: Settings, url: str | None = None) -> Settings:

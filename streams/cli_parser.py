@@ -143,6 +143,21 @@ def _add_bench(sub: Any) -> None:
                    help="connections of the closed-loop API run")
     b.add_argument("--out", default=None, help="report folder (default reports/bench-TIME)")
 
+def _add_search_eval(sub: Any) -> None:
+    """``streamrec search-eval``."""
+    se = sub.add_parser("search-eval", help="recall of text search: queries made of half of "
+                        "a title's words, and whether their own item comes back")
+    se.add_argument("--dataset", choices=("movielens", "retail"), default="movielens",
+                    help="movielens-small titles and genres, or the online-retail sample's "
+                    "descriptions (../shared/data)")
+    se.add_argument("--queries", type=int, default=500, help="items drawn (seeded)")
+    se.add_argument("--k", type=int, default=20, help="answers per query")
+    se.add_argument("--index", choices=("flat", "hnsw"), default="flat")
+    se.add_argument("--seed", type=int, default=1)
+    se.add_argument("--api", default=None, metavar="URL", help="ask a running API's GET "
+                    "/search instead (its catalog must hold the dataset)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="streamrec", description="streamrec: a streaming "
                                 "real-time recommender (roles, tools, demo)")
@@ -153,7 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("api", help="serve the HTTP API")
     sub.add_parser("replay", help="replay movielens-small into the topics")
     sub.add_parser("topics", help="create the topics")
-    for add in (_add_train, _add_roles, _add_ope, _add_evaluate, _add_bench):
+    for add in (_add_train, _add_roles, _add_ope, _add_evaluate, _add_bench,
+                _add_search_eval):
         add(sub)
     dl = sub.add_parser("download", help="download movielens-small")
     dl.add_argument("--dest", default="data", help="folder to unpack into")

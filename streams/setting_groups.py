@@ -229,6 +229,18 @@ class ServingSettings(_Group):
     scorer_device: str = setting("", "scorer: cuda or cpu; empty = cuda if present")
     scorer_embed_catalog: bool = setting(False, "scorer: embed catalog titles (MiniLM) and "
                                          "publish content neighbours to Redis")
+    search: bool = setting(False, "API: serve GET /search (loads the text encoder and a "
+                           "vector index of the catalog that follows catalog.updates; needs "
+                           "STREAMREC_BROKER)")
+    search_index: Literal["flat", "hnsw"] = setting(
+        "flat", "API: the search index, flat (exact, faiss) or hnsw (approximate, for large "
+        "catalogs)")
+    search_candidates: int = setting(100, "API: nearest items a query retrieves before stock "
+                                     "and the user's profile cut them to k", 1, 10000)
+    search_profile_weight: float = setting(0.3, "API: weight of the user's category affinity "
+                                           "when re-ranking search hits (0 = off)", 0.0, 100.0)
+    search_price_weight: float = setting(0.1, "API: weight of the user's price fit when "
+                                         "re-ranking search hits (0 = off)", 0.0, 100.0)
     learner_snapshot_every: int = setting(5000, "learner: events per River snapshot",
                                           1, 1_000_000_000)
     learner_snapshot_seconds: float = setting(5.0, "learner: seconds between River snapshots at "

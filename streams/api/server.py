@@ -21,7 +21,7 @@ from streamrec.models.experiments import Experiment, ExperimentError, report
 from streamrec.models.ranking import trending_list
 from streamrec.state.redis_store import RedisStore
 from streamrec.streams import schemas
-from streamrec.streams.api import dashboard, users
+from streamrec.streams.api import dashboard, search, users
 from streamrec.streams.api.context import SETTINGS, STATS, STORE
 from streamrec.streams.api.figures import cluster_figures
 from streamrec.streams.api.metrics import RequestStats, render
@@ -253,6 +253,7 @@ def make_app(settings: Settings, store: RedisStore | None = None) -> web.Applica
     app.router.add_get("/metrics", metrics)
     dashboard.add_routes(app)
     users.add_routes(app)
+    search.add_routes(app)
     return app
 
 

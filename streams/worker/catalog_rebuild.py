@@ -27,6 +27,18 @@ from streamrec.streams.validate import Rejection, parse_catalog
 CATALOG_BUILT = "catalog:built"
 
 
+async def assign_topic(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """Assign every partition of ``topic`` to a started consumer without a group."""
+    parts = consumer.partitions_for_topic(topic)
+    if not parts:
+        await consumer._client.force_metadata_update()
+        parts = consumer.partitions_for_topic(topic) or set()
+    tps = [TopicPartition(topic, p) for p in sorted(parts)]
+    if tps:
+        consumer.assign(tps)
+    return tps
+
+
 async def rebuild_catalog(settings: Settings, store: RedisStore) -> int:
     """Apply every valid message of ``catalog.updates`` up to its current end, in order;
     returns how many were applied."""
@@ -38,14 +50,9 @@ async def rebuild_catalog(settings: Settings, store: RedisStore) -> int:
     await consumer.start()
     n = 0
     try:
-        parts = consumer.partitions_for_topic(topic)
-        if not parts:
-            await consumer._client.force_metadata_update()
-            parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        tps = await assign_topic(consumer, topic)
         if not tps:
             return 0
-        consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         end = await consumer.end_offsets(tps)
         todo = {tp for tp in tps if end[tp] > 0}
