@@ -47,17 +47,31 @@ class TextEncoder:
     def dim(self) -> int:
         return int(self._model.config.hidden_size)
 
+    @property
+    def model(self) -> torch.nn.Module:
+        """The transformer itself (``models/encoder_tuning.py`` fine-tunes it)."""
+        return self._model
+
+    def embed(self, texts: list[str]) -> torch.Tensor:
+        """Unit vectors of ``texts`` as a tensor, with gradients when the model trains."""
+        enc = self._tok(texts, padding=True, truncation=True, max_length=self.max_length,
+                        return_tensors="pt").to(self.device)
+        h = self._model(**enc).last_hidden_state
+        mask = enc["attention_mask"].unsqueeze(-1).to(h.dtype)
+        v = (h * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        return torch.nn.functional.normalize(v, dim=-1)
+
     @torch.inference_mode()
     def encode(self, texts: list[str]) -> np.ndarray:
-        out = []
-        for start in range(0, len(texts), self.batch_size):
-            enc = self._tok(texts[start:start + self.batch_size], padding=True, truncation=True,
-                            max_length=self.max_length, return_tensors="pt").to(self.device)
-            h = self._model(**enc).last_hidden_state
-            mask = enc["attention_mask"].unsqueeze(-1).to(h.dtype)
-            v = (h * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            out.append(torch.nn.functional.normalize(v, dim=-1).float().cpu().numpy())
+        self._model.eval()
+        out = [self.embed(texts[start:start + self.batch_size]).float().cpu().numpy()
+               for start in range(0, len(texts), self.batch_size)]
         return np.concatenate(out) if out else np.zeros((0, self.dim), dtype=np.float32)
+
+    def save(self, folder: str | Path) -> None:
+        """Save weights and tokenizer; ``TextEncoder(folder)`` loads them."""
+        self._model.save_pretrained(folder)
+        self._tok.save_pretrained(folder)
 
 
 def item_text(title: str | None, category: str | None, tags: list[str] | None = None) -> str:

@@ -81,6 +81,14 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(_evaluate(settings, args))
     if args.cmd == "download":
         return _download(Path(args.dest))
+    if args.cmd == "train-encoder":
+        from streamrec.streams.tools.train_encoder import run_train_encoder
+        report = run_train_encoder(
+            args.dataset, ensure_data(settings).resolved_data_dir(), Path(args.out),
+            epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, minutes=args.minutes,
+            test_share=args.test_share, k=args.k, seed=settings.serving.seed, device=args.device)
+        print(orjson.dumps(report).decode())
+        return 0
     if args.cmd == "search-eval":
         return asyncio.run(_search_eval(settings, args))
     raise AssertionError(args.cmd)
@@ -92,7 +100,8 @@ async def _search_eval(settings: Settings, args: argparse.Namespace) -> int:
     catalog = (dataset.read_catalog(ml) if args.dataset == "movielens"
                else retail.read_catalog(ml.parent / "online-retail-sample"))
     search = (search_eval.through_api(args.api, args.k) if args.api
-              else search_eval.in_process(catalog, args.index, args.k))
+              else search_eval.in_process(catalog, args.index, args.k,
+                                          settings.serving.text_encoder_dir or None))
     got = await search_eval.recall(search, search_eval.draw_queries(catalog, args.queries,
                                                                     args.seed), args.k)
     if args.api:

@@ -158,6 +158,25 @@ def _add_search_eval(sub: Any) -> None:
                     "/search instead (its catalog must hold the dataset)")
 
 
+def _add_train_encoder(sub: Any) -> None:
+    """``streamrec train-encoder``."""
+    t = sub.add_parser("train-encoder", help="fine-tune the text encoder on the shop's "
+                       "co-viewed pairs (contrastive) and compare it with the frozen one on "
+                       "cold-start items")
+    t.add_argument("--dataset", choices=("movielens", "retail"), default="movielens")
+    t.add_argument("--out", default="artifacts/encoder", help="folder for the tuned encoder "
+                   "(STREAMREC_TEXT_ENCODER_DIR)")
+    t.add_argument("--epochs", type=int, default=1)
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--lr", type=float, default=2e-5)
+    t.add_argument("--minutes", type=float, default=10.0, help="stop training after this "
+                   "long (0 = all epochs)")
+    t.add_argument("--test-share", type=float, default=0.2, help="share of the log, by "
+                   "time, that judges; items first seen in it are the cold items")
+    t.add_argument("--k", type=int, default=20, help="content candidates per cold item")
+    t.add_argument("--device", default=None, help="cuda or cpu (default: cuda if present)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="streamrec", description="streamrec: a streaming "
                                 "real-time recommender (roles, tools, demo)")
@@ -169,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("replay", help="replay movielens-small into the topics")
     sub.add_parser("topics", help="create the topics")
     for add in (_add_train, _add_roles, _add_ope, _add_evaluate, _add_bench,
-                _add_search_eval):
+                _add_search_eval, _add_train_encoder):
         add(sub)
     dl = sub.add_parser("download", help="download movielens-small")
     dl.add_argument("--dest", default="data", help="folder to unpack into")

@@ -249,7 +249,8 @@ class Scorer:
         from streamrec.streams.validate import parse_catalog
 
         s = self.settings
-        encoder = await asyncio.to_thread(TextEncoder, None, self.device)
+        encoder = await asyncio.to_thread(TextEncoder, s.serving.text_encoder_dir or None,
+                                          self.device)
         index = ContentIndex(encoder.dim)
         texts: dict[str, str] = {}
         r = aioredis.Redis.from_url(s.redis.redis_url)

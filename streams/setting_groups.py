@@ -229,6 +229,9 @@ class ServingSettings(_Group):
     scorer_device: str = setting("", "scorer: cuda or cpu; empty = cuda if present")
     scorer_embed_catalog: bool = setting(False, "scorer: embed catalog titles (MiniLM) and "
                                          "publish content neighbours to Redis")
+    text_encoder_dir: str = setting("", "the text encoder's folder (`streamrec train-encoder "
+                                    "--out`), for the scorer's catalog embeddings and the "
+                                    "API's search; empty = the pretrained all-MiniLM-L6-v2")
     search: bool = setting(False, "API: serve GET /search (loads the text encoder and a "
                            "vector index of the catalog that follows catalog.updates; needs "
                            "STREAMREC_BROKER)")

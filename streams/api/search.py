@@ -74,7 +74,8 @@ class SearchIndex:
 
         s = self.settings
         try:
-            self.encoder = await asyncio.to_thread(TextEncoder, None, "cpu")
+            self.encoder = await asyncio.to_thread(
+                TextEncoder, s.serving.text_encoder_dir or None, "cpu")
             self.index = VectorIndex(self.encoder.dim, s.serving.search_index)
             consumer = AIOKafkaConsumer(bootstrap_servers=s.kafka.broker, group_id=None,
                                         enable_auto_commit=False, **client_kwargs(s))

@@ -64,14 +64,14 @@ async def recall(search: Callable[[str], Awaitable[list[str]]],
             "p50_ms": round(_percentile(took, 0.5), 2), "p99_ms": round(_percentile(took, 0.99), 2)}
 
 
-def in_process(catalog: Sequence[dict[str, Any]], kind: str = "flat", k: int = 20
-               ) -> Callable[[str], Awaitable[list[str]]]:
+def in_process(catalog: Sequence[dict[str, Any]], kind: str = "flat", k: int = 20,
+               encoder_dir: str | None = None) -> Callable[[str], Awaitable[list[str]]]:
     """A search function over ``catalog`` with the API's encoder and index (no stock, no
     profile: what the index alone finds)."""
     from streamrec.models.search import VectorIndex
     from streamrec.models.text_encoder import TextEncoder, item_text
 
-    enc = TextEncoder(device="cpu")
+    enc = TextEncoder(encoder_dir, device="cpu")
     idx = VectorIndex(enc.dim, kind)  # type: ignore[arg-type]
     idx.upsert([c["item_id"] for c in catalog],
                enc.encode([item_text(c["title"], c.get("category")) for c in catalog]))
