@@ -91,7 +91,25 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.cmd == "search-eval":
         return asyncio.run(_search_eval(settings, args))
+    if args.cmd == "longterm":
+        return _longterm(settings, args)
     raise AssertionError(args.cmd)
+
+
+def _longterm(settings: Settings, args: argparse.Namespace) -> int:
+    from streamrec.streams.tools import longterm
+    seed = settings.serving.seed
+    events = longterm.load_events(args.dataset, ensure_data(settings).resolved_data_dir())
+    report = {"simulation": {"dataset": args.dataset, **longterm.simulation(
+        events, gamma=args.gamma, leave_after_miss=args.leave_after_miss, seed=seed)}}
+    if args.impressions:
+        from streamrec.streams.tools.ope_log import read_topic
+        records = (read_topic(args.impressions) if args.impressions.startswith("kafka://")
+                   else [line.strip().encode() for line in open(args.impressions) if line.strip()])
+        report["off_policy"] = longterm.off_policy(longterm.impression_sessions(records),
+                                                   gamma=args.gamma, seed=seed)
+    print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+    return 0
 
 
 async def _search_eval(settings: Settings, args: argparse.Namespace) -> int:

@@ -177,6 +177,19 @@ def _add_train_encoder(sub: Any) -> None:
     t.add_argument("--device", default=None, help="cuda or cpu (default: cuda if present)")
 
 
+def _add_longterm(sub: Any) -> None:
+    """``streamrec longterm``."""
+    t = sub.add_parser("longterm", help="a session Q-learning policy for the discounted "
+                       "session reward against the bandit allocation: in a seeded simulation "
+                       "from a real dataset's sessions, and off-policy on an impression log")
+    t.add_argument("--dataset", choices=("movielens", "retail"), default="retail")
+    t.add_argument("--gamma", type=float, default=0.9, help="discount per list")
+    t.add_argument("--leave-after-miss", type=float, default=0.3, help="simulated: the "
+                   "chance that a user leaves after a list without the item they wanted")
+    t.add_argument("--impressions", default=None, metavar="LOG", help="also evaluate "
+                   "off-policy on this impression log (JSON lines, or kafka://HOST:PORT/TOPIC)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="streamrec", description="streamrec: a streaming "
                                 "real-time recommender (roles, tools, demo)")
@@ -188,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("replay", help="replay movielens-small into the topics")
     sub.add_parser("topics", help="create the topics")
     for add in (_add_train, _add_roles, _add_ope, _add_evaluate, _add_bench,
-                _add_search_eval, _add_train_encoder):
+                _add_search_eval, _add_train_encoder, _add_longterm):
         add(sub)
     dl = sub.add_parser("download", help="download movielens-small")
     dl.add_argument("--dest", default="data", help="folder to unpack into")

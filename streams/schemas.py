@@ -112,6 +112,7 @@ class ImpressionReward(msgspec.Struct, tag="reward", tag_field="kind"):
     event_id: str
     event: str                         # click | purchase
     ts: float
+    value: float | None = None         # the reward: a click 1, a purchase its price x quantity
 
 
 class ScoreRequest(msgspec.Struct):

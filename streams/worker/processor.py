@@ -281,10 +281,10 @@ class Processor:
                 effects.visits.append(
                     (ev.item_id, pairs, time_weight(ev.ts, s.ranking.covisit_half_life_s)))
             if ev.rec_id and ev.kind in ("click", "purchase"):
-                effects.rewards.append((ev.rec_id, ev.kind,
-                                        (ev.price or 0.0) * ev.quantity if ev.price else 1.0))
+                value = ev.price * ev.quantity if ev.price else 1.0
+                effects.rewards.append((ev.rec_id, ev.kind, value))
                 batch.rewards.append(schemas.encode(schemas.ImpressionReward(
-                    ev.rec_id, ev.item_id, ev.event_id, ev.kind, ev.ts)))
+                    ev.rec_id, ev.item_id, ev.event_id, ev.kind, ev.ts, value)))
                 if s.ranking.explore and ev.kind == "click":   # item-level rewards for exploration
                     effects.clicks.append(ev.item_id)
             st.apply(ev, info.get(ev.item_id), recent_cap=s.ranking.recent_items,

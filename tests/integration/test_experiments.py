@@ -183,6 +183,18 @@ async def test_clicks_on_impressions_reward_the_variant_once(redis_settings, sto
     best = evaluate(log, Allocation({"covisit": 1.0}), n_boot=50)["ipw"].value
     assert best == pytest.approx(2 * n / len(log)) and \
         evaluate(log, Allocation({"trending": 1.0}), n_boot=50)["ipw"].value == 0.0
+    # each reward carries its value (a click 1, the purchase its price), and the log
+    # becomes one session per user for the long-term policy: its first list earned
+    # 1 + 1 + 4 for a covisit user (the lists its clicks made follow, unrewarded)
+    from streamrec.streams.tools.longterm import impression_sessions
+    assert sorted(x.value for x in records if isinstance(x, schemas.ImpressionReward)) == \
+        [1.0] * (2 * n) + [4.0] * n
+    sessions = impression_sessions(logged)
+    assert len(sessions) == 40
+    assert sorted(steps[0].reward for steps in sessions) == [0.0] * (40 - n) + [6.0] * n
+    assert sum(st.reward for steps in sessions for st in steps) == 6.0 * n
+    assert all(st.state.clicked == (t == 1 and steps[0].reward > 0)
+               for steps in sessions for t, st in enumerate(steps) if t <= 1)
 
 
 async def test_rewards_outside_the_attribution_window_do_not_count(redis_settings, store):
