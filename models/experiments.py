@@ -27,8 +27,10 @@ from typing import Any
 
 import numpy as np
 
+from .longterm import SessionPolicy, SessionState
+
 RANKING_VARIANTS = ("blend", "covisit", "trending")
-ALLOCATIONS = ("fixed", "bandit")
+ALLOCATIONS = ("fixed", "bandit", "session")
 STATUSES = ("running", "paused", "stopped")
 
 
@@ -47,6 +49,7 @@ class Experiment:
     reward_click: float = 1.0
     reward_purchase: str = "value"   # "value" (price * quantity) or "1"
     created_at: float = field(default_factory=time.time)
+    session_policy: dict[str, Any] | None = None   # allocation "session": models/longterm.py
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], available: tuple[str, ...] = RANKING_VARIANTS
@@ -86,6 +89,15 @@ class Experiment:
         if not (isinstance(self.attribution_window_s, int | float)
                 and 1 <= self.attribution_window_s <= 30 * 86400):
             raise ExperimentError("attribution_window_s must be 1..2592000")
+        if self.session_policy is not None:
+            if self.allocation != "session":
+                raise ExperimentError("session_policy is for allocation 'session'")
+            try:
+                policy = SessionPolicy.from_dict(self.session_policy)
+            except ValueError as e:
+                raise ExperimentError(str(e)) from None
+            if policy.actions != self.variants:
+                raise ExperimentError("session_policy.actions must be the variants, in order")
         if self.reward_purchase not in ("value", "1"):
             raise ExperimentError("reward_purchase must be 'value' or '1'")
         if (isinstance(self.reward_click, bool) or not isinstance(self.reward_click, int | float)
@@ -97,6 +109,12 @@ class Experiment:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def policy(self) -> SessionPolicy:
+        """The session allocation's policy (uniform until one is set)."""
+        if self.session_policy is None:
+            return SessionPolicy(self.variants, [], 1.0, {}, [0.0] * len(self.variants))
+        return SessionPolicy.from_dict(self.session_policy)
 
     @property
     def split(self) -> list[float]:
@@ -128,27 +146,37 @@ def assign_sticky(user_id: str, exp: Experiment) -> str:
 
 
 def choose_variant(user_id: str, exp: Experiment, stats: dict[str, VariantStats],
-                   rng: np.random.Generator) -> str:
+                   rng: np.random.Generator, session: SessionState | None = None) -> str:
     """Fixed split: sticky hash. Bandit: Thompson sampling on each variant's success rate.
-    A paused or stopped experiment serves its first variant (the control)."""
+    Session: the experiment's session policy (long-term reward, ``models/longterm.py``)
+    in the user's ``session`` state. A paused or stopped experiment serves its first
+    variant (the control)."""
     if exp.status != "running":
         return exp.variants[0]
     if exp.allocation == "fixed":
         return assign_sticky(user_id, exp)
+    if exp.allocation == "session":
+        p = exp.policy().probs(session or SessionState(0, None, False))
+        return exp.variants[int(rng.choice(len(p), p=p))]
     a = np.array([1.0 + stats.get(v, VariantStats()).successes for v in exp.variants])
     n = np.array([stats.get(v, VariantStats()).impressions for v in exp.variants], float)
     return exp.variants[int(np.argmax(rng.beta(a, 1.0 + np.maximum(n - a + 1.0, 0.0))))]
 
 
 def variant_propensity(exp: Experiment, stats: dict[str, VariantStats], variant: str,
-                       rng: np.random.Generator, draws: int = 200) -> float:
+                       rng: np.random.Generator, draws: int = 200,
+                       session: SessionState | None = None) -> float:
     """P(``choose_variant`` picks ``variant``), for the impressions log: the split's
-    share under a fixed allocation (users are hashed uniformly), else ``draws`` seeded
-    Thompson draws with the one that happened counted too (so never 0)."""
+    share under a fixed allocation (users are hashed uniformly), the session policy's
+    probability in ``session``, else ``draws`` seeded Thompson draws with the one that
+    happened counted too (so never 0)."""
     if exp.status != "running":
         return 1.0
     if exp.allocation == "fixed":
         return float(exp.split[exp.variants.index(variant)])
+    if exp.allocation == "session":
+        p = exp.policy().probs(session or SessionState(0, None, False))
+        return float(p[exp.variants.index(variant)])
     a = np.array([1.0 + stats.get(v, VariantStats()).successes for v in exp.variants])
     n = np.array([stats.get(v, VariantStats()).impressions for v in exp.variants], float)
     won = rng.beta(a, 1.0 + np.maximum(n - a + 1.0, 0.0), size=(draws, a.size)).argmax(1)

@@ -27,6 +27,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -42,6 +43,15 @@ class SessionState:
     step: int                 # lists shown before this one in the session
     category: str | None      # category of the item the user is on
     clicked: bool             # the last list was clicked
+
+
+def serving_state(profile: Any) -> SessionState:
+    """The state of a list the worker is making now, from the user's
+    :class:`~streamrec.models.profile.Profile`: lists made before it in the session (one
+    per event) and whether the event behind it is a click or purchase (on a list)."""
+    events = profile.session[2] if profile.session else 1
+    return SessionState(max(0, int(events) - 1), None,
+                        profile.last_kind in ("click", "purchase"))
 
 
 def bucket(step: int) -> int:
@@ -112,6 +122,13 @@ class SessionQ:
         p = self.action_probs(s)
         return self.actions[self._rng.choices(range(len(p)), weights=p.tolist())[0]]
 
+    def policy(self) -> SessionPolicy:
+        """The learned values frozen for serving (an experiment's ``session_policy``)."""
+        return SessionPolicy(self.actions, list(self.categories), self.epsilon,
+                             {_key_name(k): self._shrunk(k).round(6).tolist()
+                              for k in self._q if k is not None},
+                             self._row(None)[0].round(6).tolist())
+
     def greedy(self) -> dict[str, Any]:
         """The learned choice per visited state, for reports."""
         names = {n: c for c, n in self.categories.items()}
@@ -123,6 +140,68 @@ class SessionQ:
         q, n = self._row(k)
         pool, _ = self._row(None)
         return (n * q + self.shrink * pool) / np.maximum(n + self.shrink, 1e-12)
+
+
+def _key_name(k: tuple[int, int, int]) -> str:
+    return f"{k[0]}/{k[1]}/{k[2]}"
+
+
+class SessionPolicy:
+    """A :class:`SessionQ` frozen for serving: epsilon-greedy over its values per state
+    (a state it never saw uses the pooled values). It is what an experiment with
+    ``"allocation": "session"`` carries as ``session_policy``; without one every variant
+    ties and the choice is uniform.
+
+    >>> p = SessionPolicy.from_dict({"actions": ["blend", "covisit"], "epsilon": 0.2,
+    ...                              "q": {"0/0/0": [1.0, 3.0]}, "pool": [2.0, 1.0]})
+    >>> first, later = SessionState(0, None, False), SessionState(1, None, True)
+    >>> p.probs(first).tolist(), p.probs(later).tolist()      # later: a state it never saw
+    ([0.1, 0.9], [0.9, 0.1])
+    """
+
+    def __init__(self, actions: Sequence[Hashable], categories: Sequence[str], epsilon: float,
+                 q: dict[str, list[float]], pool: list[float]) -> None:
+        self.actions, self.epsilon = list(actions), epsilon
+        self.categories = {c: n for n, c in enumerate(categories)}
+        self.q = {k: np.asarray(v, dtype=float) for k, v in q.items()}
+        self.pool = np.asarray(pool, dtype=float)
+
+    @classmethod
+    def from_dict(cls, d: Any) -> SessionPolicy:
+        """Checks the shape; raises ValueError saying what is wrong."""
+        if not isinstance(d, dict):
+            raise ValueError("session_policy must be an object: actions, epsilon, q, pool")
+        actions, eps = d.get("actions"), d.get("epsilon", 0.1)
+        if not isinstance(actions, list) or not actions:
+            raise ValueError("session_policy.actions must be the experiment's variants")
+        if isinstance(eps, bool) or not isinstance(eps, int | float) or not 0 <= eps <= 1:
+            raise ValueError("session_policy.epsilon must be a number 0..1")
+        cats, q, pool = d.get("categories", []), d.get("q", {}), d.get("pool")
+        pool = [0.0] * len(actions) if pool is None else pool
+
+        def row(v: Any) -> bool:
+            return isinstance(v, list) and len(v) == len(actions) and all(
+                isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+                for x in v)
+        if not isinstance(q, dict) or not all(isinstance(k, str) and row(v)
+                                              for k, v in q.items()) or not row(pool):
+            raise ValueError("session_policy.q must map states to one finite value per "
+                             "action, and pool must be one finite value per action")
+        if not isinstance(cats, list) or not all(isinstance(c, str) for c in cats):
+            raise ValueError("session_policy.categories must be a list of strings")
+        return cls(actions, cats, float(eps), q, pool)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"actions": self.actions, "categories": list(self.categories),
+                "epsilon": self.epsilon, "q": {k: v.tolist() for k, v in self.q.items()},
+                "pool": self.pool.tolist()}
+
+    def probs(self, s: SessionState) -> np.ndarray:
+        k = (bucket(s.step), self.categories.get(s.category or "", len(self.categories)),
+             int(s.clicked))
+        v = self.q.get(_key_name(k), self.pool)
+        best = v == v.max()
+        return self.epsilon / len(v) + (1.0 - self.epsilon) * best / best.sum()
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ class Profile:
     session: list[Any] = field(default_factory=list)       # [key, started at, events]
     first_ts: float = 0.0
     last_ts: float = 0.0
+    last_kind: str = ""                                    # the newest event's kind
 
     def observe(self, kind: str, category: str | None, price: float | None, *, ts: float,
                 session_id: str | None = None) -> None:
@@ -70,6 +71,7 @@ class Profile:
             key = None
             fresh = not self.session or ts - self.last_ts > SESSION_GAP_S
         self.session = [key, ts, 1] if fresh else [key, self.session[1], self.session[2] + 1]
+        self.last_kind = kind
         if not self.first_ts:
             self.first_ts = ts
         self.last_ts = max(self.last_ts, ts)
@@ -120,11 +122,12 @@ class Profile:
 
     def to_json(self) -> dict[str, Any]:
         return {"c": self.cats, "v": self.viewed, "b": self.bought, "s": self.session,
-                "f": self.first_ts, "t": self.last_ts}
+                "f": self.first_ts, "t": self.last_ts, "k": self.last_kind}
 
     @classmethod
     def from_json(cls, d: dict[str, Any] | None) -> Profile:
         if not d:
             return cls()
         return cls(dict(d.get("c", {})), list(d.get("v", ())), list(d.get("b", ())),
-                   list(d.get("s", ())), float(d.get("f", 0.0)), float(d.get("t", 0.0)))
+                   list(d.get("s", ())), float(d.get("f", 0.0)), float(d.get("t", 0.0)),
+                   str(d.get("k", "")))

@@ -108,6 +108,9 @@ def _longterm(settings: Settings, args: argparse.Namespace) -> int:
                    else [line.strip().encode() for line in open(args.impressions) if line.strip()])
         report["off_policy"] = longterm.off_policy(longterm.impression_sessions(records),
                                                    gamma=args.gamma, seed=seed)
+        if args.save_policy:
+            Path(args.save_policy).write_bytes(orjson.dumps(
+                report["off_policy"]["session_policy"], option=orjson.OPT_INDENT_2))
     print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
     return 0
 

@@ -188,6 +188,8 @@ def _add_longterm(sub: Any) -> None:
                    "chance that a user leaves after a list without the item they wanted")
     t.add_argument("--impressions", default=None, metavar="LOG", help="also evaluate "
                    "off-policy on this impression log (JSON lines, or kafka://HOST:PORT/TOPIC)")
+    t.add_argument("--save-policy", default=None, metavar="FILE", help="with --impressions: "
+                   "write the policy learned from the log, an experiment's session_policy")
 
 
 def build_parser() -> argparse.ArgumentParser:

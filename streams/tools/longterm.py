@@ -148,4 +148,4 @@ def off_policy(sessions: list[list[Step]], *, gamma: float, seed: int, passes: i
             "logging policy (bandit allocation), on-policy": _interval(logged, seed),
             "session-q (epsilon 0.1), PDIS": _interval(target, seed),
             "difference, paired": _interval(target - logged, seed),
-            "learned_choices": q.greedy()}
+            "learned_choices": q.greedy(), "session_policy": q.policy().to_dict()}

@@ -17,6 +17,7 @@ from streamrec.models import pipeline
 from streamrec.models.diversity import intra_list_diversity
 from streamrec.models.experiments import Experiment, choose_variant, variant_propensity
 from streamrec.models.explain import HEADS
+from streamrec.models.longterm import SessionState, serving_state
 from streamrec.models.ltr import OnlineRanker
 from streamrec.models.pipeline import Rows
 from streamrec.models.ranking import FEATURES
@@ -108,7 +109,10 @@ class ListMaker:
                 [i for st in states.values() for i in st.recent[: s.ranking.covisit_window]])
         rows = Rows(cands.covis, cands.trending, cands.out_of_stock, cands.content)
         exp = await self.experiments.read()
-        variants = {uid: choose_variant(uid, exp, self.experiments.stats, self._rng)
+        sessions = {uid: serving_state(st.profile) for uid, st in states.items()} \
+            if exp is not None and exp.allocation == "session" else {}
+        variants = {uid: choose_variant(uid, exp, self.experiments.stats, self._rng,
+                                        sessions.get(uid))
                     if exp else None for uid in states}
         plan = pipeline.candidates(cfg, states, rows, variants, self.ranker is not None)
         if plan.learned:
@@ -137,12 +141,13 @@ class ListMaker:
             rng=self._rng, rows=rows))
         self.model_lists += sum(1 for r in ranked.values() if r.scoring == "transformer")
         cats = {i: d.get("category") for i, d in info.items()}
-        return {uid: self._output(uid, r, exp, newest, now, (origins or {}).get(uid), cats)
+        return {uid: self._output(uid, r, exp, newest, now, (origins or {}).get(uid), cats,
+                                  sessions.get(uid))
                 for uid, r in ranked.items()}
 
     def _output(self, uid: str, r: pipeline.Ranked, exp: Experiment | None,
                 newest: dict[str, float], now: float, origin: str | None,
-                cats: dict[str, Any]) -> Output:
+                cats: dict[str, Any], session: SessionState | None = None) -> Output:
         """A ranked list as stored and published (``rec:{user}``)."""
         s = self.settings
         self.served += r.top
@@ -160,12 +165,12 @@ class ListMaker:
             explore="thompson" if s.ranking.explore else None)
         running = exp is not None and exp.status == "running"
         imp = (imp_id, r.variant, uid) if running else None
-        logged = self._impression(rec, r, exp if running else None) \
+        logged = self._impression(rec, r, exp if running else None, session) \
             if running or r.shown else None
         return Output(schemas.encode(rec), [i for i, _ in r.items], exp, imp, r.shown, logged)
 
     def _impression(self, rec: schemas.StoredList, r: pipeline.Ranked,
-                    exp: Experiment | None) -> bytes:
+                    exp: Experiment | None, session: SessionState | None = None) -> bytes:
         """The list's record on the ``impressions`` topic: each shown item's propensity
         at its position (1 without exploration: the ranking is deterministic) and the
         variant's, for off-policy evaluation of other policies and allocations."""
@@ -179,7 +184,7 @@ class ListMaker:
             experiment=exp.name if exp else None, variant=r.variant if exp else None,
             variants=list(exp.variants) if exp else None,
             variant_propensity=(variant_propensity(exp, self.experiments.stats, r.variant,
-                                                   self._rng)
+                                                   self._rng, session=session)
                                 if exp and r.variant else None)))
 
     def _keep_features(self, features: dict[str, tuple[dict[str, int], np.ndarray]]) -> None:

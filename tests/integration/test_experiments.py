@@ -237,3 +237,40 @@ async def test_two_processors_give_the_same_totals_as_one(redis_settings):
     for a, b in ((one[1], two[1]), (one[2], two[2])):  # same items, scores up to fp order
         assert [i for i, _ in a] == [i for i, _ in b] and len(a) > 1
         assert [x for _, x in a] == pytest.approx([x for _, x in b], rel=1e-12)
+
+
+async def test_a_session_policy_chooses_each_lists_variant_from_the_users_session(
+        redis_settings, store):
+    """allocation "session": the first list of a session is made by the variant the
+    policy's values prefer there; the list made after a click, a state the policy never
+    saw, by the pooled preference; each impression logs the policy's propensity."""
+    s = redis_settings
+    policy = {"actions": ["covisit", "trending"], "epsilon": 0.2,
+              "q": {"0/0/0": [0.0, 2.0]}, "pool": [3.0, 1.0]}
+    await store.create_experiment(Experiment.from_dict(
+        {"name": "lt", "variants": ["covisit", "trending"], "allocation": "session",
+         "session_policy": policy}))
+    sink = Sink()
+    proc = Processor(s, store, MemoryUsers(), sink)
+    users = [f"u{n}" for n in range(60)]
+    await proc.process_events([view(s, f"v{u}", u, str(n % 7), 10.0 + n)
+                               for n, u in enumerate(users)])
+    first = {u: (await store.read_rec(u, 5))[0] for u in users}
+    await proc.process_events([click(s, f"c{u}", u, first[u]["items"][0]["item_id"],
+                                     20.0 + n, first[u]["impression_id"])
+                               for n, u in enumerate(users)])
+    second = {u: (await store.read_rec(u, 5))[0] for u in users}
+    chose_first = [first[u]["variant"] for u in users]
+    chose_second = [second[u]["variant"] for u in users]
+    # epsilon 0.2 over two variants: the preferred one with probability 0.9
+    assert 45 <= chose_first.count("trending") <= 59
+    assert 45 <= chose_second.count("covisit") <= 59
+    from streamrec.streams import schemas
+    shown = {x.impression_id: x for x in (schemas.decode_impression(v)
+                                          for t, _, v in sink.sent
+                                          if t == s.topic("impressions"))
+             if isinstance(x, schemas.Impression)}
+    for recs, liked in ((first, "trending"), (second, "covisit")):
+        for u in users:
+            imp = shown[recs[u]["impression_id"]]
+            assert imp.variant_propensity == pytest.approx(0.9 if imp.variant == liked else 0.1)

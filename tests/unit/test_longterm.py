@@ -112,3 +112,43 @@ def test_impression_log_becomes_sessions_with_values_and_propensities():
         [(0, False, "blend", 0.0, 0.7)]]
     report = longterm.off_policy(got * 10, gamma=0.9, seed=0, passes=2)
     assert report["sessions"] == 20 and report["judged_on"] == 10
+
+
+def test_a_learned_q_serves_as_an_experiments_session_policy():
+    from streamrec.models.experiments import (
+        Experiment,
+        ExperimentError,
+        choose_variant,
+        variant_propensity,
+    )
+    from streamrec.models.longterm import serving_state
+    from streamrec.models.profile import Profile
+
+    q = SessionQ(["blend", "covisit"], [], gamma=0.9, epsilon=0.0, shrink=0, seed=1)
+    bait_q = SessionQ(["bait", "hook"], [], gamma=0.9, epsilon=0.2, shrink=0, seed=1)
+    bait_or_hook(bait_q, 200)
+    q._q, q._n = bait_q._q, bait_q._n        # the same values under the experiment's names
+    d = q.policy().to_dict()
+    exp = Experiment.from_dict({"name": "lt", "variants": ["blend", "covisit"],
+                                "allocation": "session", "session_policy": d})
+    rng = np.random.default_rng(0)
+    p = Profile()
+    p.observe("view", None, None, ts=0.0)
+    s0 = serving_state(p)
+    assert s0 == SessionState(0, None, False)
+    assert {choose_variant("u", exp, {}, rng, s0) for _ in range(20)} == {"covisit"}
+    assert variant_propensity(exp, {}, "covisit", rng, session=s0) == 1.0
+    p.observe("click", None, None, ts=5.0)
+    assert serving_state(p) == SessionState(1, None, True)
+    uniform = Experiment.from_dict({"name": "u", "variants": ["blend", "covisit"],
+                                    "allocation": "session"})
+    assert variant_propensity(uniform, {}, "blend", rng, session=s0) == 0.5
+    for bad, says in ((dict(d, actions=["covisit", "blend"]), "must be the variants"),
+                      (dict(d, epsilon=2), "epsilon"), (dict(d, pool=[1.0]), "one finite"),
+                      ([1], "must be an object")):
+        with pytest.raises(ExperimentError, match=says):
+            Experiment.from_dict({"name": "x", "variants": ["blend", "covisit"],
+                                  "allocation": "session", "session_policy": bad})
+    with pytest.raises(ExperimentError, match="for allocation 'session'"):
+        Experiment.from_dict({"name": "x", "variants": ["blend", "covisit"],
+                              "session_policy": d})
