@@ -98,18 +98,11 @@ def impression_sessions(records: Sequence[bytes]) -> list[list[Step]]:
     """Logged sessions of experiment lists: (state, variant, reward, propensity) steps,
     reward = the sum of the list's click (1) and purchase (its value) rewards."""
     from streamrec.streams import schemas
+    from streamrec.streams.tools.ope_log import join
 
-    shown: dict[str, schemas.Impression] = {}
-    reward: dict[str, float] = {}
-    seen: set[tuple[str, str]] = set()
-    for raw in records:
-        rec = schemas.decode_impression(raw)
-        if isinstance(rec, schemas.Impression):
-            shown.setdefault(rec.impression_id, rec)
-        elif (rec.impression_id, rec.event_id) not in seen:
-            seen.add((rec.impression_id, rec.event_id))
-            reward[rec.impression_id] = reward.get(rec.impression_id, 0.0) + (
-                rec.value if rec.value is not None else 1.0)
+    shown, rewards = join(records)
+    reward = {i: sum(r.value if r.value is not None else 1.0 for r in rs)
+              for i, rs in rewards.items()}
     per_user: dict[str, list[schemas.Impression]] = {}
     for imp in shown.values():
         if imp.variant is not None and imp.variant_propensity:

@@ -32,10 +32,11 @@ from streamrec.streams import schemas
 from streamrec.streams.settings import Settings
 
 
-def rounds(records: Iterable[bytes], unit: str = "items") -> list[Round]:
-    """Rounds of the log from raw ``impressions`` records (``unit``: items or variants)."""
+def join(records: Iterable[bytes]) -> tuple[dict[str, schemas.Impression],
+                                            dict[str, list[schemas.ImpressionReward]]]:
+    """The log's lists by impression id, and each one's rewards, a repeated event once."""
     shown: dict[str, schemas.Impression] = {}
-    clicked: dict[str, set[str]] = {}
+    rewards: dict[str, list[schemas.ImpressionReward]] = {}
     seen: set[tuple[str, str]] = set()
     for raw in records:
         rec = schemas.decode_impression(raw)
@@ -43,10 +44,16 @@ def rounds(records: Iterable[bytes], unit: str = "items") -> list[Round]:
             shown.setdefault(rec.impression_id, rec)
         elif (rec.impression_id, rec.event_id) not in seen:
             seen.add((rec.impression_id, rec.event_id))
-            clicked.setdefault(rec.impression_id, set()).add(rec.item_id)
+            rewards.setdefault(rec.impression_id, []).append(rec)
+    return shown, rewards
+
+
+def rounds(records: Iterable[bytes], unit: str = "items") -> list[Round]:
+    """Rounds of the log from raw ``impressions`` records (``unit``: items or variants)."""
+    shown, rewards = join(records)
     out: list[Round] = []
     for imp_id, imp in shown.items():
-        hits = clicked.get(imp_id, set())
+        hits = {r.item_id for r in rewards.get(imp_id, ())}
         if unit == "variants":
             if imp.variant is not None and imp.variant_propensity is not None:
                 out.append(Round(None, imp.variant, float(bool(hits)),
