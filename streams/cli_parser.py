@@ -105,10 +105,10 @@ def _add_evaluate(sub: Any) -> None:
     ev = sub.add_parser("evaluate", help="prequential evaluation of several configurations "
                         "through the real broker and workers; writes a report")
     ev.add_argument("log", nargs="?", default=None,
-                    help="event log: a movielens folder, RetailRocket events.csv, a CSV or JSONL "
-                    "log (default: movielens-small)")
+                    help="event log: a movielens folder, RetailRocket events.csv, the "
+                    "online-retail sample, a CSV or JSONL log (default: movielens-small)")
     ev.add_argument("--format", default="auto",
-                    help="auto | movielens | retailrocket | csv | jsonl")
+                    help="auto | movielens | retailrocket | online-retail | csv | jsonl")
     ev.add_argument("--configs", nargs="+", default=None,
                     help="trending covisit mf ctr blend transformer full rtrec "
                     "(default: trending covisit mf ctr blend)")

@@ -11,6 +11,10 @@ Formats (``fmt``; ``auto`` picks by what ``path`` is):
 * ``retailrocket``: RetailRocket's ``events.csv``: ``timestamp`` (ms), ``visitorid``,
   ``event`` (view | addtocart | transaction), ``itemid``, ``transactionid``. Mapping:
   view = view, addtocart = click, transaction = purchase.
+* ``online-retail``: the UCI Online Retail sample (``OnlineRetail_sample.csv``, or its
+  folder): every line with a customer a purchase at its unit price; the catalog has the
+  descriptions as titles, a category derived from them and simulated stock
+  (:mod:`streamrec.streams.tools.retail`).
 * ``csv``: a header with ``user_id,item_id,ts,type`` (ts in unix seconds; type view |
   click | purchase), optional ``event_id``, ``price``, ``quantity``.
 * ``jsonl``: one JSON object per line with the same fields as ``csv``.
@@ -32,7 +36,7 @@ from streamrec.models.events import EVENT_KINDS
 from streamrec.streams.exceptions import StreamrecError
 from streamrec.streams.tools.dataset import events_from_ratings, read_catalog, read_ratings
 
-FORMATS = ("auto", "movielens", "retailrocket", "csv", "jsonl")
+FORMATS = ("auto", "movielens", "retailrocket", "online-retail", "csv", "jsonl")
 RETAILROCKET_KINDS = {"view": "view", "addtocart": "click", "transaction": "purchase"}
 
 
@@ -56,11 +60,13 @@ def detect_format(path: Path) -> str:
     """``movielens`` for a folder, ``jsonl`` for .jsonl/.json, ``retailrocket`` for a CSV
     whose header has ``visitorid``, else ``csv``."""
     if path.is_dir():
-        return "movielens"
+        return "online-retail" if (path / "OnlineRetail_sample.csv").exists() else "movielens"
     if path.suffix in (".jsonl", ".json", ".ndjson"):
         return "jsonl"
     with open(path, newline="") as f:
         header = f.readline()
+    if "InvoiceNo" in header and "StockCode" in header:
+        return "online-retail"
     return "retailrocket" if "visitorid" in header else "csv"
 
 
@@ -81,6 +87,15 @@ def load_event_log(path: Path, fmt: str = "auto", users: int = 0, max_events: in
             "movielens default: every rating a view; rating >= 4 also a click (+1 s), 5 also a "
             "purchase (+2 s); prices and stock simulated (seeded)",
             list(events_from_ratings(rows)), read_catalog(path, seed))
+    elif fmt == "online-retail":
+        from streamrec.streams.tools import retail
+        folder = path if path.is_dir() else path.parent
+        log = EventLog("UCI Online Retail sample", "online-retail: every line with a customer "
+                       "id, a positive quantity and no cancellation is a purchase at its unit "
+                       "price; category derived (last word of the description); stock "
+                       "simulated (seeded)",
+                       _first_users([("purchase", e) for e in retail.read_events(folder)],
+                                    users), retail.read_catalog(folder, seed))
     elif fmt == "retailrocket":
         log = EventLog(f"RetailRocket {path.name}", "retailrocket: view = view, addtocart = "
                        "click, transaction = purchase; ts = timestamp / 1000",

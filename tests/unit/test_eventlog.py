@@ -71,3 +71,29 @@ def test_duplicate_event_ids_are_dropped(tmp_path):
                  '{"event_id": "e", "user_id": "u", "item_id": "a", "ts": 1, "type": "view"}\n')
     assert len(load_event_log(p).events) == 1
 
+
+
+OR = """InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country
+569901,23256,CHILDRENS CUTLERY SPACEBOY ,2,2011-10-06 16:20:00,4.15,12923.0,United Kingdom
+536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,2010-12-01 08:26:00,2.55,17850.0,United Kingdom
+C536379,D,Discount,-1,2010-12-01 09:41:00,27.5,14527.0,United Kingdom
+C536383,35004C,SET OF 3 COLOURED  FLYING DUCKS,-1,2010-12-01 09:49:00,4.65,15311.0,United Kingdom
+536366,22633,HAND WARMER UNION JACK,6,2010-12-01 08:28:00,1.85,,United Kingdom
+569902,85123A,WHITE HANGING HEART T-LIGHT HOLDER,2,2011-10-06 16:21:00,2.95,12923.0,United Kingdom
+"""
+
+
+def test_online_retail_purchases_at_their_price_with_a_derived_catalog(tmp_path):
+    p = tmp_path / "OnlineRetail_sample.csv"
+    p.write_text(OR)
+    assert detect_format(p) == "online-retail" and detect_format(tmp_path) == "online-retail"
+    log = load_event_log(p)
+    # no cancellations, no lines without a customer, no non-product codes (D)
+    assert [(k, e["user_id"], e["item_id"], e["price"], e["quantity"]) for k, e in log.events] \
+        == [("purchase", "17850", "85123A", 2.55, 6), ("purchase", "12923", "23256", 4.15, 2),
+            ("purchase", "12923", "85123A", 2.95, 2)]
+    cat = {c["item_id"]: c for c in log.catalog}
+    assert set(cat) == {"23256", "85123A", "35004C", "22633"}
+    assert cat["85123A"]["price"] == 2.95 and cat["85123A"]["category"] == "HOLDER"
+    assert cat["23256"]["title"] == "CHILDRENS CUTLERY SPACEBOY"
+    assert "derived" in log.mapping and "simulated" in log.mapping
