@@ -40,24 +40,58 @@ def judge(item: str, ranked: Sequence[str], k: int) -> tuple[int, float, float]:
 
 @dataclass
 class Tally:
-    """Sums of judged events; ``hr``, ``mrr``, ``ndcg`` are their means."""
+    """Sums of judged events; ``hr``, ``mrr``, ``ndcg`` are their means and ``se_hr``,
+    ``se_mrr``, ``se_ndcg`` their standard errors (from the sums of squares; a hit's
+    square is itself).
+
+    >>> t = Tally()
+    >>> for hit in (1, 0, 0, 0):
+    ...     t.add(*judge("a", ["a"] if hit else ["b"], 1))
+    >>> t.hr, round(t.se_hr, 4), round(t.se_mrr, 4)    # sqrt(0.25 x 0.75 / 4)
+    (0.25, 0.2165, 0.2165)
+    """
 
     judged: int = 0
     hits: int = 0
     rr: float = 0.0
     ndcg_sum: float = 0.0
+    rr2: float = 0.0        # sum of squared reciprocal ranks
+    ndcg2: float = 0.0      # sum of squared NDCGs
 
     def add(self, hit: int, rr: float, ndcg: float) -> None:
         self.judged += 1
         self.hits += hit
         self.rr += rr
         self.ndcg_sum += ndcg
+        self.rr2 += rr * rr
+        self.ndcg2 += ndcg * ndcg
 
     def merge(self, other: Tally) -> None:
         self.judged += other.judged
         self.hits += other.hits
         self.rr += other.rr
         self.ndcg_sum += other.ndcg_sum
+        self.rr2 += other.rr2
+        self.ndcg2 += other.ndcg2
+
+    def _se(self, total: float, squares: float) -> float:
+        n = self.judged
+        if n < 2:
+            return 0.0
+        mean = total / n
+        return math.sqrt(max(squares / n - mean * mean, 0.0) / n)
+
+    @property
+    def se_hr(self) -> float:
+        return self._se(self.hits, self.hits)
+
+    @property
+    def se_mrr(self) -> float:
+        return self._se(self.rr, self.rr2)
+
+    @property
+    def se_ndcg(self) -> float:
+        return self._se(self.ndcg_sum, self.ndcg2)
 
     @property
     def hr(self) -> float:

@@ -60,7 +60,8 @@ def metrics_payload(*, events: int, dlq: int, recs: int, catalog: int,
     if tally is not None and tally.judged:
         ints += [("metrics", "preq_hits", tally.hits),
                  ("metrics", "preq_judged", tally.judged)]
-        floats += [("metrics", "preq_rr", tally.rr), ("metrics", "preq_ndcg", tally.ndcg_sum)]
+        floats += [("metrics", "preq_rr", tally.rr), ("metrics", "preq_ndcg", tally.ndcg_sum),
+                   ("metrics", "preq_rr2", tally.rr2), ("metrics", "preq_ndcg2", tally.ndcg2)]
     for b, t in (curve or {}).items():
         ints += [("preqc", f"{b}:judged", t.judged), ("preqc", f"{b}:hits", t.hits)]
         floats += [("preqc", f"{b}:rr", t.rr), ("preqc", f"{b}:ndcg", t.ndcg_sum)]

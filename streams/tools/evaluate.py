@@ -157,7 +157,8 @@ async def read_result(store: MetricsState, name: str, plan: Plan, seconds: float
     """A configuration's figures, from the metrics its worker wrote."""
     m, lat, _ = await store.read_metrics()
     t = Tally(int(m.get("preq_judged", 0)), int(m.get("preq_hits", 0)),
-              m.get("preq_rr", 0.0), m.get("preq_ndcg", 0.0))
+              m.get("preq_rr", 0.0), m.get("preq_ndcg", 0.0), m.get("preq_rr2", 0.0),
+              m.get("preq_ndcg2", 0.0))
     ranked, scored = int(m.get("lists_ranked_total", 0)), int(m.get("lists_model_total", 0))
     asked = int(m.get("lists_asked_total", 0))
     note = (f"{scored:,} of {ranked:,} lists ({scored / max(ranked, 1):.1%}) ranked with "

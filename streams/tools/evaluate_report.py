@@ -36,12 +36,16 @@ class ConfigResult:
     scored_lists: int = 0        # of them, ranked with transformer scores
 
     def row(self) -> list[Any]:
-        return [self.name, self.tally.hr, self.tally.mrr, self.tally.ndcg, self.tally.judged,
-                self.coverage, self.ild, self.events / max(self.seconds, 1e-9)]
+        t = self.tally
+        return [self.name, f"{t.hr:.4f} ± {t.se_hr:.4f}", f"{t.mrr:.4f} ± {t.se_mrr:.4f}",
+                f"{t.ndcg:.4f} ± {t.se_ndcg:.4f}", t.judged, self.coverage, self.ild,
+                self.events / max(self.seconds, 1e-9)]
 
     def to_json(self, bucket_s: float) -> dict[str, Any]:
-        return {"config": self.name, "hr": self.tally.hr, "mrr": self.tally.mrr,
-                "ndcg": self.tally.ndcg, "judged": self.tally.judged, "hits": self.tally.hits,
+        t = self.tally
+        return {"config": self.name, "hr": t.hr, "mrr": t.mrr, "ndcg": t.ndcg,
+                "hr_se": t.se_hr, "mrr_se": t.se_mrr, "ndcg_se": t.se_ndcg,
+                "judged": t.judged, "hits": t.hits,
                 "coverage": self.coverage, "intra_list_diversity": self.ild,
                 "lists": self.lists, "events": self.events, "seconds": self.seconds,
                 "note": self.note, "latency_buckets_ms": self.latency_buckets,
@@ -52,7 +56,7 @@ class ConfigResult:
 
 
 
-HEADER = ["configuration", "HR@{k}", "MRR@{k}", "NDCG@{k}", "judged", "coverage",
+HEADER = ["configuration", "HR@{k} ± SE", "MRR@{k} ± SE", "NDCG@{k} ± SE", "judged", "coverage",
           "intra-list div.", "events/s"]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import orjson
 import pytest
 
@@ -31,6 +33,9 @@ async def test_evaluate_two_configurations_through_real_workers(broker, redis_se
         assert sum(t.judged for t in r.curve.values()) == r.tally.judged
         assert r.lists > 0 and 0 < r.coverage <= 1
     assert results[1].tally.hits > 0          # co-visitation finds some of the next movies
+    cov = results[1].tally      # the sums of squares came back from Redis: standard errors
+    assert cov.se_hr == pytest.approx(math.sqrt(cov.hr * (1 - cov.hr) / cov.judged))
+    assert 0 < cov.se_mrr and 0 < cov.se_ndcg and 0 < cov.rr2 <= cov.rr
 
     # the in-memory backend, one process, the same worker code: the same figures (the two
     # differ only where a batch boundary falls), and the same again when run twice
@@ -45,7 +50,8 @@ async def test_evaluate_two_configurations_through_real_workers(broker, redis_se
     report, raw = build_report(log, results, 10, bucket_s, 1.0)
     path = report.save(tmp_path / "rep", raw)
     text = path.read_text()
-    assert "| covisit" in text and "HR@10" in text
+    assert "| covisit" in text and "HR@10 ± SE" in text
+    assert f"{cov.hr:.4f} ± {cov.se_hr:.4f}" in text
     for png in ("hr_over_time", "metrics_by_config", "latency_histogram"):
         assert (tmp_path / "rep" / f"{png}.png").stat().st_size > 1000
     saved = orjson.loads((tmp_path / "rep" / "results.json").read_bytes())
