@@ -25,6 +25,8 @@ True
 >>> test = rng.normal(size=(20, 2))
 >>> int(np.argmax(ranker.score(test))) == int(np.argmax(test[:, 1]))
 True
+>>> w = ranker.weights(["noise", "decides"]); abs(w["decides"]) > 5 * abs(w["noise"])
+True
 """
 
 from __future__ import annotations
@@ -93,6 +95,12 @@ class OnlineRanker:
                                      replace=False)
             for j in picks.tolist():
                 self.learn_one(candidates[j if j < viewed else j + 1].tolist(), False)
+
+    def weights(self, names: Sequence[str]) -> dict[str, float]:
+        """Each feature's weight on its standardised scale: how much a one-standard-
+        deviation change moves the log-odds of being viewed next, so the weights compare
+        with each other (which components carry weight on this stream)."""
+        return {n: round(w, 4) for n, w in zip(names, self._w, strict=True)}
 
     def score(self, candidates: np.ndarray) -> np.ndarray:
         """Log-odds of being viewed next, one per row; read-only."""

@@ -85,6 +85,11 @@ async def _pipeline(fams: Families, store: RedisStore, k: int) -> None:
                   ["worker", "topic", "partition"],
                   [((w, *tp.rpartition(":")[::2]), n) for w, i in live.items()
                    for tp, n in sorted((i.get("partitions") or {}).items())])
+    fams.labelled("streamrec_ranker_weight", "gauge", "the learned ranker's weight per "
+                  "feature (standardised: log-odds per standard deviation), by worker; which "
+                  "ranking components carry weight on this stream", ["worker", "feature"],
+                  [((w, f), x) for w, i in live.items()
+                   for f, x in sorted((i.get("ranker") or {}).items())])
     cum, buckets = 0, []
     for le in [*map(str, LATENCY_BUCKETS_MS), "+Inf"]:
         cum += lat.get(le, 0)

@@ -155,7 +155,7 @@ def config_plan(name: str, model_dir: Path | None, judge_from: float, seed: int)
 async def read_result(store: MetricsState, name: str, plan: Plan, seconds: float
                       ) -> ConfigResult:
     """A configuration's figures, from the metrics its worker wrote."""
-    m, lat, _ = await store.read_metrics()
+    m, lat, workers = await store.read_metrics()
     t = Tally(int(m.get("preq_judged", 0)), int(m.get("preq_hits", 0)),
               m.get("preq_rr", 0.0), m.get("preq_ndcg", 0.0), m.get("preq_rr2", 0.0),
               m.get("preq_ndcg2", 0.0))
@@ -169,7 +169,8 @@ async def read_result(store: MetricsState, name: str, plan: Plan, seconds: float
         name, t, await store.read_curve(), m["served_items"] / max(m["catalog_items"], 1),
         m.get("ild_sum", 0) / max(m.get("ild_count", 1), 1), int(m.get("recs_total", 0)),
         int(m.get("events_total", 0)), seconds, lat, note=note, ranked_lists=ranked,
-        asked_lists=asked, scored_lists=scored)
+        asked_lists=asked, scored_lists=scored,
+        ranker=next((i["ranker"] for i in workers.values() if i.get("ranker")), {}))
 
 
 async def run_evaluation(settings: Settings, log: EventLog, configs: Sequence[str], k: int,

@@ -34,6 +34,7 @@ class ConfigResult:
     ranked_lists: int = 0        # lists the worker ranked (``lists`` counts those written)
     asked_lists: int = 0         # of them, sent for transformer scores (had candidates)
     scored_lists: int = 0        # of them, ranked with transformer scores
+    ranker: dict[str, float] = field(default_factory=dict)   # learned ranker's weights
 
     def row(self) -> list[Any]:
         t = self.tally
@@ -50,7 +51,7 @@ class ConfigResult:
                 "lists": self.lists, "events": self.events, "seconds": self.seconds,
                 "note": self.note, "latency_buckets_ms": self.latency_buckets,
                 "ranked_lists": self.ranked_lists, "asked_lists": self.asked_lists,
-                "scored_lists": self.scored_lists,
+                "scored_lists": self.scored_lists, "ranker_weights": self.ranker,
                 "curve": [{"bucket_start_ts": b * bucket_s, "judged": t.judged, "hr": t.hr,
                            "mrr": t.mrr, "ndcg": t.ndcg} for b, t in self.curve.items()]}
 
@@ -92,6 +93,13 @@ def build_report(log: EventLog, results: list[ConfigResult], k: int, bucket_s: f
     for x in results:
         if x.note:
             r.para(f"{x.name}: {x.note}")
+    weighted = [x for x in results if x.ranker]
+    if weighted:
+        names = list(weighted[0].ranker)
+        r.table("which components carry weight: the learned ranker's weight per feature at "
+                "the end (log-odds per standard deviation of the feature; "
+                "models/ranking.py FEATURES)", ["configuration", *names],
+                [[x.name, *(x.ranker.get(n, float("nan")) for n in names)] for x in weighted])
 
     r.plot("hr_over_time", f"HR@{k} over event time (buckets with >= 20 judged events)",
            functools.partial(_curve, results, bucket_s, k))

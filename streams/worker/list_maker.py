@@ -86,6 +86,10 @@ class ListMaker:
         self.ranked_lists = self.asked_lists = self.model_lists = 0
         return out
 
+    def ranker_weights(self) -> dict[str, float]:
+        """The learned ranker's weight per feature once it orders lists (else empty)."""
+        return self.ranker.weights(FEATURES) if self.ranker and self.ranker.ready else {}
+
     def learn_ranker(self, user_id: str, item_id: str) -> None:
         """Train the learned ranker on the user's last list: ``item_id`` was chosen."""
         last = self.last_lists.get(user_id)

@@ -170,8 +170,8 @@ class Processor:
         return out
 
     def _info_now(self) -> dict[str, Any]:
-        return {"events_per_s": round(self.rate, 1), "lag": self.lag,
-                "partitions": dict(self.partition_lag), "ts": time.time()}
+        return {"events_per_s": round(self.rate, 1), "lag": self.lag, "ts": time.time(),
+                "partitions": dict(self.partition_lag), "ranker": self.lists.ranker_weights()}
 
     async def _apply(self, msgs: Sequence[Message]) -> int:
         """Apply a batch, exactly once, in three phases: read, rank, write.

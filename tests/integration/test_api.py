@@ -90,6 +90,8 @@ async def test_metrics_are_prometheus_text(api):
                              worker="w1", worker_info={"events_per_s": 123.0, "lag": 7,
                                                        "partitions": {"ev.view:0": 5,
                                                                       "ev.view:1": 2},
+                                                       "ranker": {"blend": 0.25,
+                                                                  "price_fit": -0.5},
                                                        "ts": 9e12})
     async with http.get(f"{url}/metrics") as r:
         text = await r.text()
@@ -102,6 +104,8 @@ async def test_metrics_are_prometheus_text(api):
     for partition, behind in (("0", 5), ("1", 2)):
         assert metric(text, "streamrec_consumer_partition_lag", worker="w1", topic="ev.view",
                       partition=partition, **cluster) == behind
+    assert metric(text, "streamrec_ranker_weight", worker="w1", feature="blend") == 0.25
+    assert metric(text, "streamrec_ranker_weight", worker="w1", feature="price_fit") == -0.5
     assert metric(text, "streamrec_event_to_rec_latency_ms_bucket", le="5") == 1
     assert metric(text, "streamrec_event_to_rec_latency_ms_bucket", le="50") == 2
     assert metric(text, "streamrec_event_to_rec_latency_ms_count") == 2

@@ -46,9 +46,15 @@ async def test_ranker_learns_then_orders_the_lists(redis_settings, data_dir):
                     assert all(0 < x < 1 for x in scores)           # probabilities
         # it learned from views of items that were candidates, and only from those
         assert proc.lists.ranker.n_positives >= 50
-        m, _, _ = await store.read_metrics()
+        m, _, workers = await store.read_metrics()
         assert proc.lists.ranker.n_positives <= m["preq_judged"]
     assert {"blend-v1", "blend-v1+ltr"} <= seen_versions     # before and after warm-up
+    # the heartbeat says which components carry weight: one weight per feature, the
+    # ranker's own
+    from streamrec.models.ranking import FEATURES
+    weights = workers[proc.worker_id]["ranker"]
+    assert list(weights) == list(FEATURES) and any(w != 0 for w in weights.values())
+    assert weights == proc.lists.ranker.weights(FEATURES)
 
 
 async def test_other_rankings_and_the_switch_leave_the_blend_order(redis_settings, data_dir):
