@@ -19,6 +19,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import time
@@ -110,8 +111,10 @@ class Experiment:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @functools.cached_property
     def policy(self) -> SessionPolicy:
-        """The session allocation's policy (uniform until one is set)."""
+        """The session allocation's policy (uniform until one is set), parsed once per
+        experiment read rather than for every list."""
         if self.session_policy is None:
             return SessionPolicy(self.variants, [], 1.0, {}, [0.0] * len(self.variants))
         return SessionPolicy.from_dict(self.session_policy)
@@ -156,7 +159,7 @@ def choose_variant(user_id: str, exp: Experiment, stats: dict[str, VariantStats]
     if exp.allocation == "fixed":
         return assign_sticky(user_id, exp)
     if exp.allocation == "session":
-        p = exp.policy().probs(session or SessionState(0, None, False))
+        p = exp.policy.probs(session or SessionState(0, None, False))
         return exp.variants[int(rng.choice(len(p), p=p))]
     a = np.array([1.0 + stats.get(v, VariantStats()).successes for v in exp.variants])
     n = np.array([stats.get(v, VariantStats()).impressions for v in exp.variants], float)
@@ -175,7 +178,7 @@ def variant_propensity(exp: Experiment, stats: dict[str, VariantStats], variant:
     if exp.allocation == "fixed":
         return float(exp.split[exp.variants.index(variant)])
     if exp.allocation == "session":
-        p = exp.policy().probs(session or SessionState(0, None, False))
+        p = exp.policy.probs(session or SessionState(0, None, False))
         return float(p[exp.variants.index(variant)])
     a = np.array([1.0 + stats.get(v, VariantStats()).successes for v in exp.variants])
     n = np.array([stats.get(v, VariantStats()).impressions for v in exp.variants], float)

@@ -54,6 +54,12 @@ def serving_state(profile: Any) -> SessionState:
                         profile.last_kind in ("click", "purchase"))
 
 
+def state_key(s: SessionState, categories: dict[str, int]) -> tuple[int, int, int]:
+    """(step bucket, category index, clicked): a category the policy does not know is
+    one more index, "other"."""
+    return (bucket(s.step), categories.get(s.category or "", len(categories)), int(s.clicked))
+
+
 def bucket(step: int) -> int:
     return STEP_BUCKETS[min(step, len(STEP_BUCKETS) - 1)]
 
@@ -88,8 +94,7 @@ class SessionQ:
         self._rng = random.Random(seed)
 
     def key(self, s: SessionState) -> tuple[int, int, int]:
-        return (bucket(s.step), self.categories.get(s.category or "", len(self.categories)),
-                int(s.clicked))
+        return state_key(s, self.categories)
 
     def _row(self, k: tuple[int, int, int] | None) -> tuple[np.ndarray, np.ndarray]:
         if k not in self._q:
@@ -197,9 +202,7 @@ class SessionPolicy:
                 "pool": self.pool.tolist()}
 
     def probs(self, s: SessionState) -> np.ndarray:
-        k = (bucket(s.step), self.categories.get(s.category or "", len(self.categories)),
-             int(s.clicked))
-        v = self.q.get(_key_name(k), self.pool)
+        v = self.q.get(_key_name(state_key(s, self.categories)), self.pool)
         best = v == v.max()
         return self.epsilon / len(v) + (1.0 - self.epsilon) * best / best.sum()
 
