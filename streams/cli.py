@@ -119,7 +119,7 @@ async def _search_eval(settings: Settings, args: argparse.Namespace) -> int:
     from streamrec.streams.tools import dataset, retail, search_eval
     ml = ensure_data(settings).resolved_data_dir()
     catalog = (dataset.read_catalog(ml) if args.dataset == "movielens"
-               else retail.read_catalog(ml.parent / "online-retail-sample"))
+               else retail.read_catalog(retail.beside(ml)))
     search = (search_eval.through_api(args.api, args.k) if args.api
               else search_eval.in_process(catalog, args.index, args.k,
                                           settings.serving.text_encoder_dir or None))

@@ -45,7 +45,7 @@ def load_events(dataset: str, movielens_dir: Path) -> list[sim.SimEvent]:
         cat = {c["item_id"]: c for c in ml.read_catalog(movielens_dir)}
         return [sim.SimEvent(u, i, ts, cat[i]["price"] if r >= 5 else 1.0 if r >= 4 else 0.0,
                              cat[i]["category"]) for u, i, r, ts in ml.read_ratings(movielens_dir)]
-    folder = movielens_dir.parent / "online-retail-sample"
+    folder = retail.beside(movielens_dir)
     cat = {c["item_id"]: c["category"] for c in retail.read_catalog(folder)}
     return [sim.SimEvent(e["user_id"], e["item_id"], e["ts"], e["price"], cat.get(e["item_id"]))
             for e in retail.read_events(folder)]

@@ -25,6 +25,11 @@ from typing import Any
 FILE = "OnlineRetail_sample.csv"
 
 
+def beside(movielens_dir: Path) -> Path:
+    """The sample's folder in the shared data, next to movielens-small's."""
+    return movielens_dir.parent / "online-retail-sample"
+
+
 def _rows(folder: Path) -> list[dict[str, str]]:
     path = folder / FILE
     if not path.exists():

@@ -29,7 +29,7 @@ def load(dataset: str, movielens_dir: Path) -> tuple[list[et.Event], dict[str, s
         events = [(u, i, ts) for u, i, _, ts in ml.read_ratings(movielens_dir)]
         catalog = ml.read_catalog(movielens_dir)
     else:
-        folder = movielens_dir.parent / "online-retail-sample"
+        folder = retail.beside(movielens_dir)
         events = [(e["user_id"], e["item_id"], e["ts"]) for e in retail.read_events(folder)]
         catalog = retail.read_catalog(folder)
     return events, {c["item_id"]: item_text(c["title"], c["category"]) for c in catalog}

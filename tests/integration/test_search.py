@@ -127,8 +127,7 @@ async def test_search_finds_titles_follows_the_catalog_and_reranks_by_profile(
 async def test_search_finds_retail_products_from_words_of_their_description(settings):
     from streamrec.streams.exceptions import StreamrecError
     try:
-        catalog = retail.read_catalog(settings.resolved_data_dir().parent /
-                                      "online-retail-sample")[:N_ITEMS]
+        catalog = retail.read_catalog(retail.beside(settings.resolved_data_dir()))[:N_ITEMS]
     except StreamrecError as e:
         pytest.skip(str(e))
     async with RedisStore(settings.redis.redis_url, settings.redis.redis_prefix) as store:
