@@ -5,7 +5,7 @@ by the user's profile (pure: no I/O; the index is faiss).
   query vector by inner product (= cosine). ``flat`` is exact (faiss ``IndexFlatIP``);
   ``hnsw`` is faiss's approximate HNSW graph, for catalogs where a full scan is too slow.
   Changes are collected, then :meth:`VectorIndex.build` makes a new searchable snapshot
-  (it may run in a thread while searches use the previous one).
+  (it may run in a thread while searches use the previous one; its one writer waits).
 - :func:`rerank` adds the user's category affinity and price fit to each hit's similarity
   and keeps the top ``k``.
 
@@ -77,8 +77,9 @@ class VectorIndex:
             self._vecs.pop(item, None)
 
     def build(self) -> Snapshot:
-        """A new snapshot of the current vectors (safe to run in a thread: it copies them
-        first, so later upserts do not reach it)."""
+        """A new snapshot of the current vectors, which it copies first, so later upserts
+        do not reach it. It may run in a thread while searches use the live snapshot, but
+        not beside an upsert: the API's follower, the one writer, awaits it."""
         import faiss
 
         ids = tuple(self._vecs)
