@@ -12,7 +12,8 @@ ALIASES = {"redis_url": ["--redis"], "replay_rate": ["--rate"], "replay_users": 
 VERB_ALIASES = {    # the role's own short names for its settings
     "scorer": {"scorer_model_dir": "--model-dir", "scorer_max_batch": "--max-batch",
                "scorer_max_wait_ms": "--max-wait-ms", "scorer_queue_size": "--queue-size",
-               "scorer_device": "--device", "scorer_embed_catalog": "--embed-catalog"},
+               "scorer_device": "--device", "scorer_embed_catalog": "--embed-catalog",
+               "scorer_wait_for_model": "--wait-for-model"},
     "learner": {"learner_snapshot_every": "--snapshot-every",
                 "learner_snapshot_seconds": "--snapshot-seconds"}}
 TYPES = {"int": int, "float": float, "str": str}
@@ -69,7 +70,7 @@ def _add_roles(sub: Any) -> None:
     """The scorer and the learner."""
     sub.add_parser("scorer", help="micro-batched transformer scoring worker (its options "
                    "are settings: --model-dir, --max-batch, --max-wait-ms, --queue-size, "
-                   "--device, --embed-catalog)")
+                   "--device, --embed-catalog, --wait-for-model)")
     sub.add_parser("learner", help="the single writer of the River models (snapshots; "
                    "--snapshot-every, --snapshot-seconds)")
 

@@ -101,6 +101,19 @@ def model_version(folder: Path) -> str:
     return saved_version(folder)
 
 
+class NoModel:
+    """The scoring function of a scorer started before its model exists
+    (``--wait-for-model``): every request is answered at once with an error, so workers
+    rank without the model instead of waiting for their deadline, until the model is
+    saved into the folder and hot-loaded."""
+
+    version = "none"
+    error = "the scorer has no model yet"
+
+    def __call__(self, requests: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{"request_id": r["request_id"], "error": self.error} for r in requests]
+
+
 class InlineScoring:
     """Transformer scores computed inside the worker, for ``streamrec evaluate``: every
     list is scored, whatever it takes, so a model's HR is not mixed with lists that fell
@@ -141,12 +154,14 @@ class Scorer:
     def __init__(self, settings: Settings, model_dir: Path, *, max_batch: int = 64,
                  max_wait_ms: float = 5.0, queue_size: int = 1024, device: str | None = None,
                  reload_every_s: float = 2.0, embed_catalog: bool = False,
-                 content_neighbours: int = 50) -> None:
+                 content_neighbours: int = 50, wait_for_model: bool = False) -> None:
         self.settings = settings
         self.model_dir = Path(model_dir)
         self.device = pick_device(device)
         self.reload_every_s = reload_every_s
-        self.scorer = ModelScorer.from_dir(self.model_dir, self.device)
+        self.scorer: ModelScorer | NoModel = (
+            NoModel() if wait_for_model and not has_model(self.model_dir)
+            else ModelScorer.from_dir(self.model_dir, self.device))
         self.batcher = MicroBatcher(self.scorer, max_batch=max_batch, max_wait_ms=max_wait_ms,
                                     queue_size=queue_size, in_thread=True)
         self.answered = 0
@@ -332,15 +347,20 @@ class Scorer:
                 log.info("scorer: reload skipped: %s", e)
 
 
+def has_model(folder: Path) -> bool:
+    return (Path(folder) / "model.safetensors").exists()
+
+
 def main(settings: Settings) -> int:
     """Run the scorer with ``settings`` until SIGINT or SIGTERM."""
     s = settings
     if not s.kafka.broker:
         raise StreamrecError("STREAMREC_BROKER (or --broker) is required, e.g. 127.0.0.1:9092")
-    if not (Path(s.serving.scorer_model_dir) / "model.safetensors").exists():
+    if not (has_model(Path(s.serving.scorer_model_dir)) or s.serving.scorer_wait_for_model):
         raise StreamrecError(f"STREAMREC_SCORER_MODEL_DIR (--model-dir) "
                              f"{s.serving.scorer_model_dir}: "
-                             "no model.safetensors; run `streamrec train --out DIR` first")
+                             "no model.safetensors; run `streamrec train --out DIR` first, "
+                             "or set STREAMREC_SCORER_WAIT_FOR_MODEL=true")
     if s.serving.scorer_embed_catalog and not s.redis.redis_url:
         raise StreamrecError("--embed-catalog needs STREAMREC_REDIS_URL (content neighbours "
                              "are written to Redis)")
@@ -353,7 +373,8 @@ def main(settings: Settings) -> int:
                         max_wait_ms=s.serving.scorer_max_wait_ms,
                         queue_size=s.serving.scorer_queue_size,
                         device=s.serving.scorer_device or None,
-                        embed_catalog=s.serving.scorer_embed_catalog)
+                        embed_catalog=s.serving.scorer_embed_catalog,
+                        wait_for_model=s.serving.scorer_wait_for_model)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, scorer.stop)

@@ -229,6 +229,9 @@ class ServingSettings(_Group):
     scorer_device: str = setting("", "scorer: cuda or cpu; empty = cuda if present")
     scorer_embed_catalog: bool = setting(False, "scorer: embed catalog titles (MiniLM) and "
                                          "publish content neighbours to Redis")
+    scorer_wait_for_model: bool = setting(False, "scorer: start before the model folder has "
+                                          "a model, answer 'no model yet' (workers rank "
+                                          "without it) and load the model once it is saved")
     text_encoder_dir: str = setting("", "the text encoder's folder (`streamrec train-encoder "
                                     "--out`), for the scorer's catalog embeddings and the "
                                     "API's search; empty = the pretrained all-MiniLM-L6-v2")

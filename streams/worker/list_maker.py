@@ -210,11 +210,16 @@ class ListMaker:
         s = self.settings
         self.asked_lists += len(ask)
         got: dict[str, dict[str, Any] | None] = {}
+        errors = set()
         for uid, r in (await self.scoring.score(ask, s.ranking.score_deadline_ms / 1000.0)).items():
             cands = ask[uid][1]
             ok = r is not None and len(r.get("scores") or ()) == len(cands)   # else: fall back
             got[uid] = ({"by_item": dict(zip(cands, r["scores"], strict=True)),
                          "model_version": r.get("model_version", "?")} if ok else None)
+            if r is not None and r.get("error"):
+                errors.add(r["error"])
+        if errors:          # the scorer answered, without scores: e.g. it has no model yet
+            return got, f"heuristic: {min(errors)}"
         return got, f"fallback: no transformer scores within {s.ranking.score_deadline_ms} ms"
 
     async def _river_model(self) -> Any:

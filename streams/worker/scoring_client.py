@@ -90,8 +90,9 @@ class ScoringClient:
 
     async def score(self, requests: dict[str, tuple[list[str], list[str]]], deadline_s: float
                     ) -> dict[str, dict[str, Any] | None]:
-        """Scores per key for {key: (sequence oldest first, candidates)}; None where the
-        scorer did not answer within ``deadline_s`` (or answered with an error)."""
+        """Scores per key for {key: (sequence oldest first, candidates)}: the scorer's
+        answer (``scores``, or an ``error`` such as "no model yet"), None where it did not
+        answer within ``deadline_s``."""
         if not requests:
             return {}
         loop = asyncio.get_running_loop()
@@ -108,9 +109,9 @@ class ScoringClient:
         await asyncio.wait(futs.values(), timeout=deadline_s)
         out: dict[str, dict[str, Any] | None] = {}
         for key, fut in futs.items():
-            if fut.done() and "scores" in fut.result():
+            if fut.done():
                 out[key] = fut.result()
-                self.answered += 1
+                self.answered += "scores" in out[key]
             else:
                 out[key] = None
                 self.timed_out += 1

@@ -16,7 +16,7 @@ from streamrec.streams.scorer import InlineScoring, Scorer
 from streamrec.streams.tools.evaluation import Evaluation, Plan
 from streamrec.streams.worker.processor import Message, Processor
 from streamrec.streams.worker.scoring_client import ScoringClient
-from tests.conftest import next_offset
+from tests.conftest import eventually, next_offset
 
 pytestmark = pytest.mark.integration
 ITEMS = [str(i) for i in range(1, 41)]
@@ -113,7 +113,6 @@ async def test_faust_worker_with_scorer_setting_starts_and_serves(settings, work
     """``STREAMREC_SCORER=1 streamrec worker`` (a real Faust worker process) starts and
     serves lists; with no scorer running they say they fell back."""
     from streamrec.streams.tools.replay import Producer
-    from tests.conftest import eventually
 
     s = settings.replace(scorer=True, score_deadline_ms=100)
     async with (RedisStore(s.redis.redis_url, s.redis.redis_prefix) as store,
@@ -170,3 +169,46 @@ async def test_transformer_scores_follow_their_items_when_river_reorders_first(s
     got = [i["item_id"] for i in rec["items"]]
     assert rec["scoring"] == "transformer" and len(got) >= 10
     assert got == sorted(got, key=lambda i: -int(i)), got
+
+
+async def test_a_scorer_without_a_model_answers_at_once_then_hot_loads_one(settings, tmp_path):
+    """``--wait-for-model`` (the demo's scorer, started while its model trains): lists are
+    ranked without the model, say why, and do not wait for the deadline; once a model is
+    saved into the folder the scorer loads it and the next lists are scored with it."""
+    s = settings.replace(scorer=True, score_deadline_ms=20_000)
+    folder = tmp_path / "m"
+    async with RedisStore(s.redis.redis_url, s.redis.redis_prefix) as store:
+        await store.apply_catalog([CatalogChange(i, stock=5) for i in ITEMS])
+        scorer = Scorer(s, folder, max_batch=16, max_wait_ms=2, device="cpu",
+                        reload_every_s=0.2, wait_for_model=True)
+        task = asyncio.create_task(scorer.run())
+        client = ScoringClient(s)
+        await client.start()
+        try:
+            proc = Processor(s, store, MemoryUsers(), Sink(), scoring=client)
+            for u in range(6):
+                await proc.process_events(views(s, f"o{u}", ITEMS[u: u + 8], 100.0 * u))
+            t0 = time.monotonic()
+            await proc.process_events(views(s, "me", ["3"], 1000.0))
+            rec = (await store.read_rec("me", 20))[0]
+            assert rec["scoring"] == "heuristic: the scorer has no model yet"
+            assert rec["items"] and rec["model_version"] == "blend-v1"
+            assert time.monotonic() - t0 < 10       # answered, not timed out (20 s)
+            assert client.timed_out == 0 and client.answered == 0
+
+            save(build(len(ITEMS), dim=16, layers=1, heads=2, max_len=10, seed=0), ITEMS,
+                 folder)
+
+            tries = iter(range(1, 10_000))
+
+            async def scored():      # a new user's first list, until the model scores it
+                user = f"me{next(tries)}"
+                await proc.process_events(views(s, user, ["3"], 1000.0))
+                got = (await store.read_rec(user, 20))[0]
+                return got if got["scoring"] == "transformer" else None
+            rec = await eventually(scored, 60, interval=0.3)
+            assert "+seqrec-" in rec["model_version"] and client.answered >= 1
+        finally:
+            await client.stop()
+            scorer.stop()
+            await asyncio.wait_for(task, 30)
