@@ -110,7 +110,7 @@ class RankInputs:
     river: Any = None                                     # OnlineLearner or None
     river_tag: str | None = None
     scores: Mapping[str, Mapping[str, Any] | None] = field(default_factory=dict)
-    scoring_note: str = "heuristic"                       # why a list has no model scores
+    scoring_note: str = "heuristic"                       # why an asked list has no scores
     vectors: Mapping[str, np.ndarray] | None = None       # item text embeddings
     arms: Mapping[str, tuple[int, int]] | None = None     # exploration: (shown, clicked)
     rng: np.random.Generator | None = None
@@ -225,7 +225,8 @@ def rank(cfg: RankConfig, plan: Plan, x: RankInputs) -> dict[str, Ranked]:
             arms=x.arms if cfg.explore else None, rng=x.rng,
             prior_strength=cfg.explore_prior_strength)
         result = x.scores.get(uid)
-        scoring = "transformer" if result is not None else x.scoring_note
+        scoring = ("transformer" if result is not None   # not asked (its variant): heuristic
+                   else x.scoring_note if uid in x.scores else "heuristic")
         top = [i for i, _ in items[: cfg.k]]
         rows = x.rows or Rows()
         reasons = explain(top, plan.heads[uid], rows.covis, rows.trending, rows.content,

@@ -66,7 +66,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
                   args.replay_users is not None else 0, epochs=args.epochs, dim=args.dim,
                   layers=args.layers, heads=args.heads, max_len=args.max_len, lr=args.lr,
                   batch_size=args.batch_size, patience=args.patience, device=args.device,
-                  until=parse_when(args.until, "--until") if args.until else None)
+                  until=parse_when(args.until, "--until") if args.until else None,
+                  lines=args.progress == "lines")
         return 0
     if args.cmd == "ope":
         return _ope(args)

@@ -61,6 +61,8 @@ def _add_train(sub: Any) -> None:
     t.add_argument("--batch-size", type=int, default=64)
     t.add_argument("--patience", type=int, default=3, help="epochs without improvement")
     t.add_argument("--device", default=None, help="cuda or cpu (default: cuda if present)")
+    t.add_argument("--progress", choices=("bar", "lines"), default="bar",
+                   help="a progress bar, or one line per epoch on stdout (for a log)")
     t.add_argument("--until", default=None, metavar="DATE",
                    help="train only on events before this date (YYYY-MM-DD, UTC) or Unix "
                    "time, so that `evaluate --judge-from DATE` judges unseen events")

@@ -277,6 +277,12 @@ class DemoSettings(_Group):
     demo_experiment: str = setting("blend-vs-covisit", "demo: run a bandit-allocated A/B "
                                    "experiment of this name, blend against covisit, shown on "
                                    "the dashboard (empty = none)")
+    replay_loop: bool = setting(True, "demo: after the dataset, replay it again as live "
+                                "traffic (event time now, new event ids) until stopped")
+    demo_transformer: bool = setting(True, "demo: train a small transformer in the "
+                                     "background and serve it through a scoring worker "
+                                     "(lists switch from heuristic to transformer)")
+    demo_train_epochs: int = setting(6, "demo: epochs of the background training", 1, 1000)
 
 
 GROUPS: dict[str, type[_Group]] = {

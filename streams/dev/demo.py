@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import os
 import random
 import secrets
@@ -19,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import aiohttp
@@ -28,6 +29,7 @@ from streamrec.models.experiments import Experiment
 from streamrec.state.redis_store import RedisStore
 from streamrec.streams import schemas
 from streamrec.streams.api.server import start_api
+from streamrec.streams.dev import demo_model
 from streamrec.streams.dev.embedded import RedisServer, TansuBroker, _die_with_parent
 from streamrec.streams.exceptions import StreamrecError
 from streamrec.streams.settings import Settings, redact_url
@@ -107,6 +109,8 @@ async def run_demo(settings: Settings, seconds: float) -> int:
             admin_token=(settings.serving.admin_token.get_secret_value()
                          or secrets.token_urlsafe(32)))
         folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="streamrec-demo-"))
+        if settings.demo.demo_transformer:
+            settings = demo_model.scorer_settings(settings, Path(folder))
         say(f"broker: {settings.kafka.broker}")
         say(f"redis: {redact_url(settings.redis.redis_url)}")
         say(f"secrets: {write_secrets(settings, Path(folder))}")
@@ -115,19 +119,33 @@ async def run_demo(settings: Settings, seconds: float) -> int:
         stack.callback(stop_worker, worker)
         learner = start_worker(settings, "learner")   # River models, published as snapshots
         stack.callback(stop_worker, learner)
+        if settings.demo.demo_transformer:     # answers "no model yet" until it is trained
+            stack.callback(stop_worker, start_worker(settings, "scorer"))
         runner, url = await start_api(settings)
         try:
             say(f"api: {url}")
             say(f"dashboard: {url}/dashboard")
-            await _replay_and_show(settings, data_dir, url, worker, stop, seconds)
+            await _replay_and_show(settings, data_dir, url, worker, stop, seconds,
+                                   Path(folder))
         finally:
             await runner.cleanup()
     say("demo stopped")
     return 0
 
 
+def live(ratings: list[tuple[str, str, float, float]], loop: bool
+         ) -> Iterator[tuple[str, dict]]:
+    """The dataset's events; with ``loop``, then again and again as live traffic: event
+    time now, event ids of their round (so they are not deduplicated away)."""
+    yield from events_from_ratings(ratings)
+    rounds = itertools.count(1) if loop else ()
+    for r in rounds:
+        for kind, ev in events_from_ratings(ratings):
+            yield kind, {**ev, "event_id": f"{ev['event_id']}-r{r}", "ts": time.time()}
+
+
 async def _replay_and_show(settings: Settings, data_dir, url: str, worker: subprocess.Popen,
-                           stop: asyncio.Event, seconds: float) -> None:
+                           stop: asyncio.Event, seconds: float, folder: Path) -> None:
     catalog = read_catalog(data_dir, settings.serving.seed)
     titles = {c["item_id"]: c["title"] for c in catalog}
     ratings = read_ratings(data_dir, settings.demo.replay_users)
@@ -160,8 +178,10 @@ async def _replay_and_show(settings: Settings, data_dir, url: str, worker: subpr
                 else None
 
         replay = asyncio.create_task(replay_events(
-            producer, events_from_ratings(ratings), settings.demo.replay_rate, stop,
-            clicker=in_list))
+            producer, live(ratings, settings.demo.replay_loop), settings.demo.replay_rate,
+            stop, clicker=in_list))
+        training = (asyncio.create_task(demo_model.train(settings, folder, say))
+                    if settings.demo.demo_transformer else None)
         scenario = (asyncio.create_task(
             simulate_catalog(store, producer, catalog, settings.serving.seed, stop))
             if settings.demo.scenario else None)
@@ -179,9 +199,13 @@ async def _replay_and_show(settings: Settings, data_dir, url: str, worker: subpr
             async with http.get(f"{url}/recommendations/{user}?k=5") as r:
                 body = await r.json()
             names = ", ".join(titles.get(i["item_id"], i["item_id"]) for i in body["items"])
-            say(f"recommendations for user {user} ({body['policy']}, {body['model_version']}): "
-                f"{names}")
+            say(f"recommendations for user {user} ({body['policy']}, {body['model_version']}, "
+                f"scoring: {body.get('scoring', 'heuristic')}): {names}")
         stop.set()
+        if training is not None:
+            training.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await training
         n = await replay
         if scenario is not None:
             await scenario

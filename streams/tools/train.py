@@ -18,9 +18,11 @@ from streamrec.streams.tools.dataset import read_ratings
 
 def run_train(settings: Settings, out: Path, *, users: int, epochs: int, dim: int, layers: int,
               heads: int, max_len: int, lr: float, batch_size: int, patience: int,
-              device: str | None = None, until: float | None = None) -> dict:
+              device: str | None = None, until: float | None = None, lines: bool = False
+              ) -> dict:
     """Train on the ratings (of the first ``users`` users; before ``until``, Unix s, when
-    given: ``evaluate --judge-from`` then judges only events the model never saw)."""
+    given: ``evaluate --judge-from`` then judges only events the model never saw); with
+    ``lines``, progress is one ``epoch N/E loss L valid_hr10 H`` line per epoch."""
     device = pick_device(device)
     data = settings.resolved_data_dir()
     seqs: dict[str, list[str]] = defaultdict(list)
@@ -30,11 +32,14 @@ def run_train(settings: Settings, out: Path, *, users: int, epochs: int, dim: in
     split = seqtrain.leave_last_out(seqs)
     model = build(len(split.item_ids), dim=dim, layers=layers, heads=heads, max_len=max_len,
                   seed=settings.serving.seed)
-    bar = tqdm(total=epochs, desc="train", unit="epoch")
+    bar = tqdm(total=epochs, desc="train", unit="epoch", disable=lines)
 
     def progress(epoch: int, loss: float, hr: float) -> None:
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.3f}", valid_hr10=f"{hr:.4f}")
+        if lines:
+            print(f"epoch {epoch + 1}/{epochs} loss {loss:.3f} valid_hr10 {hr:.4f}",
+                  flush=True)
 
     t0 = time.perf_counter()
     hist = seqtrain.train(model, split, epochs=epochs, batch_size=batch_size, lr=lr,

@@ -149,15 +149,47 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+async def _switches_to_the_transformer(info, lines) -> list[str]:
+    """The demo trains its transformer in the background: lists are heuristic (and say
+    so) until the scorer hot-loads the model, then new lists are transformer-scored."""
+    out: list[str] = []
+    scoring: set[str] = set()
+    async with aiohttp.ClientSession() as http:
+        async def poll() -> None:
+            for user in range(1, 41):
+                async with http.get(f"{info['api']}/recommendations/{user}?k=5") as r:
+                    body = await r.json()
+                scoring.add(body["scoring"])
+                if body["scoring"] == "transformer":
+                    assert "+seqrec-" in body["model_version"], body
+
+        async with asyncio.timeout(120):
+            while not any(line.startswith("transformer: trained") for line in out):
+                while not lines.empty():
+                    out.append(lines.get())
+                await poll()
+                await asyncio.sleep(0.2)
+        assert any(line.startswith("transformer: epoch 1/") for line in out), out
+        shown = {line.split("scoring: ", 1)[1].split("):")[0] for line in out
+                 if line.startswith("recommendations for user")}
+        assert "heuristic: the scorer has no model yet" in scoring | shown, (scoring, shown)
+        async with asyncio.timeout(60):
+            while "transformer" not in scoring:
+                await poll()
+                await asyncio.sleep(0.5)
+    return out
+
+
 def test_demo_end_to_end(demo):
     proc, info, lines = demo
     asyncio.run(_demo_checks(info))
+    before = asyncio.run(_switches_to_the_transformer(info, lines))
     children = _children(proc.pid)
-    assert len(children) >= 4, children     # broker, redis, worker, learner, api
+    assert len(children) >= 5, children     # broker, redis, worker, learner, scorer
     proc.send_signal(signal.SIGTERM)  # like Ctrl-C, SIGTERM stops every child cleanly
     assert proc.wait(60) == 0
     assert not [c for c in children if Path(f"/proc/{c}").exists()], "a child outlived the demo"
-    out = []
+    out = before
     while not lines.empty():
         out.append(lines.get())
     assert any(line.startswith("recommendations for user") for line in out), out[-20:]

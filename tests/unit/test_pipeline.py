@@ -63,15 +63,16 @@ def test_score_requests_ask_only_for_blend_lists_with_candidates():
 
 def test_transformer_scores_reorder_the_head_and_name_the_model():
     cfg = RankConfig(k=2, transformer_weight=1.0, diversity_lambda=1.0)
-    plan = pipeline.candidates(cfg, {"u": user("a"), "v": user("a")}, Rows(ROWS.covis, ()),
-                               {"u": None, "v": None})
+    plan = pipeline.candidates(cfg, {"u": user("a"), "v": user("a"), "w": user("a")},
+                               Rows(ROWS.covis, ()), {"u": None, "v": None, "w": "covisit"})
     scores = {"u": {"by_item": {"b": 0.1, "c": 0.2, "d": 0.9, "e": None},
                     "model_version": "sasrec-v3"}, "v": None}
     out = pipeline.rank(cfg, plan, RankInputs(info={}, now=0.0, scores=scores,
                                               scoring_note="fallback"))
     assert out["u"].top == ["d", "c"]
     assert (out["u"].version, out["u"].scoring) == ("blend-v1+sasrec-v3", "transformer")
-    assert out["v"].top == ["b", "c"] and out["v"].scoring == "fallback"
+    assert out["v"].top == ["b", "c"] and out["v"].scoring == "fallback"   # asked, no answer
+    assert out["w"].scoring == "heuristic"       # its variant (covisit) is never scored
 
 
 def _river() -> OnlineLearner:
