@@ -40,7 +40,13 @@ import numpy as np
 from .explain import explain
 from .finish import finish
 from .ltr import OnlineRanker
-from .ranking import FEATURES, candidate_features, rank_variant, rerank_with_model
+from .ranking import (
+    FEATURES,
+    candidate_features,
+    model_columns,
+    rank_variant,
+    rerank_with_model,
+)
 from .userstate import UserState
 
 MODEL_VERSION = "blend-v1"
@@ -158,15 +164,23 @@ def candidates(cfg: RankConfig, states: Mapping[str, UserState], rows: Rows,
 def learned_order(plan: Plan, ranker: OnlineRanker, rows: Rows,
                   categories: Mapping[str, str | None],
                   states: Mapping[str, UserState] | None = None,
-                  prices: Mapping[str, float | None] | None = None) -> None:
+                  prices: Mapping[str, float | None] | None = None,
+                  river: Any = None, when: Mapping[str, float] | None = None) -> None:
     """Stage 1b: the features of each blend list's candidates (kept in ``plan.features``
-    for the user's next event to train on; with the users' profiles from ``states``)
-    and, once the ranker is warm, the list in its order, scores in (0, 1)."""
+    for the user's next event to train on; with the users' profiles from ``states``, and
+    River's scores at the user's newest event time ``when`` when ``river`` is given) and,
+    once the ranker is warm, the list in its order, scores in (0, 1). The ranker learns
+    each component's weight from the stream; until it is warm the blend's order stands,
+    River re-ranking its head at the configured weight (the prior)."""
     for uid in plan.learned:
         ranked = plan.lists[uid]
         st = states.get(uid) if states else None
         X = candidate_features(ranked, plan.heads[uid], rows.covis, rows.trending, categories,
                                st.profile if st else None, prices)
+        mf = ctr = None
+        if river is not None and ranked:
+            mf, ctr = river.score_parts(uid, [i for i, _ in ranked], (when or {}).get(uid, 0.0))
+        X = np.hstack([X, model_columns(mf, ctr, len(ranked))])
         plan.features[uid] = ({i: n for n, (i, _) in enumerate(ranked)}, X)
         if ranker.ready and ranked:
             z = np.clip(ranker.score(X), -30.0, 30.0)
@@ -197,6 +211,8 @@ def _models(cfg: RankConfig, plan: Plan, x: RankInputs, uid: str) -> tuple[Score
         ranked = sorted(((i, round(float(s), 6)) for (i, _), s in zip(ranked, by, strict=True)),
                         key=lambda t: (-t[1], t[0]))
         version = f"{mode}-only+river@{x.river_tag}"
+    elif river is not None and ranked and mode == "blend" and uid in plan.ordered:
+        version = f"{version}+river@{x.river_tag}"      # River's scores were its features
     elif river is not None and ranked and mode == "blend":
         top = ranked[: 2 * cfg.k]
         model = river.score(uid, [i for i, _ in top], when)

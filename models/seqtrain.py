@@ -77,8 +77,9 @@ def train(model: SeqRec, split: Split, *, epochs: int = 30, batch_size: int = 64
     for epoch in range(epochs):
         model.train()
         total, count = 0.0, 0
+        order = rng.permutation(len(windows)).tolist()    # each window once per epoch
         for start in range(0, len(windows), batch_size):
-            batch = [windows[i] for i in rng.permutation(len(windows))[start:start + batch_size]]
+            batch = [windows[i] for i in order[start:start + batch_size]]
             ids, mask = model.pad([w[:-1] for w in batch], device)
             tgt, _ = model.pad([w[1:] for w in batch], device)
             logits = model(ids, mask)

@@ -65,6 +65,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         run_train(settings, Path(args.out), users=settings.demo.replay_users if
                   args.replay_users is not None else 0, epochs=args.epochs, dim=args.dim,
                   layers=args.layers, heads=args.heads, max_len=args.max_len, lr=args.lr,
+                  dropout=args.dropout,
                   batch_size=args.batch_size, patience=args.patience, device=args.device,
                   until=parse_when(args.until, "--until") if args.until else None,
                   lines=args.progress == "lines")

@@ -58,6 +58,7 @@ def _add_train(sub: Any) -> None:
     t.add_argument("--heads", type=int, default=2)
     t.add_argument("--max-len", type=int, default=50)
     t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--dropout", type=float, default=0.2)
     t.add_argument("--batch-size", type=int, default=64)
     t.add_argument("--patience", type=int, default=3, help="epochs without improvement")
     t.add_argument("--device", default=None, help="cuda or cpu (default: cuda if present)")

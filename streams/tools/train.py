@@ -18,6 +18,7 @@ from streamrec.streams.tools.dataset import read_ratings
 
 def run_train(settings: Settings, out: Path, *, users: int, epochs: int, dim: int, layers: int,
               heads: int, max_len: int, lr: float, batch_size: int, patience: int,
+              dropout: float = 0.2,
               device: str | None = None, until: float | None = None, lines: bool = False
               ) -> dict:
     """Train on the ratings (of the first ``users`` users; before ``until``, Unix s, when
@@ -31,7 +32,7 @@ def run_train(settings: Settings, out: Path, *, users: int, epochs: int, dim: in
             seqs[user].append(item)
     split = seqtrain.leave_last_out(seqs)
     model = build(len(split.item_ids), dim=dim, layers=layers, heads=heads, max_len=max_len,
-                  seed=settings.serving.seed)
+                  dropout=dropout, seed=settings.serving.seed)
     bar = tqdm(total=epochs, desc="train", unit="epoch", disable=lines)
 
     def progress(epoch: int, loss: float, hr: float) -> None:

@@ -119,6 +119,7 @@ class ListMaker:
                                         sessions.get(uid))
                     if exp else None for uid in states}
         plan = pipeline.candidates(cfg, states, rows, variants, self.ranker is not None)
+        river = await self._river_model()
         if plan.learned:
             assert self.ranker is not None
             items = {i for u in plan.learned for i, _ in plan.lists[u]} | \
@@ -126,12 +127,12 @@ class ListMaker:
             info = await self.cache.catalog_info(items, cands.catalog_version)
             pipeline.learned_order(plan, self.ranker, rows,
                                    {i: d.get("category") for i, d in info.items()}, states,
-                                   {i: d.get("price") for i, d in info.items()})
+                                   {i: d.get("price") for i, d in info.items()},
+                                   river, newest)
             self._keep_features(plan.features)
         scores, note = await self._transformer_scores(
             pipeline.score_requests(cfg, plan, states))
         self.ranked_lists += len(states)
-        river = await self._river_model()
         now = time.time()
         items = plan.items(max(2 * s.ranking.k, s.ranking.score_candidates))
         titled = {h for hs in plan.heads.values() for h in hs[:HEADS]} if cfg.explain else set()

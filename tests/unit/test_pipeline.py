@@ -10,7 +10,7 @@ from streamrec.models.events import CatalogChange, Interaction
 from streamrec.models.ltr import OnlineRanker
 from streamrec.models.online_learner import OnlineLearner
 from streamrec.models.pipeline import RankConfig, RankInputs, Rows
-from streamrec.models.ranking import FEATURES
+from streamrec.models.ranking import FEATURES, model_columns, rerank_with_model
 from streamrec.models.userstate import UserState
 
 
@@ -120,6 +120,40 @@ def test_learned_ranker_keeps_features_and_orders_only_once_warm():
     assert all(0.0 < p < 1.0 for _, p in plan.lists["u"])
     out = pipeline.rank(cfg, plan, RankInputs(info={}, now=0.0))
     assert out["u"].version == "blend-v1+ltr"
+
+
+def test_rivers_scores_are_ranker_features_and_a_warm_ranker_weighs_them_itself():
+    """The self-tuning blend: River's MF and CTR scores are two of the ranker's features;
+    once warm, the ranker's order (which weighs them as the stream taught it) is the list,
+    and River does not re-rank it a second time; while it warms up, River re-ranks the
+    blend's head at the configured weight (the prior)."""
+    river, cfg = _river(), RankConfig(k=2, ranker_candidates=4, diversity_lambda=1.0,
+                                      river_weight=0.5)
+    states = {"u": user("a")}
+    plan = pipeline.candidates(cfg, states, ROWS, {"u": None}, learned_ranker=True)
+    cold = OnlineRanker(len(FEATURES), warm_up=5, seed=0)
+    pipeline.learned_order(plan, cold, ROWS, {}, river=river, when={"u": 2000.0})
+    rows, X = plan.features["u"]
+    items = sorted(rows, key=rows.get)
+    mf, ctr = river.score_parts("u", items, 2000.0)
+    np.testing.assert_allclose(X[:, len(FEATURES) - 2:], model_columns(mf, ctr, len(items)))
+    prior = pipeline.rank(cfg, plan, RankInputs(info={}, now=2000.0, river=river,
+                                                river_tag="7"))["u"]
+    assert prior.version == "blend-v1+river@7"
+    head = plan.lists["u"][: 2 * cfg.k]
+    assert prior.items == rerank_with_model(
+        head, river.score("u", [i for i, _ in head], 2000.0).tolist(), 0.5)[: len(prior.items)]
+    warm = OnlineRanker(len(FEATURES), warm_up=5, seed=0)
+    best = int(np.argmax(mf))                 # users view what MF likes best
+    for _ in range(200):
+        warm.learn(X, best)
+    assert warm.weights(FEATURES)["mf"] > 0
+    plan = pipeline.candidates(cfg, states, ROWS, {"u": None}, learned_ranker=True)
+    pipeline.learned_order(plan, warm, ROWS, {}, river=river, when={"u": 2000.0})
+    out = pipeline.rank(cfg, plan, RankInputs(info={}, now=2000.0, river=river,
+                                              river_tag="7"))["u"]
+    assert out.version == "blend-v1+ltr+river@7" and out.items[0][0] == items[best]
+    assert [i for i, _ in out.items] == [i for i, _ in plan.lists["u"]][: len(out.items)]
 
 
 def test_rules_diversity_and_exploration_finish_the_list():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from streamrec.models.profile import MAX_CATEGORIES, SESSION_GAP_S, Profile
-from streamrec.models.ranking import FEATURES, candidate_features
+from streamrec.models.ranking import BASE_FEATURES, candidate_features
 from streamrec.models.userstate import UserState
 
 
@@ -51,7 +51,7 @@ def test_the_ranker_sees_the_profiles_affinity_and_price_fit():
     cats = {"tent": "tents", "stove": "stoves", "cheap": None}
     X = candidate_features(ranked, ["x"], {}, (), cats, p,
                            {"tent": 100.0, "stove": 400.0, "cheap": None})
-    col = {name: X[:, n].round(4).tolist() for n, name in enumerate(FEATURES)}
+    col = {name: X[:, n].round(4).tolist() for n, name in enumerate(BASE_FEATURES)}
     total = 1 + 0.95 * (1 + 0.95 * (1 + 0.95))
     assert col["profile_affinity"] == [round((total - 1) / total, 4), round(1 / total, 4), 0.0]
     assert col["price_fit"] == [1.0, round(math.exp(-math.log(4.0)), 4), 0.0]
