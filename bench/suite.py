@@ -79,8 +79,9 @@ async def api_bench(redis_url: str, prefix: str, users: list[str], seconds: floa
     """Closed loop, then open loop at each rate, against aiohttp alone (a constant
     answer: the ceiling), the bare handler doing one redis-py GET (the baseline) and our
     API, without and with explanations; then, where ``wrk`` is installed, its closed
-    loop."""
-    out: dict[str, list[LoadResult | wrk.WrkResult]] = {}
+    loop. All servers run side by side and each load goes to them in turn, the order
+    reversed from one load to the next, so that a drift of the machine during the run
+    does not fall on whichever server is measured last."""
     bare = [sys.executable, "-m", "streamrec.bench.bare_api"]
     api = [sys.executable, "-m", "streamrec.streams.cli", "api", "--api-port"]
     servers = {     # name: (command, added to each query)
@@ -89,24 +90,32 @@ async def api_bench(redis_url: str, prefix: str, users: list[str], seconds: floa
         "streamrec api": (lambda port: [*api, str(port)], ""),
         "streamrec api, explain=1": (lambda port: [*api, str(port)], "&explain=1"),
     }
-    for name, (cmd, extra) in servers.items():
-        port = free_port()
-        env = {**os.environ, "STREAMREC_REDIS_URL": redis_url, "STREAMREC_REDIS_PREFIX": prefix}
-        proc = await _start_server(cmd(port), env, port)
-        try:
-            await closed_loop("127.0.0.1", port, users, 1.0, connections)        # warm-up
-            runs = [await closed_loop("127.0.0.1", port, users, seconds, connections,
-                                      extra=extra)]
-            for rate in rates:
-                runs.append(await open_loop("127.0.0.1", port, users, rate, seconds,
-                                            extra=extra))
-            if wrk.available():
-                runs.append(await asyncio.to_thread(wrk.run, "127.0.0.1", port, users,
-                                                    seconds, connections, extra=extra))
-            out[name] = runs
-        finally:
+    env = {**os.environ, "STREAMREC_REDIS_URL": redis_url, "STREAMREC_REDIS_PREFIX": prefix}
+    ports = {name: free_port() for name in servers}
+    procs = []
+    try:
+        for name, (cmd, _) in servers.items():
+            procs.append(await _start_server(cmd(ports[name]), env, ports[name]))
+        loads = [lambda port, extra: closed_loop("127.0.0.1", port, users, seconds,
+                                                 connections, extra=extra)]
+        loads += [functools.partial(_open, users=users, rate=r, seconds=seconds) for r in rates]
+        if wrk.available():
+            loads.append(lambda port, extra: asyncio.to_thread(
+                wrk.run, "127.0.0.1", port, users, seconds, connections, extra=extra))
+        for name in servers:                                                   # warm-up
+            await closed_loop("127.0.0.1", ports[name], users, 1.0, connections)
+        out: dict[str, list[LoadResult | wrk.WrkResult]] = {name: [] for name in servers}
+        for n, load in enumerate(loads):
+            for name in (list(servers) if n % 2 == 0 else list(reversed(servers))):
+                out[name].append(await load(ports[name], servers[name][1]))
+        return out
+    finally:
+        for proc in procs:
             stop_worker(proc)
-    return out
+
+
+def _open(port: int, extra: str, *, users: list[str], rate: float, seconds: float):
+    return open_loop("127.0.0.1", port, users, rate, seconds, extra=extra)
 
 
 async def run_bench(settings: Settings, users: int, rates: list[float], seconds: float,
