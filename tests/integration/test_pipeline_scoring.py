@@ -127,15 +127,27 @@ async def test_faust_worker_with_scorer_setting_starts_and_serves(settings, work
             m, _, _ = await store.read_metrics()
             return m.get("catalog_total", 0) >= 5
         await eventually(catalog_loaded, 90)
-        for n, i in enumerate(ITEMS[:3]):
-            await producer.send("events.view", "w", {"event_id": f"w{n}", "user_id": "w",
-                                                     "item_id": i, "ts": float(n)})
+        # another user's views make items 4 and 5 trending: w's list has candidates to
+        # ask the (absent) scorer about (a list with none is not asked: "heuristic")
+        for n, (user, i) in enumerate([("o", ITEMS[3]), ("o", ITEMS[4]),
+                                       *(("w", i) for i in ITEMS[:3])]):
+            await producer.send("events.view", user, {"event_id": f"w{n}", "user_id": user,
+                                                      "item_id": i, "ts": float(n)})
+            if n == 1:       # o's views applied (its list stored) before w's are sent
+                await producer.flush()
+                await eventually(lambda: has_list(store, "o"), 60)
         await producer.flush()
 
-        async def served():
-            return (await store.read_rec("w", 5))[0]
+        async def served():      # a list with items (o's views may land after w's)
+            rec = (await store.read_rec("w", 5))[0]
+            return rec if rec and rec["items"] else None
         rec = await eventually(served, 60)
-        assert rec["scoring"] == "fallback: no transformer scores within 100 ms"
+        assert rec["scoring"] == "fallback: no transformer scores within 100 ms", rec
+        assert rec["items"]
+
+
+async def has_list(store: RedisStore, user: str) -> bool:
+    return (await store.read_rec(user, 5))[0] is not None
 
 
 class ScoresByItemId:
