@@ -185,22 +185,7 @@ async def _replay_and_show(settings: Settings, data_dir, url: str, worker: subpr
         scenario = (asyncio.create_task(
             simulate_catalog(store, producer, catalog, settings.serving.seed, stop))
             if settings.demo.scenario else None)
-        deadline = time.monotonic() + seconds if seconds > 0 else float("inf")
-        shown = 0
-        while not stop.is_set() and time.monotonic() < deadline:
-            with contextlib.suppress(TimeoutError):
-                left = max(0.01, deadline - time.monotonic())
-                await asyncio.wait_for(stop.wait(), min(2.0, left))
-            if worker.poll() is not None:
-                say(f"worker exited with {worker.returncode}")
-                break
-            user = users[shown % len(users)]
-            shown += 1
-            async with http.get(f"{url}/recommendations/{user}?k=5") as r:
-                body = await r.json()
-            names = ", ".join(titles.get(i["item_id"], i["item_id"]) for i in body["items"])
-            say(f"recommendations for user {user} ({body['policy']}, {body['model_version']}, "
-                f"scoring: {body.get('scoring', 'heuristic')}): {names}")
+        await _show(http, url, users, titles, worker, stop, seconds)
         stop.set()
         if training is not None:
             training.cancel()
@@ -210,6 +195,28 @@ async def _replay_and_show(settings: Settings, data_dir, url: str, worker: subpr
         if scenario is not None:
             await scenario
         say(f"replayed {n} events")
+
+
+async def _show(http: aiohttp.ClientSession, url: str, users: list[str],
+                titles: dict[str, str], worker: subprocess.Popen, stop: asyncio.Event,
+                seconds: float) -> None:
+    """Every 2 s, one user's list as the API serves it, until stopped or ``seconds``."""
+    deadline = time.monotonic() + seconds if seconds > 0 else float("inf")
+    shown = 0
+    while not stop.is_set() and time.monotonic() < deadline:
+        with contextlib.suppress(TimeoutError):
+            left = max(0.01, deadline - time.monotonic())
+            await asyncio.wait_for(stop.wait(), min(2.0, left))
+        if worker.poll() is not None:
+            say(f"worker exited with {worker.returncode}")
+            break
+        user = users[shown % len(users)]
+        shown += 1
+        async with http.get(f"{url}/recommendations/{user}?k=5") as r:
+            body = await r.json()
+        names = ", ".join(titles.get(i["item_id"], i["item_id"]) for i in body["items"])
+        say(f"recommendations for user {user} ({body['policy']}, {body['model_version']}, "
+            f"scoring: {body.get('scoring', 'heuristic')}): {names}")
 
 
 async def simulate_catalog(store: RedisStore, producer: Producer, catalog: list[dict],

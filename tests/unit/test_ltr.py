@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from streamrec.models.ltr import OnlineRanker
-from streamrec.models.ranking import FEATURES, blend_rank, candidate_features
+from streamrec.models.ranking import BASE_FEATURES, blend_rank, candidate_features
 
 
 def _lists(rng, n, width=30):
@@ -70,7 +70,7 @@ def test_candidate_features_follow_the_covisitation_statistics():
                         k=10, trending_weight=0.1)
     cats = {"a": "x", "b": "y", "c": "y", "t": None, "new": "y", "old": "y"}
     X = candidate_features(ranked, ["new", "old"], covis, [("c", 4.0), ("t", 2.0)], cats)
-    row = {item: dict(zip(FEATURES, X[n], strict=True)) for n, (item, _) in enumerate(ranked)}
+    row = {item: dict(zip(BASE_FEATURES, X[n], strict=True)) for n, (item, _) in enumerate(ranked)}
     assert [i for i, _ in ranked] == ["b", "a", "c", "t"]
     assert row["b"]["heads_share"] == 1.0 and row["a"]["heads_share"] == 0.5
     assert row["c"]["first_head"] == 0.5 and row["b"]["first_head"] == 0.0
