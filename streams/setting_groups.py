@@ -148,7 +148,12 @@ class RankingSettings(_Group):
         "model alone over the blend's candidates)")
     content_weight: float = setting(0.3, "weight of content similarity (text embeddings) in the "
                                     "blend; 0 = off", 0.0, 100.0)
-    exclude_seen: bool = setting(True, "never recommend items the user already interacted with")
+    exclude_seen: bool = setting(True, "never recommend items the user already interacted with "
+                                 "(bought items never are; see RESHOW_REPEAT_RATE)")
+    reshow_repeat_rate: float = setting(0.1, "re-show viewed (not bought) items once this "
+                                        "share of the stream's views, after 1,000, are of "
+                                        "items their user viewed before; 0 = never",
+                                        0.0, 1.0)
     scorer: bool = setting(False, "ask the transformer scoring worker (streamrec scorer)")
     score_deadline_ms: int = setting(100, "wait at most this long for transformer scores, then "
                                      "rank without them (and say so)", 1, 60000)
@@ -260,6 +265,8 @@ class EvaluationSettings(_Group):
 
     prequential_bucket_s: float = setting(30 * 86400.0, "width in event-time seconds of the "
                                           "buckets of the prequential curve", 1.0, 1e12)
+    judge_repeats: bool = setting(False, "judge events on items their user interacted with "
+                                  "before too (off: only items new to the user are judged)")
 
 
 class DemoSettings(_Group):

@@ -8,7 +8,7 @@ import hashlib
 import time
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,6 +21,7 @@ from streamrec.models.longterm import SessionState, serving_state
 from streamrec.models.ltr import OnlineRanker
 from streamrec.models.pipeline import Rows
 from streamrec.models.ranking import FEATURES
+from streamrec.models.revisits import Revisits
 from streamrec.models.userstate import UserState
 from streamrec.state.protocols import Candidates, Store
 from streamrec.streams import schemas
@@ -61,6 +62,7 @@ class ListMaker:
         self.scoring = scoring
         self.evaluation = evaluation
         self.config = pipeline.RankConfig.from_settings(settings.ranking)
+        self.revisits = Revisits()     # do users come back to what they viewed?
         self.experiments = Experiments(store)
         self.snapshots = RiverSnapshots(store, settings.serving.snapshot_key.get_secret_value())
         self._rng = np.random.default_rng(settings.serving.seed)
@@ -108,6 +110,8 @@ class ListMaker:
         if not states:
             return {}
         s, cfg = self.settings, self.config
+        if cfg.exclude_seen and self.revisits.reshow(s.ranking.reshow_repeat_rate):
+            cfg = replace(cfg, exclude_seen=False)   # users come back: re-show what they viewed
         if cands is None:
             cands = await self.cache.candidates(
                 [i for st in states.values() for i in st.recent[: s.ranking.covisit_window]])

@@ -263,7 +263,7 @@ class Processor:
                  ) -> tuple[dict[str, UserState], list[bool]]:
         """Each event into its user's state, and its shared effects (co-visitation,
         rewards, clicks) into ``effects``; returns the touched users' states and, per
-        event, whether its item was new to its user (judged if the user has a list)."""
+        event, whether it is judged if its user has a list (new item, or JUDGE_REPEATS)."""
         s = self.settings
         states, seen = batch.states, batch.seen
         touched: dict[str, UserState] = {}
@@ -274,7 +274,9 @@ class Processor:
                 st = states[ev.user_id] = UserState.from_json(self.users.get(ev.user_id))
                 seen[ev.user_id] = set(st.seen)
             touched[ev.user_id] = st
-            judgeable.append(ev.item_id not in seen[ev.user_id])
+            repeat = ev.item_id in seen[ev.user_id]
+            judgeable.append(not repeat or s.evaluation.judge_repeats)
+            self.lists.revisits.observe(ev.kind, repeat)
             seen[ev.user_id].add(ev.item_id)
             pairs = partners(ev.item_id, st.recent, s.ranking.covisit_window)
             if pairs:
@@ -342,9 +344,8 @@ class Processor:
 
     def _judge(self, ev: Interaction, lists: dict[str, list[str]]
                ) -> tuple[int, float, float, float] | None:
-        """Prequential ranking quality of an event on an item new to its user, judged
-        against the user's list held in Redis before it (lists exclude seen items, so
-        repeat interactions are not judged; users without a list yet are not judged).
+        """Prequential ranking quality of an event (``_observe`` says which are judged),
+        against the user's list held before it; users without a list yet are not judged.
         Under an evaluation, events before its ``judge_from`` are not judged (a warm-up,
         e.g. the data a transformer was trained on). Returns (curve bucket, hit, reciprocal
         rank, NDCG) or None when not judged."""
