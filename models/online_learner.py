@@ -145,14 +145,20 @@ class OnlineLearner:
             np.array(numeric, dtype=float).reshape(len(items), len(NUMERIC)))
         return mf, ctr
 
-    def score(self, user: str, items: list[str], ts: float) -> np.ndarray:
-        """Model score per item: MF preference (min-max over the list) + P(click). Read-only."""
+    def score_columns(self, user: str, items: list[str], ts: float) -> np.ndarray:
+        """(MF preference min-max scaled over the list, P(click)) per item, one row each:
+        the MF scale drifts as the model learns, the probability does not. The learned
+        ranker's ``mf`` and ``ctr`` features (``models/ranking.MODEL_FEATURES``). Read-only."""
         if not items:
-            return np.zeros(0)
+            return np.zeros((0, 2))
         mf, ctr = self.score_parts(user, items, ts)
         span = mf.max() - mf.min()
         mf = (mf - mf.min()) / span if span > 0 else np.zeros(len(items))
-        return mf + ctr
+        return np.column_stack([mf, ctr]).astype(float)
+
+    def score(self, user: str, items: list[str], ts: float) -> np.ndarray:
+        """Model score per item: MF preference (min-max over the list) + P(click). Read-only."""
+        return self.score_columns(user, items, ts).sum(axis=1)
 
     def metrics(self) -> dict[str, float]:
         return {"ctr_logloss": float(self.ctr.logloss.get()), "ctr_auc": float(self.ctr.auc.get()),

@@ -42,8 +42,8 @@ from .finish import finish
 from .ltr import OnlineRanker
 from .ranking import (
     FEATURES,
+    MODEL_FEATURES,
     candidate_features,
-    model_columns,
     rank_variant,
     rerank_with_model,
 )
@@ -177,10 +177,9 @@ def learned_order(plan: Plan, ranker: OnlineRanker, rows: Rows,
         st = states.get(uid) if states else None
         X = candidate_features(ranked, plan.heads[uid], rows.covis, rows.trending, categories,
                                st.profile if st else None, prices)
-        mf = ctr = None
-        if river is not None and ranked:
-            mf, ctr = river.score_parts(uid, [i for i, _ in ranked], (when or {}).get(uid, 0.0))
-        X = np.hstack([X, model_columns(mf, ctr, len(ranked))])
+        model = (river.score_columns(uid, [i for i, _ in ranked], (when or {}).get(uid, 0.0))
+                 if river is not None else np.zeros((len(ranked), len(MODEL_FEATURES))))
+        X = np.hstack([X, model])     # no model: zeros, which the ranker leaves at no effect
         plan.features[uid] = ({i: n for n, (i, _) in enumerate(ranked)}, X)
         if ranker.ready and ranked:
             z = np.clip(ranker.score(X), -30.0, 30.0)

@@ -24,7 +24,7 @@ RECENCY_DECAY = 0.85
 NO_RANK = 100      # rank given to a candidate that is no neighbour of the newest item
 BASE_FEATURES = ("blend", "log_position", "heads_share", "first_head", "newest_rank",
                  "trending", "category_match", "profile_affinity", "price_fit")
-MODEL_FEATURES = ("mf", "ctr")      # River's scores (models/online_learner.py): model_columns
+MODEL_FEATURES = ("mf", "ctr")      # River's scores: OnlineLearner.score_columns
 FEATURES = BASE_FEATURES + MODEL_FEATURES
 
 
@@ -188,23 +188,6 @@ def candidate_features(ranked: Sequence[tuple[str, float]], recent: Sequence[str
     X[:, 2:4] /= n_recent
     X[:, 6] /= n_recent
     return X.reshape(len(items), len(BASE_FEATURES))
-
-
-def model_columns(mf: np.ndarray | None, ctr: np.ndarray | None, n: int) -> np.ndarray:
-    """The :data:`MODEL_FEATURES` of ``n`` candidates: River's MF preference, min-max
-    scaled over the list (its scale drifts as the model learns), and its P(click); zeros
-    without a model, which the ranker's weights then leave at no effect.
-
-    >>> model_columns(np.array([1.0, 3.0, 2.0]), np.array([0.1, 0.2, 0.3]), 3).tolist()
-    [[0.0, 0.1], [1.0, 0.2], [0.5, 0.3]]
-    >>> model_columns(None, None, 2).tolist()
-    [[0.0, 0.0], [0.0, 0.0]]
-    """
-    if mf is None or ctr is None or n == 0:
-        return np.zeros((n, len(MODEL_FEATURES)))
-    span = float(mf.max() - mf.min())
-    scaled = (mf - mf.min()) / span if span > 0 else np.zeros(n)
-    return np.column_stack([scaled, ctr]).astype(float)
 
 
 def _profile_columns(items: Sequence[str], categories: Mapping[str, str | None],

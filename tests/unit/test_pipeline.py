@@ -10,7 +10,7 @@ from streamrec.models.events import CatalogChange, Interaction
 from streamrec.models.ltr import OnlineRanker
 from streamrec.models.online_learner import OnlineLearner
 from streamrec.models.pipeline import RankConfig, RankInputs, Rows
-from streamrec.models.ranking import FEATURES, model_columns, rerank_with_model
+from streamrec.models.ranking import FEATURES, rerank_with_model
 from streamrec.models.userstate import UserState
 
 
@@ -136,7 +136,8 @@ def test_rivers_scores_are_ranker_features_and_a_warm_ranker_weighs_them_itself(
     rows, X = plan.features["u"]
     items = sorted(rows, key=rows.get)
     mf, ctr = river.score_parts("u", items, 2000.0)
-    np.testing.assert_allclose(X[:, len(FEATURES) - 2:], model_columns(mf, ctr, len(items)))
+    np.testing.assert_allclose(X[:, -2], (mf - mf.min()) / (mf.max() - mf.min()))
+    np.testing.assert_allclose(X[:, -1], ctr)
     prior = pipeline.rank(cfg, plan, RankInputs(info={}, now=2000.0, river=river,
                                                 river_tag="7"))["u"]
     assert prior.version == "blend-v1+river@7"
