@@ -1,0 +1,122 @@
+"""The worker's cost per event without Kafka: its ``Processor`` on a real redis-server.
+
+``streamrec bench`` measures the worker through the broker, where the broker, Redis and
+the load generator share the cores with it. This runs the same ``Processor`` (the same
+stores, the same three phases) on movielens events cut into batches as ``getmany``
+hands them over, and reports wall and CPU time per event, so that a change to the
+worker's Python is measured apart from the machine's other tenants; ``--profile``
+writes a cProfile of the batches (``python -m pstats``)::
+
+    python -m streamrec.bench.worker_cpu --users 200 --batch 1000
+    python -m streamrec.bench.worker_cpu --profile /tmp/worker.prof
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import secrets
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from streamrec.state.redis_store import RedisStore
+from streamrec.state.users import RedisUsers
+from streamrec.streams.dev.embedded import RedisServer
+from streamrec.streams.messages import Message
+from streamrec.streams.settings import Settings
+from streamrec.streams.tools.dataset import events_from_ratings, read_catalog, read_ratings
+from streamrec.streams.tools.models_bridge import catalog_changes
+from streamrec.streams.worker.processor import Processor
+
+
+def messages(events: list[tuple[str, dict[str, Any]]], partitions: int) -> list[Message]:
+    """The events as the worker's consumer sees them: topic ``events.<kind>``, partition
+    by user (crc32, like a keyed producer's fixed choice), offsets counted per partition.
+
+    >>> [(m.topic, m.partition, m.offset) for m in messages(
+    ...     [("view", {"user_id": "1", "ts": 1.0}), ("view", {"user_id": "1", "ts": 2.0})], 4)]
+    [('events.view', 1, 0), ('events.view', 1, 1)]
+    """
+    nxt: dict[tuple[str, int], int] = {}
+    out = []
+    for kind, ev in events:
+        topic = f"events.{kind}"
+        part = zlib.crc32(ev["user_id"].encode()) % partitions
+        off = nxt.get((topic, part), 0)
+        nxt[(topic, part)] = off + 1
+        out.append(Message(topic, part, off, ev["user_id"].encode(), orjson.dumps(ev),
+                           float(ev["ts"])))
+    return out
+
+
+async def _sink(topic: str, key: bytes | None, value: bytes) -> None:
+    return None
+
+
+async def run(redis_url: str, msgs: list[Message], catalog: list[Any], batch: int,
+              settings: Settings, profile: cProfile.Profile | None = None
+              ) -> dict[str, float]:
+    """Apply ``msgs`` in batches of ``batch``; wall and CPU seconds of the batches."""
+    async with RedisStore(redis_url, "cpu:", half_life_s=settings.ranking.half_life_s,
+                          covisit_cap=settings.ranking.covisit_cap) as store:
+        await store.apply_catalog(catalog)
+        p = Processor(settings, store, RedisUsers(store), _sink, "cpu")
+        wall = cpu = 0.0
+        n = 0
+        for start in range(0, len(msgs), batch):
+            chunk = msgs[start:start + batch]
+            t0, c0 = time.perf_counter(), time.process_time()
+            if profile is not None:
+                profile.enable()
+            n += await p.process_events(chunk)
+            if profile is not None:
+                profile.disable()
+            wall += time.perf_counter() - t0
+            cpu += time.process_time() - c0
+        stats = await store._r.info("commandstats")
+    return {"events": n, "wall_s": wall, "cpu_s": cpu,
+            "redis": {k.removeprefix("cmdstat_"): (v["calls"], v["usec"])
+                      for k, v in stats.items()}}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--users", type=int, default=200)
+    ap.add_argument("--batch", type=int, default=1000, help="events per batch")
+    ap.add_argument("--partitions", type=int, default=4)
+    ap.add_argument("--data-dir", default="../shared/data/movielens-small")
+    ap.add_argument("--profile", default="", help="write a cProfile of the batches here")
+    a = ap.parse_args(argv)
+    data = Path(a.data_dir)
+    events = list(events_from_ratings(read_ratings(data, a.users)))
+    msgs = messages(events, a.partitions)
+    catalog = catalog_changes(read_catalog(data))
+    server = RedisServer()
+    server.start()
+    try:
+        settings = Settings.from_env({}, redis_url=server.url,
+                                     snapshot_key=secrets.token_hex(32))
+        prof = cProfile.Profile() if a.profile else None
+        r = asyncio.run(run(server.url, msgs, catalog, a.batch, settings, prof))
+        if prof is not None:
+            prof.dump_stats(a.profile)
+    finally:
+        server.stop()
+    n = max(r["events"], 1)
+    print(f"{r['events']:,} events in batches of {a.batch}: {n / r['wall_s']:,.0f} events/s, "
+          f"{1e6 * r['wall_s'] / n:.1f} us wall and {1e6 * r['cpu_s'] / n:.1f} us CPU "
+          "per event (this process; redis-server apart)")
+    busy = sorted(r["redis"].items(), key=lambda kv: -kv[1][1])
+    total = sum(us for _, us in r["redis"].values())
+    print(f"redis-server: {total / n:.1f} us per event in commands; the most:")
+    for cmd, (calls, us) in busy[:8]:
+        print(f"  {cmd:<14} {calls:>9,} calls {us / 1e6:7.2f} s  {us / n:6.1f} us/event")
+
+
+if __name__ == "__main__":
+    main()
