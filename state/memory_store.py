@@ -27,7 +27,7 @@ from streamrec.models.prequential import Tally
 from streamrec.streams.schemas import StoredList, decode_list
 
 from . import catalog_merge
-from .batch import BatchWrite, Fenced
+from .batch import BatchWrite, Fenced, covisit_rows
 from .memory_experiments import MemoryExperiments
 from .memory_privacy import MemoryPrivacy
 from .metrics_payload import metrics_payload, parse_curve
@@ -149,20 +149,11 @@ class MemoryStore(MemoryExperiments, MemoryPrivacy):
             z.incr(item, 2 ** ((ts - t0) / hl))
 
     def _covisit(self, visits: Sequence[Any], back: float) -> None:
-        if not visits:
-            return
-        touched: dict[str, None] = {}
-        for item, partners, scale in visits:
-            ikey = "cv:" + item
-            for n, other in enumerate(partners, start=1):
-                w = scale / n
-                okey = "cv:" + other
-                self._zset(okey).incr(item, w)
-                self._zset(ikey).incr(other, w * back)
-                touched[okey] = touched[ikey] = None
         cap = self.covisit_cap
-        for key in touched:
-            z = self.zsets[key]
+        for row, incs in covisit_rows(visits, back).items():
+            z = self._zset("cv:" + row)
+            for member, by in incs.items():
+                z.incr(member, by)
             if len(z) > 2 * cap:
                 z.trim(cap)
 

@@ -9,7 +9,7 @@
 -- (key, value) pairs SET as they are (user states, lists; keys without the prefix).
 --   wm    [[field, expected (-1: none), next], ...] in hash wmk (default 'wm')
 --   pop   [[item, ts], ...]                  trending, forward-decayed (half-life hl)
---   cv    [[item, [partner, ...], scale], ...] co-visitation (cap, back)
+--   cv    [[item, [member, increment, ...]], ...] co-visitation rows (cap)
 --   rw    [[impression id, kind, value], ...] experiment rewards
 --   clk   [item, ...]                          item clicks (exploration arms)
 --   imp   {e, window, rc, rp, l: [[id, variant, user], ...]} impressions of experiment e
@@ -35,8 +35,10 @@ local function bad(what) return redis.error_reply('streamrec commit: ' .. what) 
 for _, ev in ipairs(d['pop'] or {}) do
   if not finite(ev[2]) then return bad('trending time of ' .. tostring(ev[1])) end
 end
-for _, v in ipairs(d['cv'] or {}) do
-  if not finite(v[3]) then return bad('co-visitation weight of ' .. tostring(v[1])) end
+for _, r in ipairs(d['cv'] or {}) do
+  for j = 2, #r[2], 2 do
+    if not finite(r[2][j]) then return bad('co-visitation weight of ' .. tostring(r[1])) end
+  end
 end
 for _, r in ipairs(d['rw'] or {}) do
   if not finite(r[3]) then return bad('reward value of ' .. tostring(r[1])) end
@@ -62,33 +64,13 @@ if #pop > 0 then
   end
 end
 
--- co-visitation: the d-th partner o (newest first) adds scale/d to cv:{o}[item] and
--- back x that to cv:{item}[o] (models.covisit.pairs_for); rows over twice the cap are
--- trimmed to the cap
-local cv = d['cv'] or {}
-if #cv > 0 then
-  local cap, back = d['cap'], d['back']
-  local touched, order = {}, {}
-  local function touch(key)
-    if not touched[key] then touched[key] = true; order[#order + 1] = key end
-  end
-  for _, v in ipairs(cv) do
-    local item, scale = v[1], v[3]
-    local ikey = p .. 'cv:' .. item
-    for n, other in ipairs(v[2]) do
-      local w = scale / n
-      local okey = p .. 'cv:' .. other
-      redis.call('ZINCRBY', okey, w, item)
-      redis.call('ZINCRBY', ikey, w * back, other)
-      touch(okey)
-      touch(ikey)
-    end
-  end
-  for _, key in ipairs(order) do
-    if redis.call('ZCARD', key) > 2 * cap then
-      redis.call('ZREMRANGEBYRANK', key, 0, -(cap + 1))
-    end
-  end
+-- co-visitation: rows of increments, summed per (row, member) by the writer
+-- (state.batch.covisit_rows); rows over twice the cap are trimmed to the cap
+local cvcap = d['cap']
+for _, r in ipairs(d['cv'] or {}) do
+  local key, m = p .. 'cv:' .. r[1], r[2]
+  for j = 1, #m, 2 do redis.call('ZINCRBY', key, m[j + 1], m[j]) end
+  if redis.call('ZCARD', key) > 2 * cvcap then redis.call('ZREMRANGEBYRANK', key, 0, -(cvcap + 1)) end
 end
 
 -- rewards of clicks and purchases on impressions still inside their window
