@@ -25,6 +25,7 @@ for _, w in ipairs(d['wm'] or {}) do
   if cur ~= w[2] then return {0, w[1], cur} end
 end
 
+local CHUNK = 1000   -- pairs per call: unpack() has a stack limit
 local function fmt(x) return string.format('%.17g', x) end
 
 -- every number is checked before anything is written: an error half-way through a script
@@ -65,12 +66,30 @@ if #pop > 0 then
 end
 
 -- co-visitation: rows of increments, summed per (row, member) by the writer
--- (state.batch.covisit_rows); rows over twice the cap are trimmed to the cap
+-- (state.batch.covisit_rows). Each row is read (ZMSCORE) and written (ZADD) in one call
+-- per chunk rather than one ZINCRBY per member: the same sums in doubles, with a tenth of
+-- the script's calls (each redis.call costs about as much as the increment itself).
+-- Rows over twice the cap are trimmed to the cap.
 local cvcap = d['cap']
 for _, r in ipairs(d['cv'] or {}) do
   local key, m = p .. 'cv:' .. r[1], r[2]
-  for j = 1, #m, 2 do redis.call('ZINCRBY', key, m[j + 1], m[j]) end
-  if redis.call('ZCARD', key) > 2 * cvcap then redis.call('ZREMRANGEBYRANK', key, 0, -(cvcap + 1)) end
+  local n = #m / 2
+  for a = 1, n, CHUNK do
+    local b = math.min(n, a + CHUNK - 1)
+    local names = {}
+    for j = a, b do names[j - a + 1] = m[2 * j - 1] end
+    local old = redis.call('ZMSCORE', key, unpack(names))
+    local args = {}
+    for j = a, b do
+      local o = old[j - a + 1]
+      args[#args + 1] = o and (tonumber(o) + m[2 * j]) or m[2 * j]
+      args[#args + 1] = m[2 * j - 1]
+    end
+    redis.call('ZADD', key, unpack(args))
+  end
+  if redis.call('ZCARD', key) > 2 * cvcap then
+    redis.call('ZREMRANGEBYRANK', key, 0, -(cvcap + 1))
+  end
 end
 
 -- rewards of clicks and purchases on impressions still inside their window
@@ -144,11 +163,18 @@ end
 -- event ids of the partition's latest idcap events (a duplicate sent again is dropped)
 local ids = d['ids'] or {}
 if #ids > 0 then
-  local cap, seen = d['idcap'], {}
-  for _, x in ipairs(ids) do
+  local cap, seen, order = d['idcap'], {}, {}
+  for _, x in ipairs(ids) do                    -- per key, in order: (offset, id) pairs
     local key = p .. 'ids:' .. x[1]
-    redis.call('ZADD', key, x[2], x[3])
-    seen[key] = true
+    local a = seen[key]
+    if not a then a = {}; seen[key] = a; order[#order + 1] = key end
+    a[#a + 1] = x[2]; a[#a + 1] = x[3]
+  end
+  for _, key in ipairs(order) do
+    local a = seen[key]
+    for j = 1, #a, 2 * CHUNK do
+      redis.call('ZADD', key, unpack(a, j, math.min(j + 2 * CHUNK - 1, #a)))
+    end
   end
   for key in pairs(seen) do
     if redis.call('ZCARD', key) > cap + cap / 10 then
