@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import secrets
 import time
 import zlib
@@ -66,8 +67,20 @@ async def run(redis_url: str, msgs: list[Message], catalog: list[Any], batch: in
                           covisit_cap=settings.ranking.covisit_cap) as store:
         await store.apply_catalog(catalog)
         p = Processor(settings, store, RedisUsers(store), _sink, "cpu")
+        gc.collect()
+        gc.freeze()        # as the worker does once started (streams/worker/app.py)
+        pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        started = [0.0]
+
+        def timed(phase: str, info: dict[str, Any]) -> None:
+            if phase == "start":
+                started[0] = time.perf_counter()
+            else:
+                pauses[info["generation"]].append(time.perf_counter() - started[0])
+        gc.callbacks.append(timed)
         wall = cpu = 0.0
         n = 0
+        batches: list[float] = []
         for start in range(0, len(msgs), batch):
             chunk = msgs[start:start + batch]
             t0, c0 = time.perf_counter(), time.process_time()
@@ -76,10 +89,17 @@ async def run(redis_url: str, msgs: list[Message], catalog: list[Any], batch: in
             n += await p.process_events(chunk)
             if profile is not None:
                 profile.disable()
-            wall += time.perf_counter() - t0
+            batches.append(time.perf_counter() - t0)
+            wall += batches[-1]
             cpu += time.process_time() - c0
+        gc.callbacks.remove(timed)
         stats = await store._r.info("commandstats")
+    batches.sort()
     return {"events": n, "wall_s": wall, "cpu_s": cpu,
+            "batch_ms": {q: 1e3 * batches[min(len(batches) - 1, int(q * len(batches)))]
+                         for q in (0.5, 0.99, 1.0)},
+            "gc": {g: (len(v), 1e3 * sum(v), 1e3 * max(v, default=0.0))
+                   for g, v in pauses.items()},
             "redis": {k.removeprefix("cmdstat_"): (v["calls"], v["usec"])
                       for k, v in stats.items()}}
 
@@ -111,6 +131,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{r['events']:,} events in batches of {a.batch}: {n / r['wall_s']:,.0f} events/s, "
           f"{1e6 * r['wall_s'] / n:.1f} us wall and {1e6 * r['cpu_s'] / n:.1f} us CPU "
           "per event (this process; redis-server apart)")
+    print("batch wall ms: " + ", ".join(f"p{100 * q:g} {ms:.1f}"
+                                        for q, ms in r["batch_ms"].items()))
+    print("garbage collections: " + ", ".join(
+        f"gen{g} {n} ({ms:.0f} ms, longest {top:.1f})" for g, (n, ms, top) in r["gc"].items()))
     busy = sorted(r["redis"].items(), key=lambda kv: -kv[1][1])
     total = sum(us for _, us in r["redis"].values())
     print(f"redis-server: {total / n:.1f} us per event in commands; the most:")
