@@ -29,7 +29,7 @@ from .redis_catalog import RedisCatalog
 from .redis_experiments import RedisExperiments
 from .redis_metrics import RedisMetrics
 from .redis_privacy import RedisPrivacy
-from .resp import RespClient
+from .resp import MISS, RespClient
 
 IngestItem = tuple[str, str, float, Sequence[str], float]   # event_id, item, ts, partners, scale
 log = logging.getLogger(__name__)
@@ -41,8 +41,10 @@ class RedisStore(RedisCatalog, RedisExperiments, RedisMetrics, RedisPrivacy):
     """Async access to streamrec's shared state. Use as ``async with RedisStore(...)``."""
 
     def __init__(self, url: str, prefix: str = "", *, half_life_s: float = 7 * 86400.0,
-                 covisit_cap: int = 200) -> None:
+                 covisit_cap: int = 200, cache_lists: bool = False) -> None:
         self.url = url
+        self.cache_lists = cache_lists     # serve_rec keeps what it read until Redis says
+                                           # it changed (state/resp.py, tracking)
         self.prefix = prefix
         self.half_life_s = half_life_s
         self.covisit_cap = covisit_cap
@@ -265,7 +267,7 @@ class RedisStore(RedisCatalog, RedisExperiments, RedisMetrics, RedisPrivacy):
     def _reader(self) -> RespClient:
         """The lean client for the API's read path (:mod:`streamrec.state.resp`)."""
         if self._fast is None:
-            self._fast = RespClient(self.url)
+            self._fast = RespClient(self.url, tracking=self.cache_lists)
         return self._fast
 
     async def serve_rec(self, user_id: str, n_trending: int
@@ -279,12 +281,20 @@ class RedisStore(RedisCatalog, RedisExperiments, RedisMetrics, RedisPrivacy):
         filters in Redis. The script alone for every request cost ~40% of the API's
         requests/s, in Redis's CPU."""
         fast = self._reader()
-        got = fast.send("GET", self.key("rec:" + user_id))
-        newest = fast.send("ZREVRANGE", self.key("oos_at"), 0, 0, "WITHSCORES")
-        raw, last = await got, await newest
+        key, oos_at = self.key("rec:" + user_id), self.key("oos_at")
+        newest = ("ZREVRANGE", oos_at, 0, 0, "WITHSCORES")
+        raw = fast.lookup(key, "GET", key)                 # kept by tracking, or MISS
+        last = fast.lookup(oos_at, *newest)
+        if raw is MISS or last is MISS:                    # both leave in one write
+            got = fast.send_kept(key, "GET", key) if raw is MISS else None
+            read = fast.send_kept(oos_at, *newest) if last is MISS else None
+            raw = raw if got is None else await got
+            last = last if read is None else await read
         if raw is not None:
             rec = decode_list(raw)
-            if not last or float(last[1]) < rec.generated_at - CLOCK_SKEW_S:
+            # RESP2 [member, score]; RESP3 (tracking) [[member, score]]
+            when = (last[0][1] if isinstance(last[0], list) else last[1]) if last else None
+            if when is None or float(when) < rec.generated_at - CLOCK_SKEW_S:
                 return rec, []
         args = (self.prefix, user_id, n_trending, CLOCK_SKEW_S)
         try:

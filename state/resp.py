@@ -17,6 +17,14 @@ again. Error replies raise :class:`redis.exceptions.ResponseError` (``NoScriptEr
 ``NOSCRIPT``). Replies are bytes, as the parser gives them. It has no pool, no
 transactions and no pub/sub: the worker and everything else use redis-py.
 
+With ``tracking=True`` it speaks RESP3 and turns on Redis's client-side caching (``CLIENT
+TRACKING``, Redis 6+): :meth:`RespClient.cached` keeps the reply of a read of one key
+until Redis pushes that the key changed. The push comes on the same connection, after the
+reply of any read made before the write, so a reply is never kept past its invalidation;
+a new connection starts with an empty cache (pushes may have been missed). Only replies
+already in hand are served from the cache: a write is seen once its push has arrived,
+which Redis sends before it answers the writer.
+
 >>> import asyncio
 >>> from streamrec.streams.dev.embedded import RedisServer
 >>> async def demo(url):
@@ -44,6 +52,9 @@ from redis.exceptions import BusyLoadingError, NoScriptError, RedisError, Respon
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+CACHE_KEYS = 200_000     # keys whose replies a tracking connection keeps at most
+MISS = object()          # RespClient.lookup: nothing kept
+
 
 def pack(args: tuple[Any, ...]) -> bytes:
     """One command in RESP: an array of bulk strings.
@@ -68,12 +79,17 @@ def _error(reply: hiredis.ReplyError) -> RedisError:
 class _Connection(asyncio.Protocol):
     """One connection: commands out in order, replies matched to their futures in order."""
 
-    def __init__(self, params: dict[str, Any], timeout_s: float) -> None:
+    def __init__(self, params: dict[str, Any], timeout_s: float, tracking: bool = False
+                 ) -> None:
         self._loop = asyncio.get_running_loop()
         self._timeout_s = timeout_s
         self._parser = hiredis.Reader()
         self._out: list[bytes] = []                     # written at the next flush
-        self._waiters: deque[tuple[asyncio.Future[Any], float]] = deque()
+        # (future, sent at, key whose reply is cached (tracking) or None, command's args)
+        self._waiters: deque[tuple[asyncio.Future[Any], float, bytes | None,
+                                   tuple[Any, ...]]] = deque()
+        self.tracking = tracking
+        self.cache: dict[bytes, dict[tuple[Any, ...], Any]] = {}   # key -> {args: reply}
         self._transport: asyncio.Transport | None = None
         self._ready = False          # connected and authenticated: commands may go out
         self._flush_soon = False
@@ -82,9 +98,10 @@ class _Connection(asyncio.Protocol):
         self._connecting = self._loop.create_task(self._connect(params))
 
     # -- sending -------------------------------------------------------------------------
-    def send(self, command: bytes) -> asyncio.Future[Any]:
+    def send(self, command: bytes, key: bytes | None = None, args: tuple[Any, ...] = ()
+             ) -> asyncio.Future[Any]:
         fut: asyncio.Future[Any] = self._loop.create_future()
-        self._waiters.append((fut, self._loop.time()))
+        self._waiters.append((fut, self._loop.time(), key, args))
         self._out.append(command)
         if self._ready and not self._flush_soon:
             self._flush_soon = True
@@ -116,10 +133,12 @@ class _Connection(asyncio.Protocol):
                                  else ("AUTH", params["password"]))
                 if params.get("db"):
                     hello.append(("SELECT", params["db"]))
+                if self.tracking:
+                    hello += [("HELLO", 3), ("CLIENT", "TRACKING", "ON")]
                 # these go first: replies come in order, so their futures go to the front
                 firsts = [self._loop.create_future() for _ in hello]
                 for fut in reversed(firsts):
-                    self._waiters.appendleft((fut, self._loop.time()))
+                    self._waiters.appendleft((fut, self._loop.time(), None, ()))
                 if hello:
                     assert self._transport is not None
                     self._transport.write(b"".join(pack(h) for h in hello))
@@ -144,7 +163,12 @@ class _Connection(asyncio.Protocol):
         waiters = self._waiters
         try:
             while (reply := self._parser.gets()) is not False:
-                fut = waiters.popleft()[0]
+                if type(reply) is hiredis.PushNotification:
+                    self._pushed(reply)
+                    continue
+                fut, _, key, command = waiters.popleft()
+                if key is not None and not isinstance(reply, hiredis.ReplyError):
+                    self._remember(key, command, reply)
                 if fut.done():                  # its caller was cancelled
                     continue
                 if isinstance(reply, hiredis.ReplyError):
@@ -153,6 +177,22 @@ class _Connection(asyncio.Protocol):
                     fut.set_result(reply)
         except (hiredis.ProtocolError, IndexError) as e:
             self._fail(RedisConnectionError(f"bad reply from Redis: {e}"))
+
+    def _pushed(self, push: list[Any]) -> None:
+        """``invalidate``: the keys changed (None: all of them, e.g. after FLUSHALL)."""
+        if push and push[0] == b"invalidate":
+            keys = push[1] if len(push) > 1 else None
+            if keys is None:
+                self.cache.clear()
+            else:
+                for k in keys:
+                    self.cache.pop(k, None)
+
+    def _remember(self, key: bytes, command: tuple[Any, ...], reply: Any) -> None:
+        cache = self.cache
+        if key not in cache and len(cache) >= CACHE_KEYS:
+            del cache[next(iter(cache))]        # the oldest: Redis keeps tracking it, harmless
+        cache.setdefault(key, {})[command] = reply
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._fail(RedisConnectionError(f"connection to Redis lost: {exc or 'closed'}"))
@@ -172,6 +212,7 @@ class _Connection(asyncio.Protocol):
         """Close for good: every waiting command gets ``exc``."""
         self.closed = True
         self._ready = False
+        self.cache.clear()
         if self._transport is not None:
             self._transport.abort()
         while self._waiters:
@@ -225,19 +266,64 @@ def _ssl_context(params: dict[str, Any]) -> ssl.SSLContext | None:
 class RespClient:
     """A Redis client for hot read paths; see the module docstring. Use one per process."""
 
-    def __init__(self, url: str, *, timeout_s: float = 5.0) -> None:
+    def __init__(self, url: str, *, timeout_s: float = 5.0, tracking: bool = False) -> None:
         self.url = url
         self.timeout_s = timeout_s
+        self.tracking = tracking
+        self.hits = self.misses = 0          # of lookup
         self._params = parse_url(url)
         self._conn: _Connection | None = None
+
+    def _connection(self) -> _Connection:
+        conn = self._conn
+        if conn is None or conn.closed:
+            conn = self._conn = _Connection(self._params, self.timeout_s, self.tracking)
+        return conn
 
     def send(self, *args: Any) -> asyncio.Future[Any]:
         """Queue one command now (it leaves with the others of this loop turn); await the
         future for the reply."""
+        return self._connection().send(pack(args))
+
+    async def cached(self, key: str, *args: Any) -> Any:
+        """The reply of ``args``, a command that reads ``key`` alone: with ``tracking``,
+        kept and given again until Redis says that ``key`` changed.
+
+        >>> from streamrec.streams.dev.embedded import RedisServer
+        >>> async def demo(url):
+        ...     writer, client = RespClient(url), RespClient(url, tracking=True)
+        ...     await writer.execute("SET", "k", "1")
+        ...     first = await client.cached("k", "GET", "k")
+        ...     again = await client.cached("k", "GET", "k")     # no round trip
+        ...     await writer.execute("SET", "k", "2")
+        ...     await client.execute("PING")          # the push is ahead of this reply
+        ...     now = await client.cached("k", "GET", "k")
+        ...     await writer.aclose(); await client.aclose()
+        ...     return first, again, now, client.hits, client.misses
+        >>> with RedisServer() as server:
+        ...     asyncio.run(demo(server.url))
+        (b'1', b'1', b'2', 1, 2)
+        """
+        kept = self.lookup(key, *args)
+        return kept if kept is not MISS else await self.send_kept(key, *args)
+
+    def lookup(self, key: str, *args: Any) -> Any:
+        """The kept reply of ``args`` (a read of ``key``), or :data:`MISS` (then
+        :meth:`send_kept`). Synchronous: a hit costs no future and no loop turn."""
         conn = self._conn
-        if conn is None or conn.closed:
-            conn = self._conn = _Connection(self._params, self.timeout_s)
-        return conn.send(pack(args))
+        kept = conn.cache.get(key.encode()) if conn is not None and not conn.closed else None
+        if kept is not None:
+            got = kept.get(args, MISS)
+            if got is not MISS:
+                self.hits += 1
+                return got
+        self.misses += 1
+        return MISS
+
+    def send_kept(self, key: str, *args: Any) -> asyncio.Future[Any]:
+        """:meth:`send` for a read of ``key`` whose reply is kept (with ``tracking``)."""
+        conn = self._connection()
+        return conn.send(pack(args), key.encode() if conn.tracking else None, args)
 
     async def execute(self, *args: Any) -> Any:
         return await self.send(*args)

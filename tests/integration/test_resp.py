@@ -119,3 +119,72 @@ async def test_a_server_that_never_answers_times_out():
     await fast.aclose()
     server.close()
     await server.wait_closed()
+
+
+async def test_tracking_keeps_replies_until_redis_says_the_key_changed(redis_server, names):
+    """Client-side caching: a read of a tracked key is answered from memory until Redis
+    pushes an invalidation (a write by another client, a delete, an expiry, a flush); a
+    reconnect starts empty. The push comes on the same connection ahead of any reply
+    Redis sends after the write, so a PING (its reply) proves it was applied."""
+    writer = aioredis.Redis.from_url(redis_server.url)
+    fast = RespClient(redis_server.url, tracking=True)
+    k, z = f"{names}:k", f"{names}:z"
+    try:
+        await writer.set(k, "1")
+        await writer.zadd(z, {"a": 1.5})
+        served = await writer.info("stats")
+        for _ in range(3):
+            assert await fast.cached(k, "GET", k) == b"1"
+            assert await fast.cached(z, "ZREVRANGE", z, 0, 0, "WITHSCORES") == [[b"a", 1.5]]
+        assert (fast.hits, fast.misses) == (4, 2)
+        await writer.set(k, "2")                 # another client's write
+        await fast.execute("PING")
+        assert await fast.cached(k, "GET", k) == b"2"
+        assert await fast.cached(z, "ZREVRANGE", z, 0, 0, "WITHSCORES") == [[b"a", 1.5]]
+        await writer.delete(k)
+        await fast.execute("PING")
+        assert await fast.cached(k, "GET", k) is None
+        assert await fast.cached(k, "GET", k) is None     # a missing key is kept too
+        await writer.set(k, "3", px=1)          # expiry pushes an invalidation as well
+        await fast.execute("PING")
+        while await writer.exists(k):
+            await asyncio.sleep(0.005)          # polls Redis for the expiry, no fixed wait
+        await fast.execute("PING")
+        assert await fast.cached(k, "GET", k) is None
+        await writer.set(k, "4")
+        await writer.client_kill_filter(_type="normal", skipme=True)   # fast's connection
+        with pytest.raises(RedisConnectionError):
+            await fast.execute("PING")
+        assert await fast.cached(k, "GET", k) == b"4"     # a new connection, read again
+        hits = fast.hits
+        assert await fast.cached(k, "GET", k) == b"4" and fast.hits == hits + 1
+        assert (await writer.info("stats"))["total_commands_processed"] > \
+            served["total_commands_processed"]
+    finally:
+        await fast.aclose()
+        await writer.aclose()
+
+
+async def test_cached_serving_sees_new_lists_and_sellouts(redis_settings):
+    """RedisStore with cache_lists (the API's default): a rewritten list and a sellout
+    reach the next request once Redis's push has arrived."""
+    from streamrec.models.events import CatalogChange
+    from streamrec.state.redis_store import RedisStore
+    from tests.contract.store_contract import _list
+    s = redis_settings
+    async with RedisStore(s.redis.redis_url, s.redis.redis_prefix, cache_lists=True) as api, \
+            RedisStore(s.redis.redis_url, s.redis.redis_prefix) as worker:
+        await worker.apply_catalog([CatalogChange(i, 5, 1.0, None, None) for i in "abcd"])
+        await worker.write_recs({"u1": _list("u1", ["a", "b", "c"], 1.0)})
+        for _ in range(2):
+            rec, _ = await api.serve_rec("u1", 5)
+            assert [i.item_id for i in rec.items] == ["a", "b", "c"]
+        fast = api._reader()
+        assert fast.hits == 2
+        await worker.write_recs({"u1": _list("u1", ["d", "a"], 2.0)})
+        await fast.execute("PING")
+        assert [i.item_id for i in (await api.serve_rec("u1", 5))[0].items] == ["d", "a"]
+        await worker.apply_catalog([CatalogChange("a", 0, None, None, None)])
+        await fast.execute("PING")
+        assert [i.item_id for i in (await api.serve_rec("u1", 5))[0].items] == ["d"]
+        assert await api.serve_rec("nobody", 5) == (None, [])
