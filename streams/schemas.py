@@ -121,6 +121,9 @@ class ScoreRequest(msgspec.Struct):
     request_id: Annotated[str, msgspec.Meta(min_length=1)]
     sequence: list[str]
     candidates: Annotated[list[str], msgspec.Meta(max_length=MAX_CANDIDATES)]
+    # the partition of score.results to answer on: the asking worker reads that one only
+    # (None: the partition of the request id, as a keyed producer picks it)
+    reply_partition: Annotated[int, msgspec.Meta(ge=0)] | None = None
 
 
 class ScoreResult(msgspec.Struct, omit_defaults=True):

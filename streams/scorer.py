@@ -1,9 +1,10 @@
 """``streamrec scorer``: score candidates with the sequential transformer, micro-batched.
 
 Consumes ``score.requests`` (JSON: ``request_id``, ``sequence`` [item ids, oldest first],
-``candidates`` [item ids]) and publishes one ``score.results`` message per request
-(``request_id``, ``scores`` aligned with ``candidates``, null for items the model does not
-know, ``model_version``). Requests are gathered by size and by a maximum wait, padded,
+``candidates`` [item ids], ``reply_partition``) and publishes one ``score.results`` message
+per request (``request_id``, ``scores`` aligned with ``candidates``, null for items the
+model does not know, ``model_version``), on the partition the request names: each worker
+reads only its own. Requests are gathered by size and by a maximum wait, padded,
 scored in one forward pass (``cuda`` with mixed precision when present, else CPU) and
 answered individually. The request queue is bounded: when it is full the scorer stops
 fetching. Offsets are committed only after the results are sent (at-least-once).
@@ -187,7 +188,8 @@ class Scorer:
                                     **client_kwargs(s))
         await consumer.start()
         await producer.start()
-        pending: deque[tuple[TopicPartition, int, asyncio.Future | dict]] = deque()
+        # (partition, offset, answer to come or rejection, reply partition)
+        pending: deque[tuple[TopicPartition, int, asyncio.Future | dict, int | None]] = deque()
         more = asyncio.Event()
         tasks = [asyncio.create_task(self.batcher.run()),
                  asyncio.create_task(self._answer(pending, more, producer, consumer)),
@@ -206,9 +208,10 @@ class Scorer:
                             req = parse_request(m.value)
                         except BadRequest as e:
                             pending.append((tp, m.offset, {"error": str(e), "key": m.key,
-                                                           "value": m.value}))
+                                                           "value": m.value}, None))
                         else:  # waits while the queue is full: backpressure, no drops
-                            pending.append((tp, m.offset, await self.batcher.enqueue(req)))
+                            pending.append((tp, m.offset, await self.batcher.enqueue(req),
+                                            req.get("reply_partition")))
                         more.set()
         finally:
             await self.batcher.close()
@@ -225,6 +228,7 @@ class Scorer:
     async def _answer(self, pending: deque, more: asyncio.Event, producer: AIOKafkaProducer,
                       consumer: AIOKafkaConsumer) -> None:
         results, dlq = self.settings.topic(TOPIC_RESULTS), self.settings.topic("events.dlq")
+        reply_to = await producer.partitions_for(results)
         last_commit = time.monotonic()
         to_commit: dict[TopicPartition, int] = {}
         while True:
@@ -232,7 +236,7 @@ class Scorer:
                 more.clear()
                 await more.wait()
                 continue
-            tp, offset, fut = pending[0]
+            tp, offset, fut, part = pending[0]
             if isinstance(fut, dict):
                 msg = Message(tp.topic, tp.partition, offset, fut["key"], fut["value"], 0.0)
                 log_rejection(log, msg, fut["error"], "bad_request")
@@ -243,8 +247,11 @@ class Scorer:
                     res = await fut
                 except Exception as e:  # a failed batch: answer with the error
                     res = {"request_id": None, "error": f"scoring failed: {e}"}
+                if part is not None and part not in reply_to:     # partitions were added
+                    reply_to = await producer.partitions_for(results)
                 await producer.send(results, key=(res.get("request_id") or "").encode(),
-                                    value=schemas.encode(schemas.ScoreResult(**res)))
+                                    value=schemas.encode(schemas.ScoreResult(**res)),
+                                    partition=part if part in reply_to else None)
                 self.answered += 1
             pending.popleft()
             to_commit[tp] = offset + 1

@@ -2,9 +2,11 @@
 ``score.results`` up to a deadline, and report which requests were not answered in time
 (the caller then ranks those users without the model and says so).
 
-Every worker reads all of ``score.results`` (no consumer group, from the end) and keeps
-only the answers to its own request ids; at large scale give each worker its own reply
-topic instead.
+Each client reads one partition of ``score.results`` (no consumer group, from the end),
+picked from its random id, and names it in every request as ``reply_partition``: the
+scorer answers there, so a worker reads its own answers and those of the few workers that
+picked the same partition (it keeps only its own request ids), not every worker's. Give
+``score.results`` at least as many partitions as there are workers.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+import zlib
 from typing import Any, Protocol
 
 import orjson
@@ -43,6 +46,7 @@ class ScoringClient:
         self._prefix = uuid.uuid4().hex[:8] + ":"
         self.answered = 0
         self.timed_out = 0
+        self.reply_partition: int | None = None    # of score.results, set by start()
 
     async def start(self) -> None:
         s = self.settings
@@ -60,7 +64,9 @@ class ScoringClient:
         if not parts:
             await self._consumer._client.force_metadata_update()
             parts = self._consumer.partitions_for_topic(topic) or {0}
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        ordered = sorted(parts)
+        self.reply_partition = ordered[zlib.crc32(self._prefix.encode()) % len(ordered)]
+        tps = [TopicPartition(topic, self.reply_partition)]
         self._consumer.assign(tps)
         await self._consumer.seek_to_end(*tps)
         for tp in tps:  # resolve the end offsets now, before any request is sent
@@ -104,7 +110,7 @@ class ScoringClient:
             self._waiting[rid] = loop.create_future()
             assert self._producer is not None, "ScoringClient.start() first"
             await self._producer.send(topic, key=rid.encode(), value=schemas.encode(
-                schemas.ScoreRequest(rid, seq, cands)))
+                schemas.ScoreRequest(rid, seq, cands, self.reply_partition)))
         futs = {key: self._waiting[rid] for key, rid in ids.items()}
         await asyncio.wait(futs.values(), timeout=deadline_s)
         out: dict[str, dict[str, Any] | None] = {}

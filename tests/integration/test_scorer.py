@@ -198,3 +198,54 @@ async def test_catalog_titles_become_content_candidates(settings, tmp_path):
     finally:
         sc.stop()
         await asyncio.wait_for(task, 30)
+
+
+async def test_each_worker_reads_only_its_reply_partition(settings, scorer):
+    """Answers go to the partition of score.results that the request names; each client
+    reads only that partition and gets every answer to its own requests."""
+    import zlib
+
+    from aiokafka import TopicPartition
+
+    from streamrec.streams.worker.scoring_client import ScoringClient
+    prefixes = {}
+    for n in range(200):       # two client ids that pick different partitions (of 4)
+        prefixes.setdefault(zlib.crc32(f"c{n:07d}:".encode()) % settings.kafka.partitions,
+                            f"c{n:07d}:")
+    a, b = ScoringClient(settings), ScoringClient(settings)
+    a._prefix, b._prefix = list(prefixes.values())[:2]
+    await a.start()
+    await b.start()
+    try:
+        assert a.reply_partition != b.reply_partition
+        topic = settings.topic("score.results")
+        for c in (a, b):
+            assert c._consumer.assignment() == {TopicPartition(topic, c.reply_partition)}
+        reqs = {f"u{i}": (request(i)["sequence"], request(i)["candidates"]) for i in range(12)}
+        got_a, got_b = await asyncio.gather(a.score(reqs, 30.0), b.score(reqs, 30.0))
+        assert all(r is not None and "scores" in r for r in [*got_a.values(), *got_b.values()])
+        assert a.timed_out == b.timed_out == 0 and a.answered == b.answered == 12
+    finally:
+        await a.stop()
+        await b.stop()
+    # on the topic: every answer sits on its asker's partition
+    c = AIOKafkaConsumer(bootstrap_servers=settings.kafka.broker, group_id=None)
+    await c.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(settings.kafka.partitions)]
+        c.assign(tps)
+        await c.seek_to_beginning(*tps)
+        ends = await c.end_offsets(tps)
+        seen = 0
+        async with asyncio.timeout(30):
+            while any([await c.position(tp) < ends[tp] for tp in tps]):
+                for tp, msgs in (await c.getmany(timeout_ms=200)).items():
+                    for m in msgs:
+                        rid = orjson.loads(m.value)["request_id"]
+                        for client in (a, b):
+                            if rid.startswith(client._prefix):
+                                assert tp.partition == client.reply_partition, rid
+                                seen += 1
+        assert seen == 24
+    finally:
+        await c.stop()
