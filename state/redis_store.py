@@ -21,7 +21,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
-from streamrec.streams.schemas import StoredList, decode_list
+from streamrec.streams.schemas import StoredList, decode_list, made_at
 
 from .batch import BatchWrite, Visit, check_reply, lua
 from .protocols import CLOCK_SKEW_S, BatchView, Candidates
@@ -273,13 +273,21 @@ class RedisStore(RedisCatalog, RedisExperiments, RedisMetrics, RedisPrivacy):
     async def serve_rec(self, user_id: str, n_trending: int
                         ) -> tuple[StoredList | None, list[tuple[str, float]]]:
         """The user's stored list without its out-of-stock items, or (None, trending) for a
-        user without one.
+        user without one (:meth:`serve_raw`, decoded)."""
+        raw, rec, trending = await self.serve_raw(user_id, n_trending)
+        return (decode_list(raw) if raw is not None else rec), trending
 
-        Usually one round trip of two plain reads: the list, and when the newest current
-        sellout happened. Only a new user, or a list made before (or up to
-        ``CLOCK_SKEW_S`` after) that sellout, takes a second one: the serving script, which
-        filters in Redis. The script alone for every request cost ~40% of the API's
-        requests/s, in Redis's CPU."""
+    async def serve_raw(self, user_id: str, n_trending: int
+                        ) -> tuple[bytes | None, StoredList | None, list[tuple[str, float]]]:
+        """(the stored bytes, None, []) when the user's list is served as stored (nothing in
+        it sold out since it was made), else (None, the list without its sold-out items
+        or None, trending): the API renders the stored bytes once per change.
+
+        Usually one round trip of two plain reads, or none with ``cache_lists``: the list,
+        and when the newest current sellout happened. Only a new user, or a list made
+        before (or up to ``CLOCK_SKEW_S`` after) that sellout, takes a second one: the
+        serving script, which filters in Redis. The script alone for every request cost
+        ~40% of the API's requests/s, in Redis's CPU."""
         fast = self._reader()
         key, oos_at = self.key("rec:" + user_id), self.key("oos_at")
         newest = ("ZREVRANGE", oos_at, 0, 0, "WITHSCORES")
@@ -291,20 +299,21 @@ class RedisStore(RedisCatalog, RedisExperiments, RedisMetrics, RedisPrivacy):
             raw = raw if got is None else await got
             last = last if read is None else await read
         if raw is not None:
-            rec = decode_list(raw)
             # RESP2 [member, score]; RESP3 (tracking) [[member, score]]
             when = (last[0][1] if isinstance(last[0], list) else last[1]) if last else None
-            if when is None or float(when) < rec.generated_at - CLOCK_SKEW_S:
-                return rec, []
+            if when is None or float(when) < made_at(raw) - CLOCK_SKEW_S:
+                return raw, None, []
         args = (self.prefix, user_id, n_trending, CLOCK_SKEW_S)
         try:
             raw, rest = await fast.execute("EVALSHA", self._serve.sha, 0, *args)
         except NoScriptError:
             raw, rest = await fast.execute("EVAL", self._serve.script, 0, *args)
         if raw is None:
-            return None, [(rest[j].decode(), float(rest[j + 1])) for j in range(0, len(rest), 2)]
+            return None, None, [(rest[j].decode(), float(rest[j + 1]))
+                                for j in range(0, len(rest), 2)]
         rec = decode_list(raw)
         if rest:
             gone = {n - 1 for n in rest}      # Lua positions are 1-based
             rec.items = [it for n, it in enumerate(rec.items) if n not in gone]
-        return rec, []
+            return None, rec, []
+        return raw, None, []

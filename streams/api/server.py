@@ -79,7 +79,16 @@ async def recommendations(request: web.Request) -> web.Response:
     explain = EXPLAIN.get(request.query.get("explain", "0"))
     if explain is None:
         return _error(400, f"explain must be 0 or 1, got {request.query['explain']!r}")
-    rec, trending = await store.serve_rec(user_id, 2 * k)   # sold-out items already gone
+    raw, rec, trending = await store.serve_raw(user_id, 2 * k)  # sold-out items gone
+    if raw is not None:   # served as stored: rendered once per list, k and explain
+        bodies = request.app[BODIES]
+        kept = bodies.get((user_id, k, explain))
+        if kept is None or kept[0] != raw:
+            if len(bodies) >= MAX_BODIES:
+                bodies.clear()
+            kept = (raw, _render(schemas.decode_list(raw), k, explain))
+            bodies[user_id, k, explain] = kept
+        return web.Response(body=kept[1], content_type="application/json")
     if rec is None:       # a user without a list: trending, in the list's schema
         return web.Response(body=schemas.encode(schemas.StoredList(
             user_id=user_id, items=[schemas.ListItem(i, s, [f"trending #{n}"] if explain
@@ -88,11 +97,22 @@ async def recommendations(request: web.Request) -> web.Response:
                                                                1)],
             impression_id=None, policy="trending", model_version="trending-v1",
             generated_at=time.time(), cold_start=True)), content_type="application/json")
+    return web.Response(body=_render(rec, k, explain), content_type="application/json")
+
+
+def _render(rec: schemas.StoredList, k: int, explain: bool) -> bytes:
+    """The response body of a stored list: its first ``k`` items, reasons if ``explain``."""
     rec.items = rec.items[:k]
     if not explain:
         for item in rec.items:
             item.why = None
-    return web.Response(body=schemas.encode(rec), content_type="application/json")
+    return schemas.encode(rec)
+
+
+# rendered lists kept per API process: (user, k, explain) -> (stored bytes, body)
+BODIES: web.AppKey[dict[tuple[str, int, bool], tuple[bytes, bytes]]] = web.AppKey("bodies",
+                                                                                 dict)
+MAX_BODIES = 100_000
 
 
 EXPLAIN = {"0": False, "false": False, "1": True, "true": True}
@@ -235,6 +255,7 @@ def make_app(settings: Settings, store: RedisStore | None = None) -> web.Applica
     app = web.Application(middlewares=[json_errors])
     app[SETTINGS] = settings
     app[STATS] = RequestStats()
+    app[BODIES] = {}
     own = store is None
     app[STORE] = store or RedisStore(settings.redis.redis_url, settings.redis.redis_prefix,
                                      cache_lists=settings.serving.api_cache)

@@ -43,6 +43,26 @@ async def test_stored_list_minus_sold_out_items(api):
     assert [i["item_id"] for i in body["items"]] == ["a", "b", "c"]
 
 
+async def test_a_rewritten_list_is_served_at_once_and_each_k_and_explain_apart(api):
+    """The API keeps lists (tracked by Redis) and their rendered bodies: a rewrite by the
+    worker reaches the next request, and k and explain never share a body."""
+    from streamrec.streams import schemas
+    url, store, http = api
+    await store.apply_catalog([CatalogChange(i, stock=5) for i in "abcde"])
+    await store.write_recs({"u": schemas.encode(schemas.StoredList(
+        user_id="u", items=[schemas.ListItem(i, 1.0, ["because"]) for i in "abcd"],
+        impression_id=None, policy="p", model_version="v", generated_at=1.0))})
+    for _ in range(2):
+        _, two = await get(http, f"{url}/recommendations/u?k=2")
+        _, three = await get(http, f"{url}/recommendations/u?k=3&explain=1")
+        assert [i["item_id"] for i in two["items"]] == ["a", "b"]
+        assert [i["item_id"] for i in three["items"]] == ["a", "b", "c"]
+        assert two["items"][0].get("why") is None and three["items"][0]["why"] == ["because"]
+    await store.write_recs({"u": stored_list("u", "edc")})
+    _, two = await get(http, f"{url}/recommendations/u?k=2")
+    assert [i["item_id"] for i in two["items"]] == ["e", "d"]
+
+
 async def test_sold_out_items_are_checked_in_lists_made_just_after(api):
     """A list made within the clock-skew margin after a sellout (a worker that read the stock
     just before it) is still filtered."""
