@@ -56,9 +56,9 @@ if #pop > 0 then
     local item, ts = ev[1], ev[2]
     if not t0 then t0 = ts; redis.call('SET', t0k, string.format('%.6f', ts)) end
     if (ts - t0) / hl > 60 then
-      local f = 2 ^ ((t0 - ts) / hl)
-      local all = redis.call('ZRANGE', popk, 0, -1, 'WITHSCORES')
-      for j = 1, #all, 2 do redis.call('ZADD', popk, tonumber(all[j + 1]) * f, all[j]) end
+      -- every score x f in one command (a ZADD per item blocked Redis ~13 ms per rebase
+      -- on a 10k-item catalog); the same double product as the in-memory store's
+      redis.call('ZUNIONSTORE', popk, 1, popk, 'WEIGHTS', fmt(2 ^ ((t0 - ts) / hl)))
       t0 = ts; redis.call('SET', t0k, string.format('%.6f', ts))
     end
     redis.call('ZINCRBY', popk, fmt(2 ^ ((ts - t0) / hl)), item)
