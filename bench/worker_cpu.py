@@ -41,7 +41,7 @@ def messages(events: list[tuple[str, dict[str, Any]]], partitions: int) -> list[
 
     >>> [(m.topic, m.partition, m.offset) for m in messages(
     ...     [("view", {"user_id": "1", "ts": 1.0}), ("view", {"user_id": "1", "ts": 2.0})], 4)]
-    [('events.view', 1, 0), ('events.view', 1, 1)]
+    [('events.view', 3, 0), ('events.view', 3, 1)]
     """
     nxt: dict[tuple[str, int], int] = {}
     out = []
