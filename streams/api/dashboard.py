@@ -25,6 +25,7 @@ from aiohttp import web
 
 from streamrec.streams.api.context import SETTINGS, STORE
 from streamrec.streams.api.figures import cluster_figures
+from streamrec.streams.api.guard import guarded
 from streamrec.streams.api.metrics import Families
 
 ASSETS = {"dashboard.js": "application/javascript", "dashboard.css": "text/css",
@@ -80,7 +81,7 @@ async def root(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     """``/`` (a redirect), ``/dashboard``, its figures and its assets."""
-    app.router.add_get("/", root)
-    app.router.add_get("/dashboard", page)
-    app.router.add_get("/dashboard/figures.json", figures)
-    app.router.add_get("/dashboard/{name}", asset)
+    app.router.add_get("/", guarded(root))
+    app.router.add_get("/dashboard", guarded(page))
+    app.router.add_get("/dashboard/figures.json", guarded(figures))
+    app.router.add_get("/dashboard/{name}", guarded(asset))

@@ -34,6 +34,7 @@ from streamrec.models.search import VectorIndex, rerank
 from streamrec.models.userstate import UserState
 from streamrec.state.redis_store import RedisStore
 from streamrec.streams.api.context import SETTINGS, STORE
+from streamrec.streams.api.guard import guarded
 from streamrec.streams.exceptions import StreamrecError
 from streamrec.streams.kafka_security import client_kwargs
 from streamrec.streams.records import TOPIC_CATALOG
@@ -200,7 +201,7 @@ async def search(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     """``GET /search``; with ``STREAMREC_SEARCH`` on, the index starts with the app."""
-    app.router.add_get("/search", search)
+    app.router.add_get("/search", guarded(search))
     settings = app[SETTINGS]
     if not settings.serving.search:
         return

@@ -7,15 +7,11 @@ served list at once, including lists written before it).
 
 from __future__ import annotations
 
-import hmac
-import logging
 import time
 from importlib import resources
 
 import orjson
 from aiohttp import web
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from streamrec.models.experiments import Experiment, ExperimentError, report
 from streamrec.models.ranking import trending_list
@@ -24,44 +20,12 @@ from streamrec.streams import schemas
 from streamrec.streams.api import dashboard, search, users
 from streamrec.streams.api.context import SETTINGS, STATS, STORE
 from streamrec.streams.api.figures import cluster_figures
+from streamrec.streams.api.guard import add_unmatched, error, guarded, json_response
 from streamrec.streams.api.metrics import RequestStats, render
 from streamrec.streams.exceptions import StreamrecError
 from streamrec.streams.settings import Settings
 
-log = logging.getLogger(__name__)
-
-
-def _json(data: object, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
-
-
-def _error(status: int, message: str) -> web.Response:
-    return _json({"error": message, "status": status}, status)
-
-
-@web.middleware
-async def json_errors(request: web.Request, handler):  # type: ignore[no-untyped-def]
-    """Errors as JSON (503 when Redis is down), admin endpoints closed without their
-    token, and each request counted and timed."""
-    t0 = time.perf_counter()
-    try:
-        response = admin_denied(request) or await handler(request)
-    except web.HTTPException as e:
-        if e.status < 400:
-            raise
-        response = _error(e.status, e.reason)
-        if "Allow" in e.headers:      # 405: the methods the resource takes (RFC 9110)
-            response.headers["Allow"] = e.headers["Allow"]
-    except (RedisConnectionError, RedisTimeoutError) as e:
-        log.warning("Redis unavailable serving %s: %s", request.path, e)
-        response = _error(503, f"Redis unavailable: {e}")
-    except Exception:
-        log.exception("error serving %s", request.path)
-        response = _error(500, "internal error")
-    resource = request.match_info.route.resource
-    request.app[STATS].observe(resource.canonical if resource else "unmatched",
-                               response.status, (time.perf_counter() - t0) * 1000.0)
-    return response
+_json, _error = json_response, error
 
 
 async def recommendations(request: web.Request) -> web.Response:
@@ -229,30 +193,8 @@ async def experiment_action(request: web.Request) -> web.Response:
     return _json(await _report(store, exp))
 
 
-ADMIN_PREFIXES = ("/experiments", "/users/")
-
-
-def admin_denied(request: web.Request) -> web.Response | None:
-    """401 for an admin endpoint (``/experiments...``, ``/users/...``) without
-    ``Authorization: Bearer <token>`` (``STREAMREC_ADMIN_TOKEN``); without a configured
-    token they are closed. None for every other request (checked in :func:`json_errors`:
-    a middleware of its own cost each request a few microseconds)."""
-    if not request.path.startswith(ADMIN_PREFIXES):
-        return None
-    token = request.app[SETTINGS].serving.admin_token.get_secret_value()
-    given = request.headers.get("Authorization", "")
-    if not token:
-        return _error(401, "admin endpoints are disabled: set STREAMREC_ADMIN_TOKEN")
-    if not (given.startswith("Bearer ") and
-            hmac.compare_digest(given[7:].encode(), token.encode())):
-        response = _error(401, "admin endpoint: missing or wrong bearer token")
-        response.headers["WWW-Authenticate"] = 'Bearer realm="streamrec admin"'
-        return response
-    return None
-
-
 def make_app(settings: Settings, store: RedisStore | None = None) -> web.Application:
-    app = web.Application(middlewares=[json_errors])
+    app = web.Application()
     app[SETTINGS] = settings
     app[STATS] = RequestStats()
     app[BODIES] = {}
@@ -265,20 +207,21 @@ def make_app(settings: Settings, store: RedisStore | None = None) -> web.Applica
             await app[STORE].aclose()
 
     app.on_cleanup.append(close)
-    app.router.add_get("/recommendations/{user_id}", recommendations)
-    app.router.add_post("/experiments", create_experiment)
-    app.router.add_get("/experiments", list_experiments)
-    app.router.add_get("/experiments/{name}", get_experiment)
+    app.router.add_get("/recommendations/{user_id}", guarded(recommendations))
+    app.router.add_post("/experiments", guarded(create_experiment))
+    app.router.add_get("/experiments", guarded(list_experiments))
+    app.router.add_get("/experiments/{name}", guarded(get_experiment))
     app.router.add_post("/experiments/{name}/{action:pause|resume|stop|reset}",
-                        experiment_action)
-    app.router.add_get("/openapi.yaml", openapi)
-    app.router.add_get("/health", health)
-    app.router.add_get("/health/live", live)
-    app.router.add_get("/health/ready", ready)
-    app.router.add_get("/metrics", metrics)
+                        guarded(experiment_action))
+    app.router.add_get("/openapi.yaml", guarded(openapi))
+    app.router.add_get("/health", guarded(health))
+    app.router.add_get("/health/live", guarded(live))
+    app.router.add_get("/health/ready", guarded(ready))
+    app.router.add_get("/metrics", guarded(metrics))
     dashboard.add_routes(app)
     users.add_routes(app)
     search.add_routes(app)
+    add_unmatched(app)
     return app
 
 

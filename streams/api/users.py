@@ -33,6 +33,7 @@ from aiokafka.errors import KafkaError
 from streamrec.models.userstate import UserState
 from streamrec.streams import schemas
 from streamrec.streams.api.context import SETTINGS, STORE
+from streamrec.streams.api.guard import guarded
 from streamrec.streams.kafka_security import client_kwargs
 from streamrec.streams.records import TOPIC_FORGET
 from streamrec.streams.settings import Settings
@@ -150,6 +151,6 @@ def add_routes(app: web.Application) -> None:
         await app[TOMBSTONES].aclose()
 
     app.on_cleanup.append(close)
-    app.router.add_delete("/users/{user_id}", forget)
-    app.router.add_post("/users/{user_id}/consent", consent)
-    app.router.add_get("/users/{user_id}/profile", profile)
+    app.router.add_delete("/users/{user_id}", guarded(forget))
+    app.router.add_post("/users/{user_id}/consent", guarded(consent))
+    app.router.add_get("/users/{user_id}/profile", guarded(profile))
