@@ -21,9 +21,10 @@ With ``tracking=True`` it speaks RESP3 and turns on Redis's client-side caching 
 TRACKING``, Redis 6+): :meth:`RespClient.cached` keeps the reply of a read of one key
 until Redis pushes that the key changed. The push comes on the same connection, after the
 reply of any read made before the write, so a reply is never kept past its invalidation;
-a new connection starts with an empty cache (pushes may have been missed). Only replies
-already in hand are served from the cache: a write is seen once its push has arrived,
-which Redis sends before it answers the writer.
+a new connection starts with an empty cache (pushes may have been missed). A write is
+seen once its push has arrived: Redis queues the push while it runs the write, ahead of
+the writer's reply, but on another connection, so a request that follows the writer's
+reply within microseconds may still be served the reply from before the write.
 
 >>> import asyncio
 >>> from streamrec.streams.dev.embedded import RedisServer
