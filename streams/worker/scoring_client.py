@@ -6,7 +6,10 @@ Each client reads one partition of ``score.results`` (no consumer group, from th
 picked from its random id, and names it in every request as ``reply_partition``: the
 scorer answers there, so a worker reads its own answers and those of the few workers that
 picked the same partition (it keeps only its own request ids), not every worker's. Give
-``score.results`` at least as many partitions as there are workers.
+``score.results`` at least as many partitions as there are workers. Upgrade scorers
+before workers: a scorer that ignores ``reply_partition`` answers on the partition of the
+request id, where most asking workers no longer look (their lists fall back to the
+heuristic at the deadline).
 """
 
 from __future__ import annotations
