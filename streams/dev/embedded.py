@@ -245,11 +245,23 @@ class RedisClusterServer:
         self.stop()
 
 
+def _cluster_port() -> int:
+    """A free port whose cluster-bus port (10,000 above it, as Redis fixes it) is free too."""
+    for _ in range(200):
+        port = free_port()
+        if port + 10000 <= 65535:
+            with socket.socket() as s, contextlib.suppress(OSError):
+                s.bind((HOST, port + 10000))
+                return port
+    raise EmbeddedStartError("no free port pair (p, p + 10000) for a Redis Cluster node")
+
+
 class _ClusterNode(_Child):
     what = "redis-cluster"
 
     def __init__(self, password: str) -> None:
         super().__init__()
+        self.port = _cluster_port()
         self.password = password
 
     def argv(self) -> list[str]:
