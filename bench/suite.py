@@ -12,7 +12,8 @@ events (default mapping):
    agent and through the no-op aiokafka consumer (the worker's own kind of consumer),
    each writing a stand-in list per user per batch: the floors that the consumer, the
    broker, Redis and the load generator set on this machine;
-3. API: ``streamrec api`` and, as the baseline, a bare aiohttp handler doing one Redis
+3. API: ``streamrec api`` (also with ``explain=1``, and with ``--api-cache``: lists kept
+   until Redis pushes a change) and, as the baseline, a bare aiohttp handler doing one Redis
    GET with redis-py, and as the ceiling, aiohttp answering a constant list
    (``bench/bare_api.py``), each a separate process serving the lists the worker
    wrote; closed loop for requests/s, open loop at fixed rates for latency.
@@ -89,6 +90,7 @@ async def api_bench(redis_url: str, prefix: str, users: list[str], seconds: floa
         "bare aiohttp + 1 GET": (lambda port: [*bare, str(port)], ""),
         "streamrec api": (lambda port: [*api, str(port)], ""),
         "streamrec api, explain=1": (lambda port: [*api, str(port)], "&explain=1"),
+        "streamrec api, cached lists": (lambda port: [*api, str(port), "--api-cache"], ""),
     }
     env = {**os.environ, "STREAMREC_REDIS_URL": redis_url, "STREAMREC_REDIS_PREFIX": prefix}
     ports = {name: free_port() for name in servers}

@@ -211,9 +211,11 @@ class ServingSettings(_Group):
     # the scorer (streamrec scorer) and the learner (streamrec learner)
     api_host: str = setting("127.0.0.1", "interface the HTTP API binds")
     api_port: int = setting(8080, "port of the HTTP API (0 = a free port)", 0, 65535)
-    api_cache: bool = setting(True, "the API keeps each list it read until Redis pushes that "
-                              "it changed (client-side caching with CLIENT TRACKING, RESP3: "
-                              "Redis 6+); off = every request reads Redis")
+    api_cache: bool = setting(False, "the API keeps each list it read until Redis pushes "
+                              "that it changed (client-side caching with CLIENT TRACKING, "
+                              "RESP3: Redis 6+): far fewer Redis reads, but a request right "
+                              "after a write may get the list from before it; off = every "
+                              "request reads Redis")
     admin_token: Secret16 = setting(SecretStr(""), "bearer token of the API's admin endpoints "
                                     "(experiments); empty = admin endpoints answer 401")
     snapshot_key: Secret16 = setting(SecretStr(""), "secret key (16+ characters) that signs the "

@@ -31,8 +31,8 @@ async def test_latency_probe_measures_each_event_after_the_warm_up(broker, redis
 
 async def test_api_bench_runs_each_server_and_every_request_succeeds(redis_server, names):
     """The API phase: aiohttp alone, the bare redis-py handler and ``streamrec api`` (also
-    with ``explain=1``), each a process of its own, answer every request of the closed
-    and the open loop with 200."""
+    with ``explain=1``, and with cached lists), each a process of its own, answer every
+    request of the closed and the open loop with 200."""
     import time
 
     from streamrec.bench.suite import api_bench
@@ -43,7 +43,7 @@ async def test_api_bench_runs_each_server_and_every_request_succeeds(redis_serve
         await store.write_recs({u: stored_list(u, "a", time.time()) for u in users})
     out = await api_bench(redis_server.url, f"{names}:", users, 0.5, [100.0], 4)
     assert list(out) == ["aiohttp, no Redis", "bare aiohttp + 1 GET", "streamrec api",
-                         "streamrec api, explain=1"]
+                         "streamrec api, explain=1", "streamrec api, cached lists"]
     for name, runs in out.items():
         closed, paced = runs[0], runs[1]
         assert closed.errors == 0 and len(closed.latencies_ms) > 10, name
