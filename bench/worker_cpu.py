@@ -61,8 +61,9 @@ async def _sink(topic: str, key: bytes | None, value: bytes) -> None:
 
 async def run(redis_url: str, msgs: list[Message], catalog: list[Any], batch: int,
               settings: Settings, profile: cProfile.Profile | None = None
-              ) -> dict[str, float]:
-    """Apply ``msgs`` in batches of ``batch``; wall and CPU seconds of the batches."""
+              ) -> dict[str, Any]:
+    """Apply ``msgs`` in batches of ``batch``: wall and CPU seconds of the batches, their
+    wall-time quantiles, garbage-collection pauses and redis-server's commandstats."""
     async with RedisStore(redis_url, "cpu:", half_life_s=settings.ranking.half_life_s,
                           covisit_cap=settings.ranking.covisit_cap) as store:
         await store.apply_catalog(catalog)

@@ -43,7 +43,7 @@ class RedisStore(RedisCatalog, RedisExperiments, RedisMetrics, RedisPrivacy):
     def __init__(self, url: str, prefix: str = "", *, half_life_s: float = 7 * 86400.0,
                  covisit_cap: int = 200, cache_lists: bool = False) -> None:
         self.url = url
-        self.cache_lists = cache_lists     # serve_rec keeps what it read until Redis says
+        self.cache_lists = cache_lists     # serve_raw keeps what it read until Redis says
                                            # it changed (state/resp.py, tracking)
         self.prefix = prefix
         self.half_life_s = half_life_s

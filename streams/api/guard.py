@@ -3,7 +3,7 @@ token, errors as JSON (503 when Redis is down), each request counted and timed.
 
 It wraps each handler where the route is added (:func:`guarded`) rather than running as
 an aiohttp middleware: an app without middlewares takes aiohttp's fast path, and the
-middleware chain cost the list endpoint about a fifth of its requests/s (wrk against the
+middleware chain cost the list endpoint about a quarter of its requests/s (wrk against the
 same handler with and without it, docs/benchmarks.md). Unknown paths and methods reach
 :func:`unmatched`, the last route, which answers 404 or 405 (with ``Allow``) as JSON.
 """

@@ -25,8 +25,6 @@ from streamrec.streams.api.metrics import RequestStats, render
 from streamrec.streams.exceptions import StreamrecError
 from streamrec.streams.settings import Settings
 
-_json, _error = json_response, error
-
 
 async def recommendations(request: web.Request) -> web.Response:
     settings, store = request.app[SETTINGS], request.app[STORE]
@@ -35,14 +33,14 @@ async def recommendations(request: web.Request) -> web.Response:
     try:
         k = int(raw_k)
     except ValueError:
-        return _error(400, f"k must be an integer 1..500, got {raw_k!r}")
+        return error(400, f"k must be an integer 1..500, got {raw_k!r}")
     if not 1 <= k <= 500:
-        return _error(400, f"k must be an integer 1..500, got {k}")
+        return error(400, f"k must be an integer 1..500, got {k}")
     if not user_id or len(user_id) > 256:
-        return _error(400, "user_id must have 1..256 characters")
+        return error(400, "user_id must have 1..256 characters")
     explain = EXPLAIN.get(request.query.get("explain", "0"))
     if explain is None:
-        return _error(400, f"explain must be 0 or 1, got {request.query['explain']!r}")
+        return error(400, f"explain must be 0 or 1, got {request.query['explain']!r}")
     raw, rec, trending = await store.serve_raw(user_id, 2 * k)  # sold-out items gone
     if raw is not None:   # served as stored: rendered once per list, k and explain
         bodies = request.app[BODIES]
@@ -96,7 +94,7 @@ async def health(request: web.Request) -> web.Response:
         await store.ping()
         beats = await store.heartbeats()
     except Exception as e:  # noqa: BLE001 - report any Redis failure
-        return _json({"status": "unavailable", "redis": str(e)}, 503)
+        return json_response({"status": "unavailable", "redis": str(e)}, 503)
     now = time.time()
     procs = {}
     for name, info in beats.items():
@@ -106,7 +104,7 @@ async def health(request: web.Request) -> web.Response:
                            "lag": info.get("lag"), "last_error": info.get("last_error", "")}
     learner = procs.pop("learner", None)
     ok = any(p["alive"] for p in procs.values()) and (learner is None or learner["alive"])
-    return _json({"status": "ok", "redis": "ok", "pipeline": "ok" if ok else "degraded",
+    return json_response({"status": "ok", "redis": "ok", "pipeline": "ok" if ok else "degraded",
                   "workers": procs, "learner": learner})
 
 
@@ -118,7 +116,7 @@ async def openapi(request: web.Request) -> web.Response:
 
 async def live(request: web.Request) -> web.Response:
     """Liveness of this API process (answers without Redis)."""
-    return _json({"status": "ok"})
+    return json_response({"status": "ok"})
 
 
 async def ready(request: web.Request) -> web.Response:
@@ -126,8 +124,8 @@ async def ready(request: web.Request) -> web.Response:
     try:
         await request.app[STORE].ping()
     except Exception as e:  # noqa: BLE001 - report any Redis failure
-        return _json({"status": "unavailable", "redis": str(e)}, 503)
-    return _json({"status": "ok", "redis": "ok"})
+        return json_response({"status": "unavailable", "redis": str(e)}, 503)
+    return json_response({"status": "ok", "redis": "ok"})
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -146,21 +144,21 @@ async def create_experiment(request: web.Request) -> web.Response:
     try:
         body = orjson.loads(await request.read())
     except orjson.JSONDecodeError as e:
-        return _error(400, f"body must be JSON: {e}")
+        return error(400, f"body must be JSON: {e}")
     try:
         if isinstance(body, dict):
             body = {k: v for k, v in body.items() if k not in ("status", "created_at")}
         exp = Experiment.from_dict(body)
     except (ExperimentError, TypeError) as e:
-        return _error(400, str(e))
+        return error(400, str(e))
     if not await store.create_experiment(exp):
-        return _error(409, f"experiment {exp.name!r} already exists")
-    return _json(await _report(store, exp), 201)
+        return error(409, f"experiment {exp.name!r} already exists")
+    return json_response(await _report(store, exp), 201)
 
 
 async def list_experiments(request: web.Request) -> web.Response:
     store = request.app[STORE]
-    return _json({"experiments": [await _report(store, e)
+    return json_response({"experiments": [await _report(store, e)
                                   for e in await store.list_experiments()]})
 
 
@@ -173,7 +171,7 @@ async def _get(request: web.Request) -> Experiment:
 
 
 async def get_experiment(request: web.Request) -> web.Response:
-    return _json(await _report(request.app[STORE], await _get(request)))
+    return json_response(await _report(request.app[STORE], await _get(request)))
 
 
 async def experiment_action(request: web.Request) -> web.Response:
@@ -186,11 +184,11 @@ async def experiment_action(request: web.Request) -> web.Response:
         try:
             moved = await store.set_experiment_status(exp.name, target)
         except ExperimentError as e:
-            return _error(409, str(e))
+            return error(409, str(e))
         if moved is None:
             raise web.HTTPNotFound(reason=f"unknown experiment {exp.name!r}")
         exp = moved
-    return _json(await _report(store, exp))
+    return json_response(await _report(store, exp))
 
 
 def make_app(settings: Settings, store: RedisStore | None = None) -> web.Application:
