@@ -90,11 +90,12 @@ class BatchWrite:
     id_window: int = 0        # event ids remembered per partition (duplicates are dropped)
     backward: float = 1.0     # weight of a co-visitation pair's newer -> older direction
     watermark_hash: str = "wm"   # "wm:pop": trending, which the worker applies first
+    script_extra: dict[str, Any] = field(default_factory=dict)   # cluster_store's fields
 
     def empty(self) -> bool:
         return not (self.watermarks or self.trending or self.visits or self.rewards
                     or self.clicks or self.impressions or self.shown or self.metrics
-                    or self.sets or self.event_ids)
+                    or self.sets or self.event_ids or self.script_extra)
 
     def check_numbers(self) -> None:
         """Raise ``ValueError`` for a number ``lua/commit.lua`` refuses (it checks them
@@ -138,6 +139,7 @@ class BatchWrite:
             d["ids"], d["idcap"] = self.event_ids, self.id_window
         if self.metrics is not None:
             d["m"] = orjson.Fragment(self.metrics)
+        d.update(self.script_extra)
         out: list[Any] = [prefix, orjson.dumps(d), len(self.sets)]
         for k, v in self.sets.items():
             out += (k, v)

@@ -1,6 +1,8 @@
 """The Redis key schema: every key family streamrec writes, its type, lifetime and writer.
 
-All keys are under ``STREAMREC_REDIS_PREFIX``. ``{...}`` is one path segment's worth of id
+All keys are under ``STREAMREC_REDIS_PREFIX``; on Redis Cluster each also carries a hash
+tag after the prefix (``state/cluster_store.py``), and a bucket slot has its own ``wm``
+and ``forgotten``. ``{...}`` is one path segment's worth of id
 (an item, user, experiment or impression id, or ``topic:partition``). A test checks that
 every key a worker, the API and the learner leave in Redis belongs to a family here.
 
@@ -39,6 +41,8 @@ TABLE = """
 | **exactly-once bookkeeping** | | | | |
 | `wm` | hash | none | worker (commit.lua) | per topic:partition, the next event offset whose effects are to be applied |
 | `wm:pop` | hash | none | worker (commit.lua, read round trip) | the same for trending, which is applied before ranking |
+| `wmi` | hash | none | worker (commit.lua), Redis Cluster only | per topic:partition, the intent of the batch that last moved its watermark |
+| `intent:{batch}` | string | until its writer's next batch, or a recovery | worker (commit.lua), Redis Cluster only | a batch's writes to the bucket slots (state/cluster_store.py), applied again by whoever finds them left |
 | `ids:{partition}` | zset | capped at STREAMREC_DEDUP_WINDOW | worker | the partition's last STREAMREC_DEDUP_WINDOW event ids (score: offset) |
 | **what ranking reads** | | | | |
 | `pop` | zset | none | worker | trending: forward-decayed item popularity |

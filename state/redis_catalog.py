@@ -16,13 +16,12 @@ from . import catalog_merge
 
 
 class RedisCatalog:
-    """Catalog operations; the store provides ``_r``, ``_raw``, ``url`` and ``key``."""
+    """Catalog operations; the store provides ``_r``, ``_binary`` and ``key``."""
 
     _r: aioredis.Redis
-    _raw: aioredis.Redis | None
-    url: str
 
     key: Callable[[str], str]
+    _binary: Callable[[], Any]
 
     async def apply_catalog(self, changes: Iterable[CatalogChange]) -> None:
         """Merge catalog changes; stock 0 puts the item in ``oos`` at once, >0 takes it out."""
@@ -73,9 +72,7 @@ class RedisCatalog:
         if not ids:
             return {}
         import numpy as np
-        if self._raw is None:
-            self._raw = aioredis.Redis.from_url(self.url)
-        raws = await self._raw.hmget(self.key("emb"), list(ids))
+        raws = await self._binary().hmget(self.key("emb"), list(ids))
         return {i: np.frombuffer(r, dtype=np.float16).astype(np.float32)
                 for i, r in zip(ids, raws, strict=True) if r}
 
@@ -89,10 +86,8 @@ class RedisCatalog:
     async def embeddings_all(self) -> dict[str, Any]:
         """Every text embedding the scorer wrote (``emb``), as float32 vectors."""
         import numpy as np
-        if self._raw is None:
-            self._raw = aioredis.Redis.from_url(self.url)
         return {i.decode(): np.frombuffer(r, dtype=np.float16).astype(np.float32)
-                async for i, r in self._raw.hscan_iter(self.key("emb"), count=2000)}
+                async for i, r in self._binary().hscan_iter(self.key("emb"), count=2000)}
 
     async def search_context(self, ids: Sequence[str], user_id: str | None
                              ) -> tuple[list[bool], list[str | None], str | None]:

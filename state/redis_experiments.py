@@ -18,13 +18,15 @@ log = logging.getLogger(__name__)
 
 
 class RedisExperiments:
-    """Experiment operations; the store provides ``_r``, ``_exp_status``, ``prefix``, ``key``."""
+    """Experiment operations; the store provides ``_r``, ``_exp_status``, ``_p``, ``_decl``,
+    ``key``."""
 
     _r: aioredis.Redis
     _exp_status: Any
-    prefix: str
 
     key: Callable[[str], str]
+    _p: Callable[..., str]          # the scripts' prefix and declared key (redis_store)
+    _decl: Callable[..., list[str]]
 
     async def create_experiment(self, exp: Experiment) -> bool:
         """Store a new experiment; False if the name is taken."""
@@ -39,7 +41,7 @@ class RedisExperiments:
     async def set_experiment_status(self, name: str, status: str) -> Experiment | None:
         """Move experiment ``name`` to ``status`` in one atomic step; a stopped experiment
         stays stopped (:class:`ExperimentError`). None when there is no such experiment."""
-        got = await self._exp_status(args=[self.prefix, name, status])
+        got = await self._exp_status(keys=self._decl(), args=[self._p(), name, status])
         if int(got[0]) == -1:
             return None
         if int(got[0]) == 0:

@@ -15,17 +15,19 @@ from .metrics_payload import metrics_payload, parse_curve
 
 
 class RedisMetrics:
-    """Metrics operations; the store provides ``_r``, ``_metrics``, ``prefix``, ``key``."""
+    """Metrics operations; the store provides ``_r``, ``_metrics``, ``_p``, ``_decl``, ``key``."""
 
     _r: aioredis.Redis
     _metrics: Any
-    prefix: str
 
     key: Callable[[str], str]
+    _p: Callable[..., str]          # the scripts' prefix and declared key (redis_store)
+    _decl: Callable[..., list[str]]
 
     async def record_batch(self, **counts: Any) -> None:
         """Add one batch's counters (:meth:`metrics_payload`) now."""
-        await self._metrics(args=[self.prefix, self.metrics_payload(**counts)])
+        await self._metrics(keys=self._decl(),
+                            args=[self._p(), self.metrics_payload(**counts)])
 
     metrics_payload = staticmethod(metrics_payload)
 
@@ -50,7 +52,8 @@ class RedisMetrics:
             pipe.hgetall(self.key("metrics"))
             pipe.hgetall(self.key("lat"))
             pipe.hgetall(self.key("workers"))
-            pipe.pfcount(self.key("served"))
+            pipe.execute_command("PFCOUNT", self.key("served"))  # (cluster pipelines refuse
+            #   pfcount(), which may take keys of several slots)
             pipe.scard(self.key("items"))
             pipe.scard(self.key("oos"))
             m, lat, workers, served, items, oos = await pipe.execute()

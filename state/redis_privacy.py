@@ -17,22 +17,24 @@ SCAN_COUNT = 1000
 
 
 class RedisPrivacy:
-    """Forget and consent; the store provides ``_r``, ``_forget``, ``prefix``, ``key``."""
+    """Forget and consent; the store provides ``_r``, ``_forget``, ``_p``, ``_decl``, ``key``."""
 
     _r: aioredis.Redis
     _forget: Any
-    prefix: str
 
     key: Callable[[str], str]
+    _p: Callable[..., str]          # the scripts' prefix and declared key (redis_store)
+    _decl: Callable[..., list[str]]
 
     async def forget_user(self, user_id: str, at: float) -> list[str]:
         """Mark ``user_id`` forgotten (no batch writes anything for it from now on) and
         delete its keys: state, list, then its impressions inside their attribution
         window (found by a SCAN once the mark is set, so none can be added meanwhile).
         Returns the keys deleted, without the prefix."""
-        removed = list(await self._forget(args=[self.prefix, user_id, repr(at)]))
+        removed = list(await self._forget(keys=self._decl(), args=[self._p(), user_id,
+                                                                       repr(at)]))
         mine: list[str] = []
-        cut = len(self.prefix)
+        cut = len(self._p())
         async for batch in self._impression_keys():
             bodies = await self._r.mget(batch)
             for key, body in zip(batch, bodies, strict=True):
@@ -40,7 +42,8 @@ class RedisPrivacy:
                     imp = key[cut + len("imp:"):]
                     mine += ["imp:" + imp, "impok:" + imp]
         if mine:
-            removed += [k for k in await self._forget(args=[self.prefix, user_id, "", *mine])
+            removed += [k for k in await self._forget(keys=self._decl(),
+                                                    args=[self._p(), user_id, "", *mine])
                         if k.startswith(("imp:", "impok:"))]
         return removed
 

@@ -48,9 +48,7 @@ class RedisStore(RedisCatalog, RedisExperiments, RedisMetrics, RedisPrivacy):
         self.prefix = prefix
         self.half_life_s = half_life_s
         self.covisit_cap = covisit_cap
-        # RESP2: redis-py 8 turns RESP3 sorted-set scores back into bytes and then floats
-        # for its legacy reply shapes; on RESP2 a batch's candidate rows parse ~40% faster
-        self._r = aioredis.Redis.from_url(url, decode_responses=True, protocol=2)
+        self._r = self._client(decode=True)
         self._commit = self._r.register_script(lua("commit"))
         self._exp_status = self._r.register_script(lua("experiment_status"))
         self._seen = self._r.register_script(lua("seen_ids"))
@@ -79,18 +77,38 @@ class RedisStore(RedisCatalog, RedisExperiments, RedisMetrics, RedisPrivacy):
 
     async def put_snapshot(self, blob: bytes, version: int, metrics: dict[str, Any]) -> None:
         """Publish a signed River snapshot, its version and metrics in one transaction."""
-        if self._raw is None:
-            self._raw = aioredis.Redis.from_url(self.url)
-        async with self._raw.pipeline(transaction=True) as pipe:
+        async with self._binary().pipeline(transaction=True) as pipe:
             pipe.set(self.key("model:snapshot"), blob)
             pipe.set(self.key("model:version"), version)
             pipe.set(self.key("model:metrics"), orjson.dumps({**metrics, "version": version}))
             await pipe.execute()
 
     async def get_bytes(self, name: str) -> bytes | None:
+        return await self._binary().get(self.key(name))
+
+    def _client(self, decode: bool) -> Any:
+        """A client of the store's Redis (the cluster store's: a cluster client)."""
+        if decode:   # RESP2: redis-py 8 turns RESP3 sorted-set scores back into bytes and
+            # then floats for its legacy reply shapes; on RESP2 a batch's candidate rows
+            # parse ~40% faster
+            return aioredis.Redis.from_url(self.url, decode_responses=True, protocol=2)
+        return aioredis.Redis.from_url(self.url)
+
+    def _binary(self) -> Any:
+        """The client for binary values (model snapshots, embeddings), made on first use."""
         if self._raw is None:
-            self._raw = aioredis.Redis.from_url(self.url)
-        return await self._raw.get(self.key(name))
+            self._raw = self._client(decode=False)
+        return self._raw
+
+    def _p(self, tag: str = "g") -> str:
+        """The prefix a script builds its key names from; on a cluster, with the hash tag
+        of the slot they all share (``tag``: "g", or a bucket of users and items)."""
+        return self.prefix
+
+    def _decl(self, tag: str = "g") -> list[str]:
+        """The key a script declares: on a cluster, one of the slot its keys are in, so
+        that the script is sent to the node that holds them; none on one Redis."""
+        return []
 
     @property
     def client(self) -> aioredis.Redis:
@@ -124,7 +142,7 @@ class RedisStore(RedisCatalog, RedisExperiments, RedisMetrics, RedisPrivacy):
                 pipe.hmget(self.key("wm:pop"), fields)
                 pipe.get(self.key("forgotten:v"))
                 if groups:     # one script, a short reply: ZMSCORE's cost ~30 us per event
-                    pipe.evalsha(self._seen.sha, 0, self.prefix, orjson.dumps(groups))
+                    pipe.evalsha(self._seen.sha, *self._keys(), self._p(), orjson.dumps(groups))
                 try:
                     main, pop, forgotten_v, *dups = await pipe.execute()
                     break
@@ -145,10 +163,10 @@ class RedisStore(RedisCatalog, RedisExperiments, RedisMetrics, RedisPrivacy):
         watermarks are no longer those it expects."""
         if write.empty():
             return
-        check_reply(await self._commit(args=self._args(write)))
+        check_reply(await self._commit(keys=self._decl(), args=self._args(write)))
 
     def _args(self, write: BatchWrite) -> list[Any]:
-        return write.args(self.prefix, half_life_s=self.half_life_s,
+        return write.args(self._p(), half_life_s=self.half_life_s,
                           covisit_cap=self.covisit_cap)
 
     async def ingest(self, events: Sequence[IngestItem]) -> None:
@@ -211,9 +229,9 @@ class RedisStore(RedisCatalog, RedisExperiments, RedisMetrics, RedisPrivacy):
         for attempt in (0, 1):
             async with self._r.pipeline(transaction=False) as pipe:
                 if write is not None:
-                    pipe.evalsha(self._commit.sha, 0, *self._args(write))
+                    pipe.evalsha(self._commit.sha, *self._keys(), *self._args(write))
                 if rec_users:
-                    pipe.mget([self.key("rec:" + u) for u in rec_users])
+                    self._queue_mget(pipe, [self.key("rec:" + u) for u in rec_users])
                 if cand_items is not None:
                     self._queue_candidates(pipe, cand_items, per_item, n_trending, content)
                 try:
@@ -225,7 +243,8 @@ class RedisStore(RedisCatalog, RedisExperiments, RedisMetrics, RedisPrivacy):
                     await self._r.script_load(self._commit.script)
         if write is not None:
             check_reply(res.pop(0))
-        lists = self._item_ids(rec_users, res.pop(0)) if rec_users else {}
+        lists = self._item_ids(rec_users, self._pop_mget(res, len(rec_users))) if rec_users \
+            else {}
         cands = (self._parse_candidates(res, cand_items, content) if cand_items is not None
                  else None)
         return lists, cands
@@ -233,21 +252,40 @@ class RedisStore(RedisCatalog, RedisExperiments, RedisMetrics, RedisPrivacy):
     async def write_recs(self, recs: dict[str, bytes]) -> None:
         if not recs:
             return
-        await self._r.mset({self.key("rec:" + u): v for u, v in recs.items()})
+        await self._mset({self.key("rec:" + u): v for u, v in recs.items()})
 
     async def user_states(self, user_ids: Sequence[str]) -> list[str | None]:
         """Each user's stored state (``state/users.py``), None where there is none."""
-        return list(await self._r.mget([self.key("user:" + u) for u in user_ids]))
+        return await self._mget([self.key("user:" + u) for u in user_ids])
 
     async def put_user_states(self, states: dict[str, bytes]) -> None:
-        await self._r.mset({self.key("user:" + u): v for u, v in states.items()})
+        await self._mset({self.key("user:" + u): v for u, v in states.items()})
 
     async def read_recs(self, user_ids: Sequence[str]) -> dict[str, list[str]]:
         """The item ids of each user's stored list (users without one omitted)."""
         if not user_ids:
             return {}
-        raws = await self._r.mget([self.key("rec:" + u) for u in user_ids])
+        raws = await self._mget([self.key("rec:" + u) for u in user_ids])
         return self._item_ids(user_ids, raws)
+
+    # -- keys of several slots (the cluster store sends each to its node) -----------------
+    def _keys(self, tag: str = "g") -> list[Any]:
+        """EVALSHA's numkeys and keys (:meth:`_decl`)."""
+        keys = self._decl(tag)
+        return [len(keys), *keys]
+
+    async def _mget(self, keys: list[str]) -> list[Any]:
+        return list(await self._r.mget(keys))
+
+    async def _mset(self, mapping: dict[str, Any]) -> None:
+        await self._r.mset(mapping)
+
+    def _queue_mget(self, pipe: Any, keys: list[str]) -> None:
+        pipe.mget(keys)
+
+    def _pop_mget(self, res: list[Any], n: int) -> list[Any]:
+        """The values :meth:`_queue_mget` queued, taken from the front of ``res``."""
+        return res.pop(0)
 
     @staticmethod
     def _item_ids(user_ids: Sequence[str], raws: Sequence[str | None]

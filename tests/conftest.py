@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from streamrec.streams.dev.demo import start_worker, stop_worker
-from streamrec.streams.dev.embedded import RedisServer, TansuBroker
+from streamrec.streams.dev.embedded import RedisClusterServer, RedisServer, TansuBroker
 from streamrec.streams.exceptions import EmbeddedStartError
 from streamrec.streams.settings import Settings
 from streamrec.streams.topics import ensure_topics
@@ -73,6 +73,16 @@ def redis_server() -> Iterator[RedisServer]:
             yield r
     except EmbeddedStartError as e:
         pytest.skip(f"cannot start redis-server: {e}")
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisClusterServer]:
+    """A Redis Cluster of three masters on loopback, for the whole session."""
+    try:
+        with RedisClusterServer(masters=3) as c:
+            yield c
+    except EmbeddedStartError as e:
+        pytest.skip(f"cannot start a Redis Cluster: {e}")
 
 
 @pytest.fixture(scope="session")

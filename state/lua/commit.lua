@@ -16,13 +16,18 @@
 --   shown [item, ...]                          item impressions (exploration arms)
 --   m     {i: [[hash, field, n]], f: [[hash, field, x]], w: [worker, info], s: [item]}
 --   ids   [[field, offset, event id], ...]    ids:{field} keeps the last idcap event ids
+--   idem, wmi, done                           Redis Cluster only (state/cluster_store.py)
 local p = ARGV[1]
 local d = cjson.decode(ARGV[2])
 local wmk = p .. (d['wmk'] or 'wm')   -- 'wm:pop' for trending, applied before ranking
 
 for _, w in ipairs(d['wm'] or {}) do
   local cur = tonumber(redis.call('HGET', wmk, w[1]) or '-1')
-  if cur ~= w[2] then return {0, w[1], cur} end
+  if d['idem'] then
+    -- one slot's share of a batch on Redis Cluster (state/cluster_store.py): the batch
+    -- was fenced in the global slot already; here it is applied unless it was before
+    if cur >= w[3] then return {2} end
+  elseif cur ~= w[2] then return {0, w[1], cur} end
 end
 
 local CHUNK = 1000   -- pairs per call: unpack() has a stack limit
@@ -184,4 +189,10 @@ if #ids > 0 then
 end
 
 for _, w in ipairs(d['wm'] or {}) do redis.call('HSET', wmk, w[1], w[3]) end
+-- Redis Cluster: the batch's intent (its other slots' shares, a key of ARGV[3]'s) is
+-- named in `wmi` per partition until its writer's next batch drops it (cluster_store.py)
+if d['wmi'] then
+  for _, w in ipairs(d['wm'] or {}) do redis.call('HSET', p .. 'wmi', w[1], d['wmi']) end
+end
+if d['done'] then redis.call('DEL', p .. 'intent:' .. d['done']) end
 return {1}
