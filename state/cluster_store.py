@@ -1,11 +1,11 @@
 """Shared state on Redis Cluster: :class:`RedisStore`'s keys and scripts, spread over slots.
 
-Every key carries a hash tag (``state/keys.py`` lists the families):
+Every key carries a hash tag (``state/keyspace.py``; ``state/keys.py`` lists the families):
 
 - a user's state and list (``user:``, ``rec:``) and an item's co-visitation and similar
   rows (``cv:``, ``cs:``) go by a **bucket** of their id, ``{b<crc32 % buckets>}``
-  (``STREAMREC_REDIS_CLUSTER_BUCKETS``, fixed for the life of the data): the bulk of the
-  data and of a batch's writes, spread over the nodes;
+  (``STREAMREC_REDIS_CLUSTER_BUCKETS``): the bulk of the data and of a batch's writes,
+  spread over the nodes;
 - everything else (watermarks, event ids, trending, catalog, experiments, metrics,
   snapshots) is in the **global** slot ``{g}``.
 
@@ -35,21 +35,19 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-import zlib
 from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
 from streamrec.streams.schemas import StoredList, decode_list, made_at
 
 from .batch import BatchWrite, Fenced, covisit_rows
+from .keyspace import Keyspace
 from .protocols import CLOCK_SKEW_S, BatchView
 from .redis_store import RedisStore
 
-BUCKETED = ("cv:", "cs:", "user:", "rec:")    # families keyed by one user's or item's id
 Shares = dict[str, list[Any]]                 # bucket tag -> [script JSON, [key, value, ...]]
 
 
@@ -58,12 +56,7 @@ class ClusterStore(RedisStore):
 
     def __init__(self, url: str, prefix: str = "", *, buckets: int = 64,
                  **kw: Any) -> None:
-        if "{" in prefix or "}" in prefix:
-            raise ValueError(f"STREAMREC_REDIS_PREFIX={prefix!r} has a brace: on Redis "
-                             "Cluster streamrec adds the hash tags itself; drop them")
-        if buckets < 1:
-            raise ValueError(f"STREAMREC_REDIS_CLUSTER_BUCKETS={buckets}: must be >= 1")
-        self.buckets = buckets
+        self.keyspace = Keyspace(prefix, cluster=True, buckets=buckets)
         self._writer = uuid.uuid4().hex[:12]   # names this store's intents
         self._seq = 0
         self._done: str | None = None    # this store's last intent whose shares all landed
@@ -73,17 +66,13 @@ class ClusterStore(RedisStore):
 
     # -- keys ------------------------------------------------------------------------
     def _client(self, decode: bool) -> Any:
-        return RedisCluster.from_url(self.url, decode_responses=decode, protocol=2)
+        return self.keyspace.client(self.url, decode=decode, protocol=2)
 
     def tag(self, name: str) -> str:
-        """The hash tag of key ``name`` (no prefix): a bucket, or "g"."""
-        for family in BUCKETED:
-            if name.startswith(family):
-                return f"b{zlib.crc32(name[len(family):].encode()) % self.buckets}"
-        return "g"
+        return self.keyspace.tag(name)
 
     def key(self, name: str) -> str:
-        return f"{self.prefix}{{{self.tag(name)}}}{name}"
+        return self.keyspace.key(name)
 
     def _p(self, tag: str = "g") -> str:
         return f"{self.prefix}{{{tag}}}"

@@ -7,8 +7,8 @@ The keys (all under ``redis_prefix``) are listed, with their types, lifetimes an
 writers, in ``state/keys.py``. The catalog, experiment and metrics operations are in
 ``redis_catalog.py``, ``redis_experiments.py`` and ``redis_metrics.py``.
 
-The commit script touches keys it computes from the prefix, so it needs a single Redis
-(or one hash slot); Redis Cluster needs a hash tag in the prefix, e.g. ``{sr}:``.
+The scripts build key names from the prefix (``_p``), so on one Redis every key is
+theirs; ``state/cluster_store.py`` runs the same scripts slot by slot on Redis Cluster.
 """
 
 from __future__ import annotations

@@ -51,15 +51,16 @@ SNAPSHOT_KEY = "model:snapshot"
 VERSION_KEY = "model:version"
 
 
-async def load_snapshot(r: aioredis.Redis, prefix: str, key: str) -> dict[str, Any] | None:
-    """The newest snapshot; :class:`~streamrec.state.snapshots.SnapshotRejected` (nothing
-    unpickled) unless it is signed with ``key``."""
-    raw = await r.get(prefix + SNAPSHOT_KEY)
+async def load_snapshot(r: aioredis.Redis, name: str, key: str) -> dict[str, Any] | None:
+    """The newest snapshot (at Redis key ``name``);
+    :class:`~streamrec.state.snapshots.SnapshotRejected` (nothing unpickled) unless it is
+    signed with ``key``."""
+    raw = await r.get(name)
     try:
         return snapshots.loads(raw, key) if raw else None
     except snapshots.SnapshotRejected as e:
         raise RefusedSnapshot(
-            f"{prefix}{SNAPSHOT_KEY} in Redis was not unpickled: {e} (tampered with, or "
+            f"{name} in Redis was not unpickled: {e} (tampered with, or "
             "written under another key); delete that key to start the models afresh, "
             "from the start of the topics") from e
 
@@ -88,7 +89,8 @@ class Learner:
         self.offsets: dict[tuple[str, int], int] = {}   # next offset to read
         self.version = 0
         self._stop = asyncio.Event()
-        self._r = aioredis.Redis.from_url(settings.redis.redis_url)   # bytes, not decoded
+        self._keys = settings.keyspace()
+        self._r = self._keys.client(settings.redis.redis_url)   # bytes, not decoded
         self._rng = random.Random(settings.serving.seed)
         self._last_beat = float("-inf")
         self.lag = 0
@@ -100,7 +102,7 @@ class Learner:
 
     async def restore(self) -> None:
         snap = await wait_out(
-            lambda: load_snapshot(self._r, self.settings.redis.redis_prefix, self._key),
+            lambda: load_snapshot(self._r, self._keys.key(SNAPSHOT_KEY), self._key),
             limit_s=self.settings.redis.outage_wait_s, what="Redis", rng=self._rng)
         if snap:
             self.model, self.offsets, self.version = snap["model"], snap["offsets"], \
@@ -119,13 +121,13 @@ class Learner:
         blob = snapshots.dumps({"model": self.model, "offsets": dict(self.offsets),
                                 "version": self.version, "ts": time.time(),
                                 "metrics": self.model.metrics()}, self._key)
-        p = self.settings.redis.redis_prefix
+        k = self._keys.key       # (one slot on a cluster: a transaction there too)
         async with self._r.pipeline(transaction=True) as pipe:
-            pipe.set(p + SNAPSHOT_KEY, blob)
-            pipe.set(p + VERSION_KEY, self.version)
-            pipe.set(p + "model:metrics", orjson.dumps({**self.model.metrics(),
-                                                         "version": self.version}))
-            pipe.hset(p + "workers", "learner", self._beat())
+            pipe.set(k(SNAPSHOT_KEY), blob)
+            pipe.set(k(VERSION_KEY), self.version)
+            pipe.set(k("model:metrics"), orjson.dumps({**self.model.metrics(),
+                                                       "version": self.version}))
+            pipe.hset(k("workers"), "learner", self._beat())
             await pipe.execute()
         self._last_beat = time.monotonic()
 
@@ -138,7 +140,7 @@ class Learner:
         """The learner's liveness in ``workers`` (also while idle); a miss is not fatal."""
         self._last_beat = time.monotonic()
         try:
-            await self._r.hset(self.settings.redis.redis_prefix + "workers", "learner",
+            await self._r.hset(self._keys.key("workers"), "learner",
                                self._beat())
         except Exception as exc:  # noqa: BLE001
             log.warning("learner heartbeat not written: %r", exc)
@@ -221,11 +223,10 @@ class Learner:
     async def _forgotten(self) -> None:
         """Follow ``forgotten`` in Redis (when ``forgotten:v`` moved): forget the users
         newly in it, learn again from those no longer in it."""
-        p = self.settings.redis.redis_prefix
-        v = await self._r.get(p + "forgotten:v")
+        v = await self._r.get(self._keys.key("forgotten:v"))
         if v == self._forgotten_v:
             return
-        users = {u.decode() for u in await self._r.hkeys(p + "forgotten")}
+        users = {u.decode() for u in await self._r.hkeys(self._keys.key("forgotten"))}
         for u in users - self.model.forgotten:
             held = self.model.forget(u)      # (no user id in the log: it is gone)
             log.info("learner: forgot a user (%s)", ", ".join(held) or "nothing learned")

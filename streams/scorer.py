@@ -264,7 +264,6 @@ class Scorer:
     async def _embed_catalog(self) -> None:
         """Embed titles and categories from ``catalog.updates`` in batches; write each
         changed item's most similar items to Redis ``cs:{item}`` (content candidates)."""
-        import redis.asyncio as aioredis
 
         from streamrec.models.content import ContentIndex
         from streamrec.models.text_encoder import TextEncoder, item_text
@@ -275,7 +274,8 @@ class Scorer:
                                           self.device)
         index = ContentIndex(encoder.dim)
         texts: dict[str, str] = {}
-        r = aioredis.Redis.from_url(s.redis.redis_url)
+        keys = s.keyspace()
+        r = keys.client(s.redis.redis_url)
         consumer = AIOKafkaConsumer(
             s.topic("catalog.updates"), bootstrap_servers=s.kafka.broker, group_id=None,
             auto_offset_reset="earliest", fetch_max_wait_ms=s.kafka.fetch_max_wait_ms,
@@ -299,10 +299,10 @@ class Scorer:
                 vecs = await asyncio.to_thread(encoder.encode, [changed[i] for i in ids])
                 index.add(ids, vecs)
                 async with r.pipeline(transaction=False) as pipe:
-                    pipe.hset(s.redis.redis_prefix + "emb", mapping={
+                    pipe.hset(keys.key("emb"), mapping={
                         i: v.astype("float16").tobytes() for i, v in zip(ids, vecs, strict=True)})
                     for i in ids:
-                        key = s.redis.redis_prefix + "cs:" + i
+                        key = keys.key("cs:" + i)
                         pipe.delete(key)
                         sims = index.similar(i, self.content_neighbours)
                         if sims:
@@ -318,9 +318,9 @@ class Scorer:
         (key ``scorer``), where the API's /metrics shows them. No Redis, no metrics."""
         if not self.settings.redis.redis_url:
             return
-        import redis.asyncio as aioredis
-        r = aioredis.Redis.from_url(self.settings.redis.redis_url)
-        key = self.settings.redis.redis_prefix + "scorer"
+        keys = self.settings.keyspace()
+        r = keys.client(self.settings.redis.redis_url)
+        key = keys.key("scorer")
         last_n, last_t = 0, time.monotonic()
         try:
             while True:

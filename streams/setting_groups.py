@@ -103,6 +103,12 @@ class RedisSettings(_Group):
     redis_url: str = setting("", "Redis URL redis://host:port/db; empty = embedded redis-server "
                              "(demo only)")
     redis_prefix: str = setting("", "prefix added to every Redis key")
+    redis_cluster: bool = setting(False, "redis_url is a node of a Redis Cluster: keys carry "
+                                  "hash tags and a batch is written slot by slot "
+                                  "(state/cluster_store.py)")
+    redis_cluster_buckets: int = setting(64, "Redis Cluster: hash-tag buckets that users' and "
+                                         "items' keys are spread over (fixed for the life of "
+                                         "the data)", 1, 16384)
     outage_wait_s: float = setting(300.0, "how long the worker and learner wait out a Redis "
                                    "outage (retrying with backoff) before exiting non-zero",
                                    0.0, 86400.0)

@@ -23,10 +23,11 @@ import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
+from streamrec.state.keyspace import Keyspace
 from streamrec.streams.exceptions import SettingsError
 from streamrec.streams.setting_groups import (
     ENV_PREFIX,
@@ -39,6 +40,9 @@ from streamrec.streams.setting_groups import (
     ServingSettings,
     redact_url,
 )
+
+if TYPE_CHECKING:
+    from streamrec.state.redis_store import RedisStore
 
 __all__ = ["ENV_PREFIX", "GROUPS", "Settings", "SettingsError", "Spec", "redact_url"]
 
@@ -181,6 +185,22 @@ class Settings(BaseModel):
         return out
 
     # -- derived names -----------------------------------------------------------------
+    def keyspace(self) -> Keyspace:
+        """How Redis keys are named: the prefix, and hash tags on a cluster."""
+        r = self.redis
+        return Keyspace(r.redis_prefix, r.redis_cluster, r.redis_cluster_buckets)
+
+    def open_store(self, **kw: Any) -> RedisStore:
+        """The shared-state store these settings name (``kw``: the store's options): one
+        Redis, or Redis Cluster with ``STREAMREC_REDIS_CLUSTER``."""
+        from streamrec.state.cluster_store import ClusterStore
+        from streamrec.state.redis_store import RedisStore
+        r = self.redis
+        if r.redis_cluster:
+            return ClusterStore(r.redis_url, r.redis_prefix, buckets=r.redis_cluster_buckets,
+                                **kw)
+        return RedisStore(r.redis_url, r.redis_prefix, **kw)
+
     def topic(self, name: str) -> str:
         return self.kafka.topic_prefix + name
 

@@ -197,8 +197,7 @@ def make_app(settings: Settings, store: RedisStore | None = None) -> web.Applica
     app[STATS] = RequestStats()
     app[BODIES] = {}
     own = store is None
-    app[STORE] = store or RedisStore(settings.redis.redis_url, settings.redis.redis_prefix,
-                                     cache_lists=settings.serving.api_cache)
+    app[STORE] = store or settings.open_store(cache_lists=settings.serving.api_cache)
 
     async def close(app: web.Application) -> None:
         if own:

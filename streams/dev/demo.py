@@ -150,7 +150,7 @@ async def _replay_and_show(settings: Settings, data_dir, url: str, worker: subpr
     titles = {c["item_id"]: c["title"] for c in catalog}
     ratings = read_ratings(data_dir, settings.demo.replay_users)
     users = sorted({r[0] for r in ratings}, key=int)
-    async with RedisStore(settings.redis.redis_url, settings.redis.redis_prefix) as store, \
+    async with settings.open_store() as store, \
             Producer(settings) as producer, aiohttp.ClientSession() as http:
         await replay_catalog(producer, catalog)
         if settings.demo.demo_experiment and await store.create_experiment(Experiment(

@@ -54,7 +54,6 @@ from tqdm import tqdm
 
 from streamrec.models.prequential import Tally
 from streamrec.state.protocols import MetricsState
-from streamrec.state.redis_store import RedisStore
 from streamrec.streams.dev.demo import start_worker, stop_worker
 from streamrec.streams.dev.embedded import RedisServer, TansuBroker
 from streamrec.streams.exceptions import StreamrecError
@@ -220,7 +219,7 @@ async def run_evaluation(settings: Settings, log: EventLog, configs: Sequence[st
                     pool, _rtrec, log, k, bucket_s, progress and not wave, judge_from)
             workers = {}
             for name, s in wave.items():
-                async with RedisStore(s.redis.redis_url, s.redis.redis_prefix) as store:
+                async with s.open_store() as store:
                     await store.apply_catalog(catalog_changes(log.catalog))   # no race
                 workers[name] = start_worker(s, "", [plans[name].to_json()],
                                              module="streamrec.streams.tools.evaluation")
@@ -238,7 +237,7 @@ async def _drive(log: EventLog, per: dict[str, Settings], plans: dict[str, Plan]
                  workers: dict[str, subprocess.Popen], progress: bool, idle_timeout_s: float
                  ) -> list[ConfigResult]:
     """Wait for the workers of ``per`` to process the whole stream; read their results."""
-    stores = {n: RedisStore(s.redis.redis_url, s.redis.redis_prefix) for n, s in per.items()}
+    stores = {n: s.open_store() for n, s in per.items()}
     try:
         async def counts() -> dict[str, int]:
             out = {}

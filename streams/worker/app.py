@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING
 import faust
 import mode
 
-from streamrec.state.redis_store import RedisStore
 from streamrec.state.users import RedisUsers
 from streamrec.streams.exceptions import StreamrecError
 from streamrec.streams.kafka_security import faust_credentials
@@ -81,9 +80,8 @@ class RedisService(mode.Service):
     def __init__(self, settings: Settings, send: Send) -> None:
         self.settings = settings
         self.scoring: Scoring | None = ScoringClient(settings) if settings.ranking.scorer else None
-        self.store = RedisStore(settings.redis.redis_url, settings.redis.redis_prefix,
-                                half_life_s=settings.ranking.half_life_s,
-                                covisit_cap=settings.ranking.covisit_cap)
+        self.store = settings.open_store(half_life_s=settings.ranking.half_life_s,
+                                         covisit_cap=settings.ranking.covisit_cap)
         worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self.users = RedisUsers(self.store)
         self.processor = Processor(settings, self.store, self.users, send, worker_id,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 import uuid
 
+import aiohttp
 import pytest
 import redis
 
@@ -16,8 +17,11 @@ from streamrec.models.events import CatalogChange
 from streamrec.state.cluster_store import ClusterStore
 from streamrec.state.keys import family_of
 from streamrec.state.users import RedisUsers
+from streamrec.streams.api.server import start_api
 from streamrec.streams.settings import Settings
+from streamrec.streams.tools.replay import Producer
 from streamrec.streams.worker.processor import Processor
+from tests.conftest import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -170,3 +174,53 @@ async def test_a_batch_spreads_over_every_node(redis_cluster):
             per_node.append(len(await node.keys(store.prefix + "*")))
             await node.aclose()
     assert min(per_node) > 0.15 * sum(per_node), per_node
+
+
+async def test_worker_and_api_serve_from_the_cluster(settings, redis_cluster, worker_factory):
+    """The real worker process (Faust, the broker) and the HTTP API, pointed at the
+    cluster by configuration alone: a list made from co-visitation, a sold-out item out
+    of it at once, and the worker's keys on every node."""
+    s = settings.replace(redis_url=redis_cluster.url, redis_cluster=True, api_port=0)
+    worker_factory(s)
+    runner, url = await start_api(s)
+    try:
+        async with s.open_store() as store, Producer(s) as producer, \
+                aiohttp.ClientSession() as http:
+            for i in ITEMS[:6]:
+                await producer.send("catalog.updates", i, {"item_id": i, "category": "c",
+                                                           "price": 2.0, "stock": 3})
+            for u in range(8):          # many users view 1 then 2
+                await producer.send("events.view", f"o{u}", _view(f"a{u}", f"o{u}", "1", 1))
+                await producer.send("events.view", f"o{u}", _view(f"b{u}", f"o{u}", "2", 2))
+                await producer.send("events.view", f"o{u}", _view(f"c{u}", f"o{u}", "3", 3))
+            await producer.send("events.view", "me", _view("m1", "me", "1", 9))
+            await producer.flush()
+
+            async def listed():
+                async with http.get(f"{url}/recommendations/me?k=5") as r:
+                    body = await r.json()
+                return body if r.status == 200 and not body["cold_start"] else None
+            body = await eventually(listed, 60)
+            assert [i["item_id"] for i in body["items"]][:2] == ["2", "3"]
+            await producer.send("catalog.updates", "2", {"item_id": "2", "stock": 0})
+            await producer.flush()
+
+            async def sold_out_gone():
+                async with http.get(f"{url}/recommendations/me?k=5") as r:
+                    items = [i["item_id"] for i in (await r.json())["items"]]
+                return items if "2" not in items else None
+            assert (await eventually(sold_out_gone, 30))[0] == "3"
+            m, _, _ = await store.read_metrics()
+            assert m["events_total"] == 25
+        per_node = []
+        for host, port in redis_cluster.nodes:
+            node = redis.asyncio.Redis(host=host, port=port, password=redis_cluster.password)
+            per_node.append(len(await node.keys(s.redis.redis_prefix + "*")))
+            await node.aclose()
+        assert min(per_node) > 0, per_node
+    finally:
+        await runner.cleanup()
+
+
+def _view(eid: str, user: str, item: str, t: float) -> dict:
+    return {"event_id": eid, "user_id": user, "item_id": item, "ts": EPOCH + 1000.0 + t}
