@@ -9,6 +9,7 @@ writes a cProfile of the batches (``python -m pstats``)::
 
     python -m streamrec.bench.worker_cpu --users 200 --batch 1000
     python -m streamrec.bench.worker_cpu --profile /tmp/worker.prof
+    python -m streamrec.bench.worker_cpu --cluster 3     # on Redis Cluster, per node
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ import gc
 import secrets
 import time
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
+import redis
 
-from streamrec.state.redis_store import RedisStore
 from streamrec.state.users import RedisUsers
-from streamrec.streams.dev.embedded import RedisServer
+from streamrec.streams.dev.embedded import RedisClusterServer, RedisServer
 from streamrec.streams.messages import Message
 from streamrec.streams.settings import Settings
 from streamrec.streams.tools.dataset import events_from_ratings, read_catalog, read_ratings
@@ -59,13 +61,14 @@ async def _sink(topic: str, key: bytes | None, value: bytes) -> None:
     return None
 
 
-async def run(redis_url: str, msgs: list[Message], catalog: list[Any], batch: int,
-              settings: Settings, profile: cProfile.Profile | None = None
+async def run(msgs: list[Message], catalog: list[Any], batch: int, settings: Settings,
+              profile: cProfile.Profile | None = None, nodes: Sequence[str] = ()
               ) -> dict[str, Any]:
-    """Apply ``msgs`` in batches of ``batch``: wall and CPU seconds of the batches, their
-    wall-time quantiles, garbage-collection pauses and redis-server's commandstats."""
-    async with RedisStore(redis_url, "cpu:", half_life_s=settings.ranking.half_life_s,
-                          covisit_cap=settings.ranking.covisit_cap) as store:
+    """Apply ``msgs`` in batches of ``batch`` to the store ``settings`` name: wall and CPU
+    seconds of the batches, their wall-time quantiles, garbage-collection pauses and each
+    redis-server's commandstats (``nodes``: their URLs; default the store's)."""
+    async with settings.open_store(half_life_s=settings.ranking.half_life_s,
+                                   covisit_cap=settings.ranking.covisit_cap) as store:
         await store.apply_catalog(catalog)
         p = Processor(settings, store, RedisUsers(store), _sink, "cpu")
         gc.collect()
@@ -94,7 +97,7 @@ async def run(redis_url: str, msgs: list[Message], catalog: list[Any], batch: in
             wall += batches[-1]
             cpu += time.process_time() - c0
         gc.callbacks.remove(timed)
-        stats = await store._r.info("commandstats")
+    stats = [_commandstats(url) for url in (nodes or [settings.redis.redis_url])]
     batches.sort()
     return {"events": n, "wall_s": wall, "cpu_s": cpu,
             "batch_ms": {q: 1e3 * batches[min(len(batches) - 1, int(q * len(batches)))]
@@ -102,7 +105,29 @@ async def run(redis_url: str, msgs: list[Message], catalog: list[Any], batch: in
             "gc": {g: (len(v), 1e3 * sum(v), 1e3 * max(v, default=0.0))
                    for g, v in pauses.items()},
             "redis": {k.removeprefix("cmdstat_"): (v["calls"], v["usec"])
-                      for k, v in stats.items()}}
+                      for k, v in stats[0].items()} if len(stats) == 1 else {},
+            "nodes": [(url, sum(v["usec"] for v in st.values()), _holds(url, store.key("wm")))
+                      for url, st in zip(nodes, stats, strict=True)] if nodes else []}
+
+
+def _commandstats(url: str) -> dict[str, Any]:
+    r = redis.Redis.from_url(url)
+    try:
+        return r.info("commandstats")
+    finally:
+        r.close()
+
+
+def _holds(url: str, key: str) -> bool:
+    """Whether the node at ``url`` serves ``key``'s slot (another answers MOVED)."""
+    r = redis.Redis.from_url(url)
+    try:
+        r.exists(key)
+        return True
+    except redis.ResponseError:
+        return False
+    finally:
+        r.close()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -112,18 +137,23 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--data-dir", default="../shared/data/movielens-small")
     ap.add_argument("--profile", default="", help="write a cProfile of the batches here")
+    ap.add_argument("--cluster", type=int, default=0, metavar="MASTERS",
+                    help="run on an embedded Redis Cluster of this many masters")
     a = ap.parse_args(argv)
     data = Path(a.data_dir)
     events = list(events_from_ratings(read_ratings(data, a.users)))
     msgs = messages(events, a.partitions)
     catalog = catalog_changes(read_catalog(data))
-    server = RedisServer()
+    server = RedisClusterServer(a.cluster) if a.cluster else RedisServer()
     server.start()
     try:
-        settings = Settings.from_env({}, redis_url=server.url,
+        settings = Settings.from_env({}, redis_url=server.url, redis_prefix="cpu:",
+                                     redis_cluster=bool(a.cluster),
                                      snapshot_key=secrets.token_hex(32))
         prof = cProfile.Profile() if a.profile else None
-        r = asyncio.run(run(server.url, msgs, catalog, a.batch, settings, prof))
+        nodes = ([f"redis://:{server.password}@{h}:{p}" for h, p in server.nodes]
+                 if a.cluster else [])
+        r = asyncio.run(run(msgs, catalog, a.batch, settings, prof, nodes))
         if prof is not None:
             prof.dump_stats(a.profile)
     finally:
@@ -136,9 +166,13 @@ def main(argv: list[str] | None = None) -> None:
                                         for q, ms in r["batch_ms"].items()))
     print("garbage collections: " + ", ".join(
         f"gen{g} {n} ({ms:.0f} ms, longest {top:.1f})" for g, (n, ms, top) in r["gc"].items()))
+    for url, us, glob in r["nodes"]:
+        print(f"node {url.rsplit(':', 1)[1]}: {us / n:.1f} us per event in commands"
+              + (" (holds the global slot)" if glob else ""))
     busy = sorted(r["redis"].items(), key=lambda kv: -kv[1][1])
     total = sum(us for _, us in r["redis"].values())
-    print(f"redis-server: {total / n:.1f} us per event in commands; the most:")
+    if busy:
+        print(f"redis-server: {total / n:.1f} us per event in commands; the most:")
     for cmd, (calls, us) in busy[:8]:
         print(f"  {cmd:<14} {calls:>9,} calls {us / 1e6:7.2f} s  {us / n:6.1f} us/event")
 

@@ -34,6 +34,7 @@ applies the intent's shares first (``batch_view``): every share lands exactly on
 from __future__ import annotations
 
 import dataclasses
+import logging
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -48,6 +49,7 @@ from .keyspace import Keyspace
 from .protocols import CLOCK_SKEW_S, BatchView
 from .redis_store import RedisStore
 
+log = logging.getLogger(__name__)
 Shares = dict[str, list[Any]]                 # bucket tag -> [script JSON, [key, value, ...]]
 
 
@@ -117,6 +119,8 @@ class ClusterStore(RedisStore):
             await self._apply_shares(orjson.loads(blob))
             await self._r.delete(g + "intent:" + iid)
             n += 1
+            log.warning("applied the shares of batch %s, left by a writer that stopped "
+                        "between its fence and its shares", iid)
         self.recovered += n
         return n
 

@@ -105,17 +105,19 @@ async def shared_state(store: RedisStore) -> dict[str, Any]:
     """What the events left in Redis: counters, trending, co-visitation, user states."""
     r, p = store.client, store.prefix
     m, _, _ = await store.read_metrics()
-    cv = {}
-    async for key in r.scan_iter(match=p + "cv:*", count=1000):
-        cv[key[len(p):]] = dict(await r.zrange(key, 0, -1, withscores=True))
-    users = {}
-    async for key in r.scan_iter(match=p + "user:*", count=1000):
-        users[key[len(p):]] = orjson.loads(await r.get(key))
+    cv, users = {}, {}
+    async for key in r.scan_iter(match=p + "*", count=1000):
+        name = key[len(p):].split("}", 1)[-1]      # (on Redis Cluster: after the hash tag)
+        if name.startswith("cv:"):
+            cv[name] = dict(await r.zrange(key, 0, -1, withscores=True))
+        elif name.startswith("user:"):
+            users[name] = orjson.loads(await r.get(key))
     # trending is stored relative to the time of the first event applied (pop:t0), which
     # depends on how the first batch was cut: scores are compared at one base time, T0
-    t0 = float(await r.get(p + "pop:t0") or T0)
+    t0 = float(await r.get(store.key("pop:t0")) or T0)
     scale = 2.0 ** ((t0 - T0) / store.half_life_s)
-    pop = {i: sc * scale for i, sc in await r.zrange(p + "pop", 0, -1, withscores=True)}
+    pop = {i: sc * scale for i, sc in await r.zrange(store.key("pop"), 0, -1,
+                                                     withscores=True)}
     return {"events": m.get("events_total", 0), "dlq": m.get("dlq_total", 0),
             "duplicates": m.get("duplicates_total", 0), "pop": pop,
             "cv": cv, "users": users}
