@@ -106,7 +106,7 @@ async def run(msgs: list[Message], catalog: list[Any], batch: int, settings: Set
                    for g, v in pauses.items()},
             "redis": {k.removeprefix("cmdstat_"): (v["calls"], v["usec"])
                       for k, v in stats[0].items()} if len(stats) == 1 else {},
-            "nodes": [(url, sum(v["usec"] for v in st.values()), _holds(url, store.key("wm")))
+            "nodes": [(url, st, _holds(url, store.key("wm")))
                       for url, st in zip(nodes, stats, strict=True)] if nodes else []}
 
 
@@ -166,9 +166,12 @@ def main(argv: list[str] | None = None) -> None:
                                         for q, ms in r["batch_ms"].items()))
     print("garbage collections: " + ", ".join(
         f"gen{g} {n} ({ms:.0f} ms, longest {top:.1f})" for g, (n, ms, top) in r["gc"].items()))
-    for url, us, glob in r["nodes"]:
-        print(f"node {url.rsplit(':', 1)[1]}: {us / n:.1f} us per event in commands"
-              + (" (holds the global slot)" if glob else ""))
+    for url, st, glob in r["nodes"]:
+        top = sorted(st.items(), key=lambda kv: -kv[1]["usec"])[:3]
+        print(f"node {url.rsplit(':', 1)[1]}: {sum(v['usec'] for v in st.values()) / n:.1f} "
+              "us per event in commands" + (" (holds the global slot)" if glob else "")
+              + "; " + ", ".join(f"{k.removeprefix('cmdstat_')} {v['usec'] / n:.1f}"
+                                 for k, v in top))
     busy = sorted(r["redis"].items(), key=lambda kv: -kv[1][1])
     total = sum(us for _, us in r["redis"].values())
     if busy:
