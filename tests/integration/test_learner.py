@@ -30,7 +30,13 @@ async def produce(settings, events):
         await p.flush()
 
 
-async def test_restart_resumes_from_the_snapshot_without_loss_or_double_learning(settings):
+@pytest.mark.parametrize("backend", ["redis", "cluster"])
+async def test_restart_resumes_from_the_snapshot_without_loss_or_double_learning(settings,
+                                                                                 backend,
+                                                                                 request):
+    if backend == "cluster":    # the learner's keys (snapshot, version, heartbeat) there
+        settings = settings.replace(redis_url=request.getfixturevalue("redis_cluster").url,
+                                    redis_cluster=True)
     first = [("view", ev(n, f"u{n % 5}", str(n % 11))) for n in range(300)]
     first += [("click", ev(1000 + n, f"u{n % 5}", str(n % 11))) for n in range(0, 300, 7)]
     await produce(settings, first)
@@ -44,7 +50,7 @@ async def test_restart_resumes_from_the_snapshot_without_loss_or_double_learning
     assert b.model.events == len(first) + len(more)  # nothing lost, nothing twice
     assert b.model.mf.n_learned == 420 and b.version > a.version
     # the snapshot a worker reads scores exactly like the learner's live model
-    async with RedisStore(settings.redis.redis_url, settings.redis.redis_prefix) as store:
+    async with settings.open_store() as store:
         snap = snapshots.loads(await store.get_bytes("model:snapshot"),
                                settings.serving.snapshot_key.get_secret_value())
     items = [str(i) for i in range(11)]

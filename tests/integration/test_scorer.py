@@ -155,10 +155,14 @@ async def test_bad_requests_go_to_the_dlq(settings, scorer, caplog):
     assert r.reason == found[0]["reason"]
 
 
-async def test_catalog_titles_become_content_candidates(settings, tmp_path):
+@pytest.mark.parametrize("backend", ["redis", "cluster"])
+async def test_catalog_titles_become_content_candidates(settings, tmp_path, backend, request):
     from streamrec.models.events import CatalogChange
-    from streamrec.state.redis_store import RedisStore
     from streamrec.streams.worker.processor import Message, Processor
+
+    if backend == "cluster":   # the scorer's cs:{item} rows go to their items' buckets
+        settings = settings.replace(redis_url=request.getfixturevalue("redis_cluster").url,
+                                    redis_cluster=True)
 
     await ensure_topics(settings, ("score.requests", "score.results", "events.dlq",
                                    "catalog.updates"))
@@ -174,7 +178,7 @@ async def test_catalog_titles_become_content_candidates(settings, tmp_path):
             await p.send(settings.topic("catalog.updates"), key=i.encode(),
                          value=orjson.dumps({"item_id": i, "title": t, "stock": 3}))
         await p.stop()
-        async with RedisStore(settings.redis.redis_url, settings.redis.redis_prefix) as store:
+        async with settings.open_store() as store:
             await store.apply_catalog([CatalogChange(i, stock=3) for i in titles])
             deadline = time.monotonic() + 60
             while sc.embedded < len(titles):
