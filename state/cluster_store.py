@@ -24,7 +24,8 @@ takes two steps, and a crash between them loses or doubles nothing:
 
 The writer's next fence drops the intent. A worker that reads a partition whose intent
 is still there (its writer died between the steps, or the worker's own try failed)
-applies the intent's shares first (``batch_view``): every share lands exactly once.
+applies the intent's shares first (``batch_view``, in its one round trip): every share
+lands exactly once.
 
 >>> s = ClusterStore("redis://127.0.0.1:7000", "sr:", buckets=16)
 >>> s.key("cv:42"), s.key("pop"), s.key("rec:u1")
@@ -46,7 +47,7 @@ from streamrec.streams.schemas import StoredList, decode_list, made_at
 
 from .batch import BatchWrite, Fenced, covisit_rows
 from .keyspace import Keyspace
-from .protocols import CLOCK_SKEW_S, BatchView
+from .protocols import CLOCK_SKEW_S
 from .redis_store import RedisStore
 
 log = logging.getLogger(__name__)
@@ -98,19 +99,18 @@ class ClusterStore(RedisStore):
         return got
 
     # -- a batch's effects -------------------------------------------------------------
-    async def batch_view(self, fields: Sequence[str], ids: dict[str, list[str]]
-                         ) -> BatchView:
-        """As on one Redis, once every intent left on ``fields`` has been applied."""
-        await self.recover(fields)
-        return await super().batch_view(fields, ids)
+    def _queue_view(self, pipe: Any, fields: list[str]) -> None:
+        pipe.hmget(self._p() + "wmi", fields)      # the intents named on the partitions
 
-    async def recover(self, fields: Sequence[str]) -> int:
-        """Apply the shares of the intents still named on ``fields`` (their writers died
-        between fence and shares, or this store's own try failed); returns how many."""
-        if not fields:
-            return 0
+    async def _viewed(self, replies: list[Any], fields: list[str]) -> None:
+        """Apply every intent left on ``fields`` before the batch goes on."""
+        await self.recover(replies.pop(0))
+
+    async def recover(self, named: Sequence[str | None]) -> int:
+        """Apply the shares of the intents ``named`` (by ``wmi``) that are still there
+        (their writers died between fence and shares, or this store's own try failed);
+        returns how many."""
         g = self._p()
-        named = await self._r.hmget(g + "wmi", list(fields))
         n = 0
         for iid in {i for i in named if i and i != self._done}:
             blob = await self._r.get(g + "intent:" + iid)

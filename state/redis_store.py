@@ -141,10 +141,12 @@ class RedisStore(RedisCatalog, RedisExperiments, RedisMetrics, RedisPrivacy):
                 pipe.hmget(self.key("wm"), fields)
                 pipe.hmget(self.key("wm:pop"), fields)
                 pipe.get(self.key("forgotten:v"))
+                self._queue_view(pipe, fields)
                 if groups:     # one script, a short reply: ZMSCORE's cost ~30 us per event
                     pipe.evalsha(self._seen.sha, *self._keys(), self._p(), orjson.dumps(groups))
                 try:
                     main, pop, forgotten_v, *dups = await pipe.execute()
+                    await self._viewed(dups, fields)
                     break
                 except NoScriptError:
                     if attempt:
@@ -164,6 +166,12 @@ class RedisStore(RedisCatalog, RedisExperiments, RedisMetrics, RedisPrivacy):
         if write.empty():
             return
         check_reply(await self._commit(keys=self._decl(), args=self._args(write)))
+
+    def _queue_view(self, pipe: Any, fields: list[str]) -> None:
+        """More reads for :meth:`batch_view`'s round trip (the cluster store's)."""
+
+    async def _viewed(self, replies: list[Any], fields: list[str]) -> None:
+        """Take the replies of :meth:`_queue_view` from the front of ``replies``."""
 
     def _args(self, write: BatchWrite) -> list[Any]:
         return write.args(self._p(), half_life_s=self.half_life_s,
