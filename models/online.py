@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 from river import facto, metrics, optim, reco
 
+from .param_rows import ParamRows
+
 
 class ImplicitMF:
     def __init__(self, n_factors: int = 16, lr: float = 0.05, l2: float = 0.01,
@@ -55,11 +57,32 @@ class ImplicitMF:
             self._known.add(item)
             self._items.append(item)
         self._model.learn_one(user, item, 1.0)
+        touched = [item]
         for _ in range(self.negatives):
             neg = self._items[int(self._rng.integers(len(self._items)))]
             if neg != item:
                 self._model.learn_one(user, neg, 0.0)
+                touched.append(neg)
         self.n_learned += 1
+        rows = self.__dict__.get("_rows")
+        if rows is not None:
+            rows.touch(touched)
+
+    def param_rows(self) -> ParamRows:
+        """The items' biases and latent vectors as rows (not in snapshots: rebuilt)."""
+        rows = self.__dict__.get("_rows")
+        if rows is None:
+            rows = self.__dict__["_rows"] = ParamRows(self.n_factors, self._item_params)
+        return rows
+
+    def _item_params(self, item: str) -> tuple[float, np.ndarray | None] | None:
+        m = self._model
+        if item not in m.i_biases and item not in m.i_latents:
+            return None
+        return m.i_biases.get(item, 0.0), m.i_latents.get(item)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_rows"}
 
     def forget(self, user: str) -> bool:
         """Drop ``user``'s latent vector and bias (it was forgotten on request); False if
@@ -70,17 +93,14 @@ class ImplicitMF:
 
     def score(self, user: str, items: Sequence[str]) -> np.ndarray:
         """Predicted preference of ``user`` for each item; read-only."""
-        m = self._model
-        ib = m.i_biases
-        out = m.global_mean.get() + m.u_biases.get(user, 0.0) + np.array(
-            [ib.get(item, 0.0) for item in items], dtype=float)
+        m, params = self._model, self.param_rows()
+        r = params.rows(items)
+        out = m.global_mean.get() + m.u_biases.get(user, 0.0) + params.w[r]
         uv = m.u_latents.get(user)
-        if uv is not None:
-            il = m.i_latents
-            known = [(n, il[item]) for n, item in enumerate(items) if item in il]
-            if known:
-                rows = [n for n, _ in known]
-                out[rows] += np.stack([v for _, v in known]) @ uv
+        if uv is not None and r:
+            known = params.has_v[r]
+            if known.any():
+                out[known] += params.v[np.asarray(r)[known]] @ uv
         return out
 
 
@@ -183,26 +203,35 @@ class OnlineCTR:
         p = 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
         return np.where(z < -30, 0.0, np.where(z > 30, 1.0, p))   # River's sigmoid clamps
 
-    def predict_proba_rows(self, shared: Sequence[str], onehots: Sequence[Sequence[str]],
+    def param_rows(self) -> ParamRows:
+        """The features' weights and latent vectors as rows (not in snapshots: rebuilt)."""
+        rows = self.__dict__.get("_rows")
+        if rows is None:
+            rows = self.__dict__["_rows"] = ParamRows(self.n_factors, self._feature_params)
+        return rows
+
+    def _feature_params(self, name: str) -> tuple[float, np.ndarray | None] | None:
+        m = self._model
+        return (m.weights[name], m.latents.get(name)) if name in m.weights else None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_rows"}
+
+    def predict_proba_rows(self, shared: Sequence[str], onehots: np.ndarray,
                            numeric: np.ndarray) -> np.ndarray:
         """:meth:`predict_proba_many` for rows that share the one-hot features ``shared``
-        (the user, the hour), each with one name per group of ``onehots`` (item, category,
-        stock band) and the :data:`NUMERIC` values of its row of ``numeric``: the same
-        sums, with no feature dict per row and one lookup per distinct name."""
+        (the user, the hour), each with one feature per group of ``onehots`` (item,
+        category, stock band: their :meth:`param_rows` rows, shape (groups, n)) and the
+        :data:`NUMERIC` values of its row of ``numeric``: the same sums, with no feature
+        dict per row and no dict read per feature."""
         n = len(numeric)
         if not self.n_learned or not n:
             return np.full(n, 0.5)
-        m, F = self._model, self.n_factors
-        w, latents, zero = m.weights, m.latents, np.zeros(F)
-        known = [k for k in shared if k in w]
-        keys = [k for names in onehots for k in names]
-        W = np.array([w.get(k, 0.0) for k in keys]).reshape(len(onehots), n)
-        V = np.array([latents.get(k, zero) if k in w else zero for k in keys]
-                     ).reshape(len(onehots), n, F)
-        Vs = np.array([latents.get(k, zero) for k in known]).reshape(len(known), F)
-        Wn = np.array([w.get(k, 0.0) for k in NUMERIC])
-        Vn = np.array([latents.get(k, zero) if k in w else zero for k in NUMERIC])
-        linear = m.intercept + sum(w[k] for k in known) + W.sum(0) + numeric @ Wn
+        params = self.param_rows()
+        rs, rn = params.rows(shared), params.rows(NUMERIC)      # (brought up to date)
+        W, V = params.w[onehots], params.v[onehots]              # (groups, n), (groups, n, F)
+        Vs, Wn, Vn = params.v[rs], params.w[rn], params.v[rn]
+        linear = self._model.intercept + sum(params.w[r] for r in rs) + W.sum(0) + numeric @ Wn
         S = Vs.sum(0) + V.sum(0) + numeric @ Vn
         Q = float((Vs ** 2).sum()) + (V ** 2).sum((0, 2)) + (numeric ** 2) @ (Vn ** 2).sum(1)
         z = linear + 0.5 * ((S ** 2).sum(1) - Q)
@@ -213,6 +242,7 @@ class OnlineCTR:
         """Drop the weight and latent vector of ``user``'s one-hot feature; False if the
         model had neither."""
         m, name = self._model, f"u={user}"
+        self.param_rows().touch([name])
         return (m.weights.pop(name, None) is not None) | (m.latents.pop(name, None)
                                                          is not None)
 
@@ -222,6 +252,9 @@ class OnlineCTR:
         self.auc.update(y, p)
         self._model.learn_one(x, y)
         self.n_learned += 1
+        rows = self.__dict__.get("_rows")
+        if rows is not None:
+            rows.touch(x)
 
 
 @dataclass

@@ -23,7 +23,6 @@ False
 
 from __future__ import annotations
 
-import math
 from collections import Counter, deque
 from typing import Any
 
@@ -87,7 +86,7 @@ class OnlineLearner:
 
     def __getstate__(self) -> dict[str, Any]:
         """Snapshots leave out the scoring cache of item parts (rebuilt on use)."""
-        return {k: v for k, v in self.__dict__.items() if k != "_parts"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_parts", "_parts_of")}
 
     def _affinity(self, user: str, category: str | None) -> float:
         q = self._recent_cats.get(user)
@@ -125,25 +124,37 @@ class OnlineLearner:
         """(MF preference, P(click)) per item. Read-only."""
         mf = self.mf.score(user, items)
         q = self._recent_cats.get(user)
-        counts = Counter(q) if q else {}
-        onehots: list[tuple[str, ...]] = []
-        numeric: list[tuple[float, float, float, float]] = []
-        parts = self.__dict__.setdefault("_parts", {})   # (absent from older snapshots)
+        parts = self._item_rows()
+        got = [parts.get(item) or self._add_parts(item) for item in items]
+        rows, numeric = np.array([g[0] for g in got], dtype=np.intp), \
+            np.array([g[1] for g in got], dtype=float)
+        numeric = numeric.reshape(len(items), len(NUMERIC))  # (log price, drop, 0, 0) each
+        if q:
+            counts = Counter(q)
+            numeric[:, 2] = [counts.get(g[2], 0) / len(q) if g[2] is not None else 0.0
+                             for g in got]
         pop = self._pop
-        for item in items:                       # ctr_features of each item, in parts
-            got = parts.get(item)
-            if got is None:
-                info = self._catalog.get(item)
-                got = parts[item] = (*item_parts(item, info),
-                                     info.get("category") if info else None)
-            i, cat_name, stock, log_price, drop, cat = got
-            affinity = counts.get(cat, 0) / len(q) if q and cat is not None else 0.0
-            onehots.append((i, cat_name, stock))
-            numeric.append((log_price, drop, affinity, math.log1p(pop[item])))
-        ctr = self.ctr.predict_proba_rows(
-            (f"u={user}", hour_feature(ts)), list(zip(*onehots, strict=True)),
-            np.array(numeric, dtype=float).reshape(len(items), len(NUMERIC)))
+        numeric[:, 3] = np.log1p([pop[item] for item in items])
+        ctr = self.ctr.predict_proba_rows((f"u={user}", hour_feature(ts)),
+                                          rows.reshape(len(items), 3).T, numeric)
         return mf, ctr
+
+    def _item_rows(self) -> dict[str, tuple[tuple[int, int, int], tuple[float, ...], Any]]:
+        """Each scored item's CTR rows (item, category, stock band), its numeric features
+        other than affinity and popularity, and its category; cached until the item's
+        next catalog change, and made again when the CTR model's rows are."""
+        rows = self.ctr.param_rows()
+        if self.__dict__.get("_parts_of") is not rows:   # (absent from older snapshots)
+            self.__dict__["_parts"], self.__dict__["_parts_of"] = {}, rows
+        return self.__dict__["_parts"]
+
+    def _add_parts(self, item: str) -> tuple[tuple[int, int, int], tuple[float, ...], Any]:
+        info = self._catalog.get(item)
+        i, cat_name, stock, log_price, drop = item_parts(item, info)
+        r = self.ctr.param_rows().rows((i, cat_name, stock))
+        got = self.__dict__["_parts"][item] = ((r[0], r[1], r[2]), (log_price, drop, 0.0, 0.0),
+                                              info.get("category") if info else None)
+        return got
 
     def score_columns(self, user: str, items: list[str], ts: float) -> np.ndarray:
         """(MF preference min-max scaled over the list, P(click)) per item, one row each:

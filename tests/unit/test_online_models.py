@@ -118,6 +118,44 @@ def test_score_parts_equal_the_models_one_item_at_a_time(data):
     assert ctr.std() > 0.01 and mf.std() > 0.01
 
 
+def reference_parts(L: OnlineLearner, user: str, items: list[str]
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """River's own answers, one item at a time: the MF's prediction and the CTR's."""
+    m = L.mf._model
+    mf = [m.global_mean.get() + m.u_biases.get(user, 0.0) + m.i_biases.get(i, 0.0)
+          + (float(np.dot(m.u_latents[user], m.i_latents[i]))
+             if user in m.u_latents and i in m.i_latents else 0.0) for i in items]
+    ctr = [L.ctr.predict_proba(L.features(user, i, 1e9)) for i in items]
+    return np.array(mf), np.array(ctr)
+
+
+def test_score_parts_stay_equal_to_river_while_it_learns_and_forgets(data):
+    """The models' rows copied for scoring (``models/param_rows.py``) follow every update:
+    scored between learning steps, after a user is forgotten and for items learned only
+    after their first scoring, the scores stay River's."""
+    ratings, catalog = data
+    L, _ = trained(data)
+    later = list(stream(ratings[3000:3400]))
+    items = sorted({ev.item_id for ev in later})[:80] + [c["item_id"] for c in catalog[:40]]
+    users = sorted({ev.user_id for ev in later})
+    for n, ev in enumerate(later):
+        L.learn(ev)
+        if n % 25 == 0:
+            for user in (ev.user_id, users[0]):
+                mf, ctr = L.score_parts(user, items, 1e9)
+                ref_mf, ref_ctr = reference_parts(L, user, items)
+                assert np.allclose(mf, ref_mf, rtol=0, atol=1e-12), (n, user)
+                assert np.allclose(ctr, ref_ctr, rtol=0, atol=1e-12), (n, user)
+        if n == 200:
+            L.forget(users[0])
+    before = L.score_parts(users[1], items, 1e9)
+    assert np.allclose(before[1], reference_parts(L, users[1], items)[1], rtol=0, atol=1e-12)
+    restored = pickle.loads(pickle.dumps(L))       # snapshots leave the rows out
+    assert "_rows" not in restored.ctr.__dict__ and "_rows" not in restored.mf.__dict__
+    after = restored.score_parts(users[1], items, 1e9)
+    assert np.array_equal(before[0], after[0]) and np.array_equal(before[1], after[1])
+
+
 def test_score_parts_follow_a_catalog_change_and_snapshots_leave_the_cache_out(data):
     L, catalog = trained(data)
     items = [c["item_id"] for c in catalog[:50]]
