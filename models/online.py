@@ -31,10 +31,10 @@ from typing import Any
 import numpy as np
 from river import facto, metrics, optim, reco
 
-from .param_rows import ParamRows
+from .param_rows import HasParamRows
 
 
-class ImplicitMF:
+class ImplicitMF(HasParamRows):
     def __init__(self, n_factors: int = 16, lr: float = 0.05, l2: float = 0.01,
                  negatives: int = 2, seed: int = 0) -> None:
         self.n_factors = n_factors
@@ -64,25 +64,14 @@ class ImplicitMF:
                 self._model.learn_one(user, neg, 0.0)
                 touched.append(neg)
         self.n_learned += 1
-        rows = self.__dict__.get("_rows")
-        if rows is not None:
-            rows.touch(touched)
+        self._touched(touched)
 
-    def param_rows(self) -> ParamRows:
-        """The items' biases and latent vectors as rows (not in snapshots: rebuilt)."""
-        rows = self.__dict__.get("_rows")
-        if rows is None:
-            rows = self.__dict__["_rows"] = ParamRows(self.n_factors, self._item_params)
-        return rows
-
-    def _item_params(self, item: str) -> tuple[float, np.ndarray | None] | None:
+    def _params(self, item: str) -> tuple[float, np.ndarray | None] | None:
+        """The item's bias and latent vector (its :meth:`param_rows` row)."""
         m = self._model
         if item not in m.i_biases and item not in m.i_latents:
             return None
         return m.i_biases.get(item, 0.0), m.i_latents.get(item)
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "_rows"}
 
     def forget(self, user: str) -> bool:
         """Drop ``user``'s latent vector and bias (it was forgotten on request); False if
@@ -151,7 +140,7 @@ def item_parts(item: str, item_info: dict[str, Any] | None
 NUMERIC = ("log_price", "price_drop", "cat_affinity", "log_pop")   # ctr_features' numbers
 
 
-class OnlineCTR:
+class OnlineCTR(HasParamRows):
     """Factorisation-machine click model with prequential LogLoss and ROC AUC."""
 
     def __init__(self, n_factors: int = 8, lr: float = 0.02, seed: int = 0) -> None:
@@ -203,19 +192,10 @@ class OnlineCTR:
         p = 1.0 / (1.0 + np.exp(-np.clip(z, -30.0, 30.0)))
         return np.where(z < -30, 0.0, np.where(z > 30, 1.0, p))   # River's sigmoid clamps
 
-    def param_rows(self) -> ParamRows:
-        """The features' weights and latent vectors as rows (not in snapshots: rebuilt)."""
-        rows = self.__dict__.get("_rows")
-        if rows is None:
-            rows = self.__dict__["_rows"] = ParamRows(self.n_factors, self._feature_params)
-        return rows
-
-    def _feature_params(self, name: str) -> tuple[float, np.ndarray | None] | None:
+    def _params(self, name: str) -> tuple[float, np.ndarray | None] | None:
+        """The feature's weight and latent vector (its :meth:`param_rows` row)."""
         m = self._model
         return (m.weights[name], m.latents.get(name)) if name in m.weights else None
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "_rows"}
 
     def predict_proba_rows(self, shared: Sequence[str], onehots: np.ndarray,
                            numeric: np.ndarray) -> np.ndarray:
@@ -242,7 +222,7 @@ class OnlineCTR:
         """Drop the weight and latent vector of ``user``'s one-hot feature; False if the
         model had neither."""
         m, name = self._model, f"u={user}"
-        self.param_rows().touch([name])
+        self._touched([name])
         return (m.weights.pop(name, None) is not None) | (m.latents.pop(name, None)
                                                          is not None)
 
@@ -252,9 +232,7 @@ class OnlineCTR:
         self.auc.update(y, p)
         self._model.learn_one(x, y)
         self.n_learned += 1
-        rows = self.__dict__.get("_rows")
-        if rows is not None:
-            rows.touch(x)
+        self._touched(x)
 
 
 @dataclass

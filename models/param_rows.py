@@ -77,3 +77,30 @@ class ParamRows:
         self.w[r] = w
         self.v[r] = v if v is not None else 0.0
         self.has_v[r] = v is not None
+
+
+class HasParamRows:
+    """A model whose per-name parameters are also kept as :class:`ParamRows`: it says how
+    many factors it has (``n_factors``) and how to read one name's (``_params``), and
+    calls :meth:`_touched` with the names each update wrote. The rows stay out of pickles
+    (snapshots): they are made again on first use."""
+
+    n_factors: int
+
+    def _params(self, name: str) -> tuple[float, np.ndarray | None] | None:
+        raise NotImplementedError
+
+    def param_rows(self) -> ParamRows:
+        rows = self.__dict__.get("_rows")
+        if rows is None:
+            rows = self.__dict__["_rows"] = ParamRows(self.n_factors, self._params)
+        return rows
+
+    def _touched(self, names: Iterable[str]) -> None:
+        rows = self.__dict__.get("_rows")
+        if rows is not None:
+            rows.touch(names)
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_rows"}
+
