@@ -8,19 +8,16 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 
 from streamrec.models.events import CatalogChange
 
 from . import catalog_merge
+from .redis_part import RedisPart
 
 
-class RedisCatalog:
+class RedisCatalog(RedisPart):
     """Catalog operations; the store provides ``_r``, ``_binary`` and ``key``."""
 
-    _r: aioredis.Redis
-
-    key: Callable[[str], str]
     _binary: Callable[[], Any]
 
     async def apply_catalog(self, changes: Iterable[CatalogChange]) -> None:

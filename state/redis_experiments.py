@@ -4,29 +4,24 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 
 from streamrec.models.experiments import Experiment, ExperimentError, VariantStats
 
 from .metrics_payload import parse_stats
+from .redis_part import RedisPart
 
 log = logging.getLogger(__name__)
 
 
-class RedisExperiments:
+class RedisExperiments(RedisPart):
     """Experiment operations; the store provides ``_r``, ``_exp_status``, ``_p``, ``_decl``,
     ``key``."""
 
-    _r: aioredis.Redis
     _exp_status: Any
-
-    key: Callable[[str], str]
-    _p: Callable[..., str]          # the scripts' prefix and declared key (redis_store)
-    _decl: Callable[..., list[str]]
 
     async def create_experiment(self, exp: Experiment) -> bool:
         """Store a new experiment; False if the name is taken."""

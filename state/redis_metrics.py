@@ -3,26 +3,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 
 from streamrec.models.prequential import Tally
 
 from .metrics_payload import metrics_payload, parse_curve
+from .redis_part import RedisPart
 
 
-class RedisMetrics:
+class RedisMetrics(RedisPart):
     """Metrics operations; the store provides ``_r``, ``_metrics``, ``_p``, ``_decl``, ``key``."""
 
-    _r: aioredis.Redis
     _metrics: Any
-
-    key: Callable[[str], str]
-    _p: Callable[..., str]          # the scripts' prefix and declared key (redis_store)
-    _decl: Callable[..., list[str]]
 
     async def record_batch(self, **counts: Any) -> None:
         """Add one batch's counters (:meth:`metrics_payload`) now."""

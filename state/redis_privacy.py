@@ -7,24 +7,19 @@ users with no user id in them: they are not removed."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
+
+from .redis_part import RedisPart
 
 SCAN_COUNT = 1000
 
 
-class RedisPrivacy:
+class RedisPrivacy(RedisPart):
     """Forget and consent; the store provides ``_r``, ``_forget``, ``_p``, ``_decl``, ``key``."""
 
-    _r: aioredis.Redis
     _forget: Any
-
-    key: Callable[[str], str]
-    _p: Callable[..., str]          # the scripts' prefix and declared key (redis_store)
-    _decl: Callable[..., list[str]]
 
     async def forget_user(self, user_id: str, at: float) -> list[str]:
         """Mark ``user_id`` forgotten (no batch writes anything for it from now on) and
